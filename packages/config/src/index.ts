@@ -1,0 +1,16 @@
+export {
+  type CliConfig,
+  type CommonConfig,
+  type DashboardConfig,
+  type IngestConfig,
+  type JobConfig,
+  LOG_LEVELS,
+  type LogLevel,
+  loadCliConfig,
+  loadDashboardConfig,
+  loadIngestConfig,
+  loadWorkerConfig,
+  type WorkerConfig,
+} from './config.js';
+export { loadOrExit } from './exit.js';
+export { ConfigError, type Env, type HostPort } from './fields.js';

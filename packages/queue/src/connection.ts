@@ -1,0 +1,119 @@
+import type { CommonConfig } from '@groq-webhooks/config';
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+
+/** An ioredis client: a single server or a Cluster. */
+export type RedisClient = Redis | Cluster;
+
+/**
+ * What a connection is for:
+ * - `producer`: the ingest's enqueue path: offline queue off and one try per command, so a
+ *   Redis outage fails fast (503) instead of piling requests up in memory;
+ * - `worker`: BullMQ workers, which need `maxRetriesPerRequest: null` for blocking commands;
+ * - `admin`: the CLI and dashboard: fail fast, but wait for the first connect.
+ */
+export type ConnectionRole = 'producer' | 'worker' | 'admin';
+
+/** Redis settings taken from the shared configuration. */
+export type RedisSettings = Pick<CommonConfig, 'redisUrl' | 'redisClusterNodes'>;
+
+/** Reconnect forever, backing off to at most 1 s between tries. */
+function retryStrategy(times: number): number {
+  return Math.min(50 * 2 ** Math.min(times, 5), 1000);
+}
+
+interface RoleOptions {
+  enableOfflineQueue: boolean;
+  maxRetriesPerRequest: number | null;
+  connectTimeout: number;
+}
+
+function roleOptions(role: ConnectionRole): RoleOptions {
+  switch (role) {
+    case 'producer':
+      return { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 };
+    case 'worker':
+      return { enableOfflineQueue: true, maxRetriesPerRequest: null, connectTimeout: 5000 };
+    case 'admin':
+      return { enableOfflineQueue: true, maxRetriesPerRequest: 1, connectTimeout: 3000 };
+  }
+}
+
+/** Creates a Redis (or Redis Cluster) client for a role. Connects in the background. */
+export function createRedis(
+  settings: RedisSettings,
+  role: ConnectionRole,
+  connectionName = `groq-webhooks-${role}`,
+): RedisClient {
+  const { enableOfflineQueue, maxRetriesPerRequest, connectTimeout } = roleOptions(role);
+  const nodes = settings.redisClusterNodes;
+  if (nodes !== undefined && nodes.length > 0) {
+    const url = new URL(settings.redisUrl);
+    const redisOptions: NonNullable<ClusterOptions['redisOptions']> & { replyMapping: 'legacy' } = {
+      replyMapping: 'legacy',
+      maxRetriesPerRequest,
+      connectTimeout,
+      connectionName,
+    };
+    if (url.password) redisOptions.password = decodeURIComponent(url.password);
+    if (url.username) redisOptions.username = decodeURIComponent(url.username);
+    if (url.protocol === 'rediss:') redisOptions.tls = {};
+    return withErrorListener(
+      new Cluster(
+        nodes.map((node) => ({ host: node.host, port: node.port })),
+        {
+          redisOptions,
+          enableOfflineQueue,
+          clusterRetryStrategy: retryStrategy,
+          slotsRefreshTimeout: 2000,
+        },
+      ),
+    );
+  }
+  const options: RedisOptions & { replyMapping: 'legacy' } = {
+    replyMapping: 'legacy',
+    enableOfflineQueue,
+    maxRetriesPerRequest,
+    connectTimeout,
+    connectionName,
+    retryStrategy,
+  };
+  return withErrorListener(new Redis(settings.redisUrl, options));
+}
+
+/**
+ * ioredis re-emits every failed reconnect as an 'error' event and prints it when nobody listens;
+ * the outage itself is reported by the callers (503s, readiness, worker logs).
+ */
+function withErrorListener<T extends RedisClient>(client: T): T {
+  client.on('error', () => {});
+  return client;
+}
+
+/** True when the client answers PING within `timeoutMs`. Never throws. */
+export async function isRedisReady(client: RedisClient, timeoutMs = 1000): Promise<boolean> {
+  if (client.status !== 'ready') return false;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const reply = await Promise.race([
+      client.ping(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('ping timeout')), timeoutMs);
+      }),
+    ]);
+    return reply === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Closes a client: QUIT when connected, otherwise just disconnect. Never throws. */
+export async function closeRedis(client: RedisClient): Promise<void> {
+  try {
+    if (client.status === 'ready') await client.quit();
+    else client.disconnect();
+  } catch {
+    client.disconnect();
+  }
+}

@@ -1,0 +1,48 @@
+// The BullMQ pieces the worker app builds on, re-exported so BullMQ has one home.
+export {
+  DelayedError,
+  Job,
+  type Processor,
+  UnrecoverableError,
+  Worker,
+  type WorkerOptions,
+} from 'bullmq';
+export {
+  type ConnectionRole,
+  closeRedis,
+  createRedis,
+  isRedisReady,
+  type RedisClient,
+  type RedisSettings,
+} from './connection.js';
+export { type ClaimResult, DONE, IdempotencyStore } from './idempotency.js';
+export {
+  BACKOFF_TYPE,
+  backoffDelay,
+  COMPLETED_RETENTION,
+  FAILED_RETENTION_SECONDS,
+  jobOptions,
+  MAX_BACKOFF_MS,
+} from './job-options.js';
+export {
+  eventIdFromJobId,
+  idempotencyKey,
+  jobIdFor,
+  type QueueSettings,
+  type QueueShard,
+  queueShards,
+  shardOf,
+} from './naming.js';
+export {
+  type EnqueueOutcome,
+  EventProducer,
+  type ProducerDeps,
+  QueueUnavailableError,
+} from './producer.js';
+export {
+  type EventJobData,
+  type EventQueue,
+  openQueue,
+  openQueues,
+  type QueueHandleSettings,
+} from './queues.js';

@@ -1,0 +1,37 @@
+import type { JobConfig } from '@groq-webhooks/config';
+import type { Envelope } from '@groq-webhooks/core';
+import { Queue } from 'bullmq';
+import type { RedisClient } from './connection.js';
+import { jobOptions } from './job-options.js';
+import { type QueueSettings, type QueueShard, queueShards } from './naming.js';
+
+/** What a job carries: the verified event, when it arrived, and which receiver key matched. */
+export interface EventJobData {
+  event: Envelope;
+  /** ISO-8601 time the ingest accepted the request. */
+  receivedAt: string;
+  /** Index of the receiver secret that verified the signature. */
+  keyIndex: number;
+}
+
+/** A BullMQ queue typed for event jobs (job name = event type). */
+export type EventQueue = Queue<EventJobData, void, string>;
+
+/** Settings a queue handle needs. */
+export type QueueHandleSettings = QueueSettings & JobConfig;
+
+/** Opens a BullMQ `Queue` for one shard over an existing (shared) client. */
+export function openQueue(client: RedisClient, shard: QueueShard, settings: JobConfig): EventQueue {
+  return new Queue<EventJobData, void, string>(shard.name, {
+    connection: client,
+    prefix: shard.prefix,
+    defaultJobOptions: jobOptions(settings),
+    // The caller decides when Redis is ready; never park commands waiting for it.
+    skipWaitingForReady: true,
+  });
+}
+
+/** Opens one queue per shard. */
+export function openQueues(client: RedisClient, settings: QueueHandleSettings): EventQueue[] {
+  return queueShards(settings).map((shard) => openQueue(client, shard, settings));
+}

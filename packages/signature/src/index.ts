@@ -1,0 +1,17 @@
+export {
+  type BodyBytes,
+  computeSignature,
+  SIGNATURE_HEADER,
+  type SignedHeaders,
+  type SignOptions,
+  sign,
+  TIMESTAMP_HEADER,
+} from './sign.js';
+export {
+  DEFAULT_TOLERANCE_SECONDS,
+  VERIFY_FAILURES,
+  type VerifyFailure,
+  type VerifyInput,
+  type VerifyResult,
+  verify,
+} from './verify.js';

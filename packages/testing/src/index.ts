@@ -1,0 +1,9 @@
+export { freePort, freePorts } from './ports.js';
+export {
+  type RunningProcess,
+  type StartProcessOptions,
+  startProcess,
+  stopAllProcesses,
+} from './process.js';
+export { rawCommand, type StartRedisOptions, startRedis, type TestRedis } from './redis.js';
+export { type WaitOptions, waitFor } from './wait.js';
