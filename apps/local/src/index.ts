@@ -1,0 +1,21 @@
+export {
+  ADMIN_TOKEN_FILE,
+  DEV_SECRET_FILE,
+  ensureLocalSecrets,
+  findRepoRoot,
+  type LocalSecrets,
+} from './local-state.js';
+export {
+  findOnPath,
+  NO_REDIS_MESSAGE,
+  NoRedisError,
+  type RedisSource,
+  redisAnswers,
+  resolveRedis,
+} from './redis-source.js';
+export {
+  type ChildSpec,
+  type OutputMode,
+  Supervisor,
+  type SupervisorOptions,
+} from './supervisor.js';

@@ -1,0 +1,128 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { ROOT } from './support/paths.js';
+
+// No Docker engine runs here: the compose file and Dockerfile are checked by parsing them.
+
+interface Service {
+  image?: string;
+  build?: { context: string; dockerfile: string; args?: Record<string, string> };
+  command?: string[];
+  environment?: Record<string, string>;
+  ports?: string[];
+  volumes?: string[];
+  healthcheck?: { test: string[] };
+  stop_grace_period?: string;
+  container_name?: string;
+  depends_on?: Record<string, { condition: string }>;
+}
+
+const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+  services: Record<string, Service>;
+  volumes: Record<string, unknown>;
+};
+const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+
+function seconds(duration: string | undefined): number {
+  const match = /^([0-9]+)s$/.exec(duration ?? '');
+  if (!match) throw new Error(`not a duration in seconds: ${duration}`);
+  return Number(match[1]);
+}
+
+function service(name: string): Service {
+  const found = compose.services[name];
+  if (!found) throw new Error(`no service ${name}`);
+  return found;
+}
+
+describe('docker-compose.yml', () => {
+  it('runs Redis, ingest, worker and dashboard', () => {
+    expect(Object.keys(compose.services).sort()).toEqual([
+      'dashboard',
+      'ingest',
+      'redis',
+      'worker',
+    ]);
+  });
+
+  it('gives Redis AOF everysec, noeviction, a volume and a healthcheck', () => {
+    const redis = service('redis');
+    const command = (redis.command ?? []).join(' ');
+    expect(command).toContain('--appendonly yes');
+    expect(command).toContain('--appendfsync everysec');
+    expect(command).toContain('--maxmemory-policy noeviction');
+    expect(redis.volumes?.some((volume) => volume.endsWith(':/data'))).toBe(true);
+    expect(Object.keys(compose.volumes)).toContain('redis-data');
+    expect(redis.healthcheck?.test.join(' ')).toContain('redis-cli ping');
+  });
+
+  it.each(['ingest', 'worker', 'dashboard'])(
+    'builds %s from the Dockerfile with a healthcheck and Redis',
+    (name) => {
+      const app = service(name);
+      expect(app.build).toMatchObject({
+        context: '.',
+        dockerfile: 'Dockerfile',
+        args: { APP: name },
+      });
+      expect(app.environment?.REDIS_URL).toBe('redis://redis:6379');
+      expect(app.healthcheck?.test.join(' ')).toContain('/healthz');
+      expect(app.depends_on?.redis?.condition).toBe('service_healthy');
+    },
+  );
+
+  it('gives every app longer to stop than its own shutdown deadline', () => {
+    // ingest drains for at most 10 s; the worker's grace is SHUTDOWN_GRACE_MS, then it closes.
+    expect(seconds(service('ingest').stop_grace_period)).toBeGreaterThan(10);
+    const worker = service('worker');
+    const graceSeconds = Number(worker.environment?.SHUTDOWN_GRACE_MS) / 1000;
+    expect(seconds(worker.stop_grace_period)).toBeGreaterThan(graceSeconds + 5);
+    expect(seconds(service('dashboard').stop_grace_period)).toBeGreaterThan(10);
+  });
+
+  it('lets the worker scale: no host ports and no fixed container name', () => {
+    const worker = service('worker');
+    expect(worker.ports).toBeUndefined();
+    expect(worker.container_name).toBeUndefined();
+  });
+
+  it('requires the secrets instead of inventing them, with the SPEC variable names', () => {
+    expect(service('ingest').environment?.GROQ_WEBHOOK_SECRET).toMatch(
+      /^\$\{GROQ_WEBHOOK_SECRET:\?/,
+    );
+    expect(service('dashboard').environment?.ADMIN_TOKEN).toMatch(/^\$\{ADMIN_TOKEN:\?/);
+    expect(service('ingest').ports).toEqual(['3000:3000']);
+  });
+
+  it('keeps the dashboard off the public interface', () => {
+    expect(service('dashboard').ports).toEqual(['127.0.0.1:3001:3001']);
+  });
+});
+
+describe('Dockerfile', () => {
+  const stages = dockerfile.split('\n').filter((line) => line.startsWith('FROM '));
+
+  it('is multi-stage on Node 20', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    for (const stage of stages) expect(stage).toMatch(/^FROM node:20/);
+  });
+
+  it('installs from the lockfile and ships production dependencies only', () => {
+    expect(dockerfile).toContain('pnpm install --frozen-lockfile');
+    expect(dockerfile).toMatch(/deploy --prod/);
+    expect(dockerfile).toContain('COPY --from=build');
+  });
+
+  it('runs as a non-root user', () => {
+    const runtime = dockerfile.slice(dockerfile.lastIndexOf('FROM '));
+    expect(runtime).toMatch(/^USER (?!root)\S+/m);
+    expect(runtime).toContain('CMD ["node", "dist/main.js"]');
+  });
+
+  it('never copies local secrets or build output into the context', () => {
+    const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8');
+    for (const entry of ['.local', '**/node_modules', '**/dist']) expect(ignore).toContain(entry);
+  });
+});

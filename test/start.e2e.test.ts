@@ -1,0 +1,127 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  freePort,
+  type RunningProcess,
+  rawCommand,
+  startProcess,
+  stopAllProcesses,
+  waitFor,
+} from '@groq-webhooks/testing';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ENTRY, ROOT } from './support/paths.js';
+
+const LOCAL = join(ROOT, 'apps/local/dist/main.js');
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The environment of a fresh machine: nothing of ours configured. */
+function bareEnv(extra: Record<string, string>): Record<string, string | undefined> {
+  return {
+    REDIS_URL: undefined,
+    REDIS_CLUSTER_NODES: undefined,
+    GROQ_WEBHOOK_SECRET: undefined,
+    ADMIN_TOKEN: undefined,
+    HANDLERS_MODULE: undefined,
+    ...extra,
+  };
+}
+
+describe('pnpm start', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    await stopAllProcesses();
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('starts its own Redis, delivers a flag-less trigger end to end and leaves nothing behind', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'groq-start-'));
+    dirs.push(state);
+    const [port, dashboardPort, metricsPort, probePort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
+    const env = bareEnv({
+      GROQ_LOCAL_DIR: state,
+      PORT: String(port),
+      DASHBOARD_PORT: String(dashboardPort),
+      WORKER_METRICS_PORT: String(metricsPort),
+      // Nothing answers here, as on a machine without Redis running.
+      START_REDIS_PORT: String(probePort),
+    });
+    const local: RunningProcess = startProcess(process.execPath, [LOCAL], { env, cwd: ROOT });
+    const banner = await local.waitForOutput('groq-webhooks is running', 60_000);
+    expect(banner).toBeDefined();
+    const redisLine = await local.waitForOutput(/Redis: redis:\/\/127\.0\.0\.1:[0-9]+ \(throwaway/);
+    const redisPort = Number(/127\.0\.0\.1:([0-9]+)/.exec(redisLine)?.[1]);
+    expect(redisPort).not.toBe(6379);
+    expect(local.output()).toContain(`http://127.0.0.1:${port}/webhooks/groq`);
+    expect(local.output()).toContain(`http://127.0.0.1:${dashboardPort}/`);
+    expect(readFileSync(join(state, 'dev-secret'), 'utf8')).toMatch(/^whsec_/);
+
+    // The CLI finds the local secret by itself: no flags but the port this test moved.
+    const trigger = startProcess(
+      process.execPath,
+      [ENTRY.cli, 'trigger', 'resource.created', '--id', 'evt_start_e2e'],
+      {
+        env: { ...env, GROQ_LOCAL_DIR: state },
+        cwd: ROOT,
+      },
+    );
+    expect(await trigger.exited).toBe(0);
+    expect(trigger.output()).toContain('200');
+
+    await waitFor(
+      () =>
+        local
+          .logLines()
+          .find(
+            (line) =>
+              line.service === 'worker' &&
+              line.eventId === 'evt_start_e2e' &&
+              /completed|processed/.test(String(line.msg ?? line.outcome)),
+          ),
+      { timeoutMs: 20_000, description: 'the worker to log evt_start_e2e processed' },
+    );
+
+    const pids = [
+      ...new Set(
+        local
+          .logLines()
+          .filter((line) => typeof line.pid === 'number' && line.service !== undefined)
+          .map((line) => line.pid as number),
+      ),
+    ];
+    expect(pids.length).toBeGreaterThanOrEqual(3);
+    expect(await local.stop('SIGTERM', 30_000)).toBe(0);
+    for (const pid of pids) expect(alive(pid), `pid ${pid} still running`).toBe(false);
+    await expect(rawCommand(redisPort, ['PING'], 500)).rejects.toThrow();
+  }, 120_000);
+
+  it('says how to get Redis, and exits non-zero, when there is none and no redis-server', async () => {
+    const emptyPath = mkdtempSync(join(tmpdir(), 'groq-nopath-'));
+    dirs.push(emptyPath);
+    const local = startProcess(process.execPath, [LOCAL], {
+      env: bareEnv({
+        PATH: emptyPath,
+        START_REDIS_PORT: String(await freePort()),
+        GROQ_LOCAL_DIR: emptyPath,
+      }),
+      cwd: ROOT,
+    });
+    expect(await local.exited).toBe(1);
+    expect(local.output()).toContain('no redis-server on PATH');
+    expect(local.output()).toContain('docker compose up -d redis');
+    expect(local.output()).not.toMatch(/at .*\.js:[0-9]+/);
+  }, 30_000);
+});
