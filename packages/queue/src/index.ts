@@ -8,6 +8,22 @@ export {
   type WorkerOptions,
 } from 'bullmq';
 export {
+  type AttemptFailure,
+  type BulkProgress,
+  type BulkResult,
+  COUNTED_STATES,
+  type CountedState,
+  type EventDetail,
+  type FailedEventSummary,
+  FailedEvents,
+  type FailedEventsDeps,
+  type FailedList,
+  type FailedOperationOutcome,
+  type QueueStats,
+  type StateCounts,
+  waitForRedis,
+} from './admin.js';
+export {
   type ConnectionRole,
   closeRedis,
   createRedis,
