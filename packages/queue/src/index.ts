@@ -41,6 +41,7 @@ export {
   MAX_BACKOFF_MS,
 } from './job-options.js';
 export {
+  clusterSlot,
   eventIdFromJobId,
   idempotencyKey,
   jobIdFor,

@@ -1,7 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { backoffDelay, MAX_BACKOFF_MS } from './job-options.js';
-import { eventIdFromJobId, idempotencyKey, jobIdFor, queueShards, shardOf } from './naming.js';
+import {
+  clusterSlot,
+  eventIdFromJobId,
+  idempotencyKey,
+  jobIdFor,
+  queueShards,
+  shardOf,
+} from './naming.js';
 
 describe('jobIdFor', () => {
   it('never contains a colon and is never an integer', () => {
@@ -44,15 +51,30 @@ describe('queueShards', () => {
     ).toEqual([{ index: 0, name: 'groq-events', prefix: '{groq}' }]);
   });
 
-  it('gives each shard its own name and hash tag', () => {
-    expect(queueShards({ queueName: 'q', queuePrefix: 'app{groq}', queueShards: 3 })).toEqual([
-      { index: 0, name: 'q-0', prefix: 'app{groq-0}' },
-      { index: 1, name: 'q-1', prefix: 'app{groq-1}' },
-      { index: 2, name: 'q-2', prefix: 'app{groq-2}' },
-    ]);
+  it('gives each shard its own name and a hash tag in its own slot range', () => {
+    const shards = queueShards({ queueName: 'q', queuePrefix: 'app{groq}', queueShards: 3 });
+    expect(shards.map((shard) => shard.name)).toEqual(['q-0', 'q-1', 'q-2']);
+    shards.forEach((shard, index) => {
+      const tag = /\{(.*)\}/.exec(shard.prefix)?.[1] ?? '';
+      expect(shard.prefix).toBe(`app{${tag}}`);
+      expect(tag.startsWith(`groq-${index}`)).toBe(true);
+      const slot = clusterSlot(tag);
+      expect(slot).toBeGreaterThanOrEqual(Math.floor((index * 16384) / 3));
+      expect(slot).toBeLessThan(Math.floor(((index + 1) * 16384) / 3));
+    });
+    // Deterministic: every process computes the same names.
+    expect(queueShards({ queueName: 'q', queuePrefix: 'app{groq}', queueShards: 3 })).toEqual(
+      shards,
+    );
     expect(queueShards({ queueName: 'q', queuePrefix: 'bull', queueShards: 2 })[1]?.prefix).toBe(
       'bull-1',
     );
+  });
+
+  it('computes Redis Cluster slots like CLUSTER KEYSLOT', () => {
+    // 0x31C3 is the CRC16 check value of "123456789" in the Redis Cluster specification.
+    expect(clusterSlot('123456789')).toBe(0x31c3 % 16384);
+    expect(clusterSlot('groq')).toBe(2869);
   });
 
   it('spreads ids stably over every shard', () => {

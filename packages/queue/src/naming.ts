@@ -16,8 +16,9 @@ export type QueueSettings = Pick<CommonConfig, 'queueName' | 'queuePrefix' | 'qu
 
 /**
  * The queues events are spread over. With one shard this is exactly `QUEUE_NAME` under
- * `QUEUE_PREFIX`; with N, shard i is `<name>-i` under a prefix whose hash tag ends in `-i`, so
- * on a Redis Cluster each shard's keys live in their own slot (and can land on their own master).
+ * `QUEUE_PREFIX`; with N, shard i is `<name>-i` under a prefix with its own hash tag, chosen so
+ * that its slot falls in the i-th of N equal slot ranges: on a Cluster whose masters split the
+ * slots evenly (what `redis-cli --cluster create` does), N shards land on N different masters.
  */
 export function queueShards(settings: QueueSettings): QueueShard[] {
   if (settings.queueShards <= 1) {
@@ -26,14 +27,34 @@ export function queueShards(settings: QueueSettings): QueueShard[] {
   return Array.from({ length: settings.queueShards }, (_, index) => ({
     index,
     name: `${settings.queueName}-${index}`,
-    prefix: shardPrefix(settings.queuePrefix, index),
+    prefix: shardPrefix(settings.queuePrefix, index, settings.queueShards),
   }));
 }
 
-function shardPrefix(prefix: string, index: number): string {
+function shardPrefix(prefix: string, index: number, count: number): string {
   const tag = /\{([^{}]*)\}/.exec(prefix);
-  if (tag) return prefix.replace(tag[0], `{${tag[1]}-${index}}`);
-  return `${prefix}-${index}`;
+  if (!tag) return `${prefix}-${index}`;
+  const low = Math.floor((index * CLUSTER_SLOTS) / count);
+  const high = Math.floor(((index + 1) * CLUSTER_SLOTS) / count);
+  for (let attempt = 0; ; attempt++) {
+    const candidate = attempt === 0 ? `${tag[1]}-${index}` : `${tag[1]}-${index}.${attempt}`;
+    const slot = clusterSlot(candidate);
+    if (slot >= low && slot < high) return prefix.replace(tag[0], `{${candidate}}`);
+  }
+}
+
+const CLUSTER_SLOTS = 16384;
+
+/** Redis Cluster's slot of a hash tag: CRC16 (XMODEM) modulo 16384. */
+export function clusterSlot(tag: string): number {
+  let crc = 0;
+  for (const byte of Buffer.from(tag, 'utf8')) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++) {
+      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+    }
+  }
+  return crc % CLUSTER_SLOTS;
 }
 
 /** Stable shard of an event id: the first 4 bytes of its SHA-1, modulo the shard count. */

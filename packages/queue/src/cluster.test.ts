@@ -1,0 +1,106 @@
+import type { Envelope } from '@groq-webhooks/core';
+import { rawCommand, startRedisCluster, type TestCluster, waitFor } from '@groq-webhooks/testing';
+import { Worker } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeRedis, createRedis, type RedisClient } from './connection.js';
+import { IdempotencyStore } from './idempotency.js';
+import { queueShards } from './naming.js';
+import { EventProducer } from './producer.js';
+
+const settings = {
+  queueName: 'groq-events',
+  queuePrefix: '{groq}',
+  queueShards: 3,
+  jobAttempts: 3,
+  backoffBaseMs: 100,
+};
+
+function event(id: string): Envelope {
+  return { id, type: 'resource.created', data: {}, created: '2026-11-28T10:00:00Z' };
+}
+
+describe('on a real 3-master Redis Cluster', () => {
+  let cluster: TestCluster;
+  const clients: RedisClient[] = [];
+  const connect = (role: 'producer' | 'worker' | 'admin') => {
+    const client = createRedis(
+      { redisUrl: 'redis://127.0.0.1:6379', redisClusterNodes: nodes() },
+      role,
+    );
+    clients.push(client);
+    return client;
+  };
+  const nodes = () => cluster.nodes.map((node) => ({ host: '127.0.0.1', port: node.port }));
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster(3);
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(clients.map((client) => closeRedis(client)));
+    await cluster.cleanup();
+  });
+
+  it('puts each of 3 queue shards on its own master', async () => {
+    const admin = connect('admin');
+    await waitFor(() => admin.status === 'ready', { timeoutMs: 10_000 });
+    const owners = new Set<string>();
+    for (const shard of queueShards(settings)) {
+      const key = `${shard.prefix}:${shard.name}:wait`;
+      const slot = Number(
+        (await rawCommand(cluster.nodes[0]!.port, ['CLUSTER', 'KEYSLOT', key])).slice(1),
+      );
+      const ranges = await (
+        admin as unknown as { cluster(sub: 'SLOTS'): Promise<[number, number, [string, number]][]> }
+      ).cluster('SLOTS');
+      const owner = ranges.find(([low, high]) => slot >= low && slot <= high);
+      owners.add(String(owner?.[2][1]));
+    }
+    expect(owners.size).toBe(3);
+  });
+
+  it('enqueues over 3 shards, and workers run every event once with idempotency across slots', async () => {
+    const producerClient = connect('producer');
+    await waitFor(() => producerClient.status === 'ready', { timeoutMs: 10_000 });
+    const producer = new EventProducer({ client: producerClient, settings });
+    const ids = Array.from({ length: 60 }, (_, i) => `evt_cluster_${i}`);
+    for (const id of ids) {
+      expect(
+        await producer.enqueue(
+          { event: event(id), receivedAt: new Date().toISOString(), keyIndex: 0 },
+          2000,
+        ),
+      ).toBe('enqueued');
+    }
+    expect(
+      await producer.enqueue({ event: event(ids[0]!), receivedAt: '', keyIndex: 0 }, 2000),
+    ).toBe('duplicate');
+
+    const store = new IdempotencyStore(connect('admin'));
+    const seen = new Map<string, number>();
+    const workers = queueShards(settings).map(
+      (shard) =>
+        new Worker(
+          shard.name,
+          async (job, token) => {
+            const id = job.data.event.id;
+            const claim = await store.claim(id, token ?? 'none', 5000);
+            if (claim !== 'claimed') return;
+            seen.set(id, (seen.get(id) ?? 0) + 1);
+            await store.markDone(id, 60);
+          },
+          { connection: connect('worker'), prefix: shard.prefix, concurrency: 5 },
+        ),
+    );
+    await waitFor(() => seen.size === ids.length, {
+      timeoutMs: 20_000,
+      description: 'all cluster events handled',
+    });
+    await Promise.all(workers.map((worker) => worker.close()));
+    expect([...seen.values()].every((count) => count === 1)).toBe(true);
+    expect(await store.isDone(ids[59]!)).toBe(true);
+    expect(
+      await producer.enqueue({ event: event(ids[59]!), receivedAt: '', keyIndex: 0 }, 2000),
+    ).toBe('duplicate');
+    await producer.close();
+  }, 60_000);
+});
