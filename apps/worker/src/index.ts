@@ -1,0 +1,23 @@
+export { exampleHandlers } from './example-handlers.js';
+export { HandlersModuleError, loadHandlers } from './handlers-module.js';
+export {
+  createWorkerMetrics,
+  metricsListener,
+  QUEUE_STATES,
+  type QueueState,
+  type WorkerMetrics,
+} from './metrics.js';
+export {
+  type AttemptOutcome,
+  HandlerAbortedError,
+  HandlerTimeoutError,
+  ShutdownAbortError,
+} from './processor.js';
+export {
+  createWorker,
+  DEFAULT_REQUEUE_DELAY_MS,
+  type EventWorker,
+  MAX_STALLED_COUNT,
+  type WorkerDeps,
+  type WorkerSettings,
+} from './worker.js';

@@ -1,0 +1,274 @@
+import {
+  type EventType,
+  type GroqEvent,
+  type HandlerContext,
+  type HandlerMap,
+  isEventType,
+  parseEnvelope,
+  payloadProblem,
+} from '@groq-webhooks/core';
+import {
+  DelayedError,
+  type EventJobData,
+  eventIdFromJobId,
+  type IdempotencyStore,
+  type Job,
+  UnrecoverableError,
+} from '@groq-webhooks/queue';
+import type { Logger } from '@groq-webhooks/telemetry';
+import type { WorkerMetrics } from './metrics.js';
+
+/** How an attempt ended, as written in its log line. */
+export type AttemptOutcome =
+  | 'completed'
+  | 'failed'
+  | 'retrying'
+  | 'skipped-done'
+  | 'unhandled'
+  | 'delayed-busy'
+  | 'delayed-shutdown';
+
+/** The attempt ran longer than `HANDLER_TIMEOUT_MS`; it is retried like any failure. */
+export class HandlerTimeoutError extends Error {
+  override name = 'HandlerTimeoutError';
+}
+
+/** The handler was aborted from outside: lost job lock, lost claim, or cancellation. */
+export class HandlerAbortedError extends Error {
+  override name = 'HandlerAbortedError';
+}
+
+/** The worker's shutdown grace period ended before the handler did. */
+export class ShutdownAbortError extends Error {
+  override name = 'ShutdownAbortError';
+}
+
+/** Timing settings of the processor. */
+export interface ProcessorSettings {
+  /** Claim TTL: the job lock duration (the claim is renewed with the lock). */
+  lockDurationMs: number;
+  handlerTimeoutMs: number;
+  idempotencyTtlSeconds: number;
+  /** Delay before a job whose event is claimed elsewhere (or interrupted by shutdown) is tried again. */
+  requeueDelayMs: number;
+}
+
+/** An idempotency claim held by a running handler. */
+export interface HeldClaim {
+  eventId: string;
+  token: string;
+}
+
+/** What {@link createProcessor} needs. */
+export interface ProcessorDeps {
+  handlers: HandlerMap;
+  store: IdempotencyStore;
+  logger: Logger;
+  metrics: WorkerMetrics;
+  settings: ProcessorSettings;
+  /** Aborted when the shutdown grace period ends: running handlers are aborted. */
+  shutdown: AbortSignal;
+  /** Claims of running handlers by job id, so the worker can renew them with the job locks. */
+  claims: Map<string, HeldClaim>;
+}
+
+/** The BullMQ processor: the three parameters make BullMQ hand it an abort signal. */
+export type EventProcessor = (
+  job: Job<EventJobData, void, string>,
+  token: string | undefined,
+  signal: AbortSignal | undefined,
+) => Promise<void>;
+
+type AnyHandler = (event: GroqEvent, ctx: HandlerContext) => Promise<void> | void;
+
+/**
+ * The per-job algorithm of SPEC §6: re-validate the envelope, dispatch by type, two-phase
+ * idempotency (claim → handler → done, or release), timeout and abort through `ctx.signal`.
+ */
+export function createProcessor(deps: ProcessorDeps): EventProcessor {
+  const { store, settings, metrics } = deps;
+
+  return async function processEvent(job, token, bullSignal) {
+    const started = performance.now();
+    const attempt = job.attemptsMade + 1;
+    const elapsed = () => Math.round(performance.now() - started);
+    const parsed = parseEnvelope(job.data?.event);
+    if (!parsed.ok) {
+      const eventId = eventIdFromJobId(job.id ?? '') ?? job.id;
+      deps.logger.error(
+        { eventId, type: job.name, attempt, durationMs: elapsed(), outcome: 'failed' },
+        `Invalid event in job: ${parsed.problem}`,
+      );
+      metrics.failed.inc({ type: 'invalid' });
+      throw new UnrecoverableError(`Invalid event: ${parsed.problem}`);
+    }
+    const event = parsed.envelope;
+    const base = { eventId: event.id, type: event.type, attempt };
+    if (!isEventType(event.type)) {
+      deps.logger.warn(
+        { ...base, durationMs: elapsed(), outcome: 'unhandled' },
+        'Unhandled event type',
+      );
+      metrics.processed.inc({ type: 'unknown' });
+      return;
+    }
+    const type: EventType = event.type;
+    const problem = payloadProblem(type, event.data);
+    if (problem !== undefined) {
+      deps.logger.error(
+        { ...base, durationMs: elapsed(), outcome: 'failed' },
+        `Invalid payload: ${problem}`,
+      );
+      metrics.failed.inc({ type });
+      throw new UnrecoverableError(`Invalid payload for ${type}: ${problem}`);
+    }
+    if (token === undefined) throw new Error('BullMQ gave no lock token');
+
+    const claim = await store.claim(event.id, token, settings.lockDurationMs);
+    if (claim === 'done') {
+      deps.logger.info(
+        { ...base, durationMs: elapsed(), outcome: 'skipped-done' },
+        'Event already handled; skipped',
+      );
+      metrics.processed.inc({ type });
+      return;
+    }
+    if (claim === 'busy') {
+      await job.moveToDelayed(Date.now() + settings.requeueDelayMs, token);
+      deps.logger.info(
+        { ...base, durationMs: elapsed(), outcome: 'delayed-busy' },
+        'Event is being handled by another worker; job delayed without spending an attempt',
+      );
+      throw new DelayedError();
+    }
+
+    const jobId = job.id ?? '';
+    deps.claims.set(jobId, { eventId: event.id, token });
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () =>
+        controller.abort(
+          new HandlerTimeoutError(`Handler timed out after ${settings.handlerTimeoutMs} ms`),
+        ),
+      settings.handlerTimeoutMs,
+    );
+    const onBullAbort = () =>
+      controller.abort(
+        new HandlerAbortedError(`Handler aborted: ${reasonText(bullSignal?.reason)}`),
+      );
+    const onShutdown = () =>
+      controller.abort(new ShutdownAbortError('Handler aborted: shutdown grace period ended'));
+    if (bullSignal?.aborted) onBullAbort();
+    else bullSignal?.addEventListener('abort', onBullAbort, { once: true });
+    if (deps.shutdown.aborted) onShutdown();
+    else deps.shutdown.addEventListener('abort', onShutdown, { once: true });
+
+    const logger = deps.logger.child(base);
+    const ctx: HandlerContext = { eventId: event.id, attempt, signal: controller.signal, logger };
+    // The map's type ties each handler to its own payload; here the type is only known at run time.
+    const handler = deps.handlers[type] as unknown as AnyHandler;
+    let settled = false;
+    const run = (async () => handler(event as unknown as GroqEvent, ctx))().finally(() => {
+      settled = true;
+    });
+    const durationTimer = metrics.handlerDuration.startTimer({ type });
+    try {
+      await Promise.race([run, rejectOnAbort(controller.signal)]);
+      durationTimer();
+      await store.markDone(event.id, settings.idempotencyTtlSeconds);
+      metrics.processed.inc({ type });
+      deps.logger.info({ ...base, durationMs: elapsed(), outcome: 'completed' }, 'Event handled');
+    } catch (thrown) {
+      durationTimer();
+      const error = controller.signal.aborted ? toError(controller.signal.reason) : toError(thrown);
+      if (settled) await releaseQuietly(event.id, token);
+      else settleLater(run, event.id, token);
+      if (error instanceof ShutdownAbortError) {
+        await job.moveToDelayed(Date.now() + settings.requeueDelayMs, token);
+        deps.logger.warn(
+          { ...base, durationMs: elapsed(), outcome: 'delayed-shutdown' },
+          'Handler aborted at shutdown; job put back without spending an attempt',
+        );
+        throw new DelayedError();
+      }
+      const failure = isNonRetryable(error) ? unrecoverable(error) : error;
+      const willRetry =
+        !(failure instanceof UnrecoverableError) && attempt < (job.opts.attempts ?? 1);
+      (willRetry ? metrics.retried : metrics.failed).inc({ type });
+      deps.logger.warn(
+        {
+          ...base,
+          durationMs: elapsed(),
+          outcome: willRetry ? 'retrying' : 'failed',
+          error: error.message,
+          errorType: error.name,
+        },
+        willRetry ? 'Handler failed; will retry' : 'Handler failed; no attempts left',
+      );
+      throw failure;
+    } finally {
+      clearTimeout(timer);
+      bullSignal?.removeEventListener('abort', onBullAbort);
+      deps.shutdown.removeEventListener('abort', onShutdown);
+      deps.claims.delete(jobId);
+    }
+  };
+
+  async function releaseQuietly(eventId: string, token: string): Promise<void> {
+    try {
+      await store.release(eventId, token);
+    } catch (error) {
+      // The claim then expires with its TTL (one lock duration); the retry waits that long.
+      deps.logger.warn({ eventId, err: toError(error) }, 'Could not release claim');
+    }
+  }
+
+  /**
+   * A handler that ignored its signal still runs: its claim stays (expiring with its TTL) so no
+   * retry runs beside it. If it finishes after all, its effect counts: the event is marked done.
+   */
+  function settleLater(run: Promise<void>, eventId: string, token: string): void {
+    run.then(
+      async () => {
+        try {
+          if (await store.renew(eventId, token, settings.lockDurationMs)) {
+            await store.markDone(eventId, settings.idempotencyTtlSeconds);
+          }
+        } catch {
+          // Redis unreachable: the claim expires and the event is retried.
+        }
+      },
+      () => releaseQuietly(eventId, token),
+    );
+  }
+}
+
+function rejectOnAbort(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+}
+
+function isNonRetryable(error: Error): boolean {
+  return error.name === 'NonRetryableError' || error.name === 'UnrecoverableError';
+}
+
+/** BullMQ's "fail now" error, keeping the handler's message and stack for `failed show`. */
+function unrecoverable(error: Error): UnrecoverableError {
+  if (error instanceof UnrecoverableError) return error;
+  const converted = new UnrecoverableError(error.message);
+  if (error.stack !== undefined) converted.stack = error.stack;
+  return converted;
+}
+
+function toError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  return new Error(typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value)));
+}
+
+function reasonText(reason: unknown): string {
+  if (reason instanceof Error) return reason.message;
+  if (typeof reason === 'string') return reason;
+  return 'cancelled';
+}

@@ -1,0 +1,302 @@
+import type { WorkerConfig } from '@groq-webhooks/config';
+import type { HandlerMap } from '@groq-webhooks/core';
+import {
+  BACKOFF_TYPE,
+  backoffDelay,
+  closeRedis,
+  type EventJobData,
+  type EventQueue,
+  eventIdFromJobId,
+  IdempotencyStore,
+  openQueue,
+  queueShards,
+  type RedisClient,
+  Worker,
+} from '@groq-webhooks/queue';
+import type { Logger, Registry } from '@groq-webhooks/telemetry';
+import {
+  createWorkerMetrics,
+  QUEUE_STATES,
+  type QueueState,
+  type WorkerMetrics,
+} from './metrics.js';
+import { createProcessor, type HeldClaim } from './processor.js';
+
+/**
+ * Times a job may be recovered after its worker died (SIGKILL, OOM, lost network) before BullMQ
+ * fails it. BullMQ's default of 1 fails an event after two crashes in a row, which a rolling
+ * deploy or a crash-looping node can cause; a crash never makes the handler's effect happen
+ * twice (the idempotency claim and done-marker see to that), so being generous costs nothing.
+ * A job that really kills every worker it lands on still ends failed, after 10 crashes.
+ */
+export const MAX_STALLED_COUNT = 10;
+
+/** Delay before a job whose event is claimed by a live worker is looked at again. */
+export const DEFAULT_REQUEUE_DELAY_MS = 1000;
+
+/** Past the grace period, how long closing may still take before connections are cut. */
+const FORCE_CLOSE_AFTER_MS = 5000;
+
+/** The worker configuration fields {@link createWorker} uses. */
+export type WorkerSettings = Pick<
+  WorkerConfig,
+  | 'queueName'
+  | 'queuePrefix'
+  | 'queueShards'
+  | 'jobAttempts'
+  | 'backoffBaseMs'
+  | 'concurrency'
+  | 'handlerTimeoutMs'
+  | 'lockDurationMs'
+  | 'stalledIntervalMs'
+  | 'idempotencyTtlSeconds'
+>;
+
+/** Dependencies of {@link createWorker}. */
+export interface WorkerDeps {
+  settings: WorkerSettings;
+  /**
+   * Opens a new `worker`-role Redis connection (e.g. `createRedis(config, 'worker', name)`).
+   * Called by `start()`: once per queue shard and once for the idempotency store.
+   */
+  connect: (connectionName: string) => RedisClient;
+  handlers: HandlerMap;
+  logger: Logger;
+  /** Registry the worker's metrics are registered on. */
+  registry: Registry;
+  /** Stored on every job this worker processes. Default `groq-worker`. */
+  name?: string;
+  /** Delay before re-trying a job whose event is busy elsewhere. Default 1 s. */
+  requeueDelayMs?: number;
+}
+
+/** A worker process's job-running part. */
+export interface EventWorker {
+  /**
+   * Connects and starts taking jobs from every queue shard. Waits for Redis when it is down;
+   * resolves once every shard is being consumed (or once `close` was called meanwhile).
+   */
+  start(): Promise<void>;
+  /**
+   * Stops taking jobs and lets running handlers finish; at `graceMs` their signals abort and
+   * their jobs go back to the queue without spending an attempt. Closes every connection.
+   */
+  close(graceMs: number): Promise<void>;
+  /** The worker's metrics (also on the registry). */
+  readonly metrics: WorkerMetrics;
+}
+
+/** Builds a worker. Side-effect free: nothing connects before `start()`. */
+export function createWorker(deps: WorkerDeps): EventWorker {
+  const { settings, logger } = deps;
+  const shards = queueShards(settings);
+  const claims = new Map<string, HeldClaim>();
+  const shutdown = new AbortController();
+  const stopping = new AbortController();
+  const clients: RedisClient[] = [];
+  const workers: Worker<EventJobData, void, string>[] = [];
+  const queues: EventQueue[] = [];
+  let starting: Promise<void> | undefined;
+  let closing: Promise<void> | undefined;
+
+  const metrics = createWorkerMetrics(deps.registry, queueDepth);
+
+  async function queueDepth(): Promise<Record<QueueState, number> | undefined> {
+    if (queues.length === 0) return undefined;
+    try {
+      const counts = await withTimeout(
+        Promise.all(queues.map((queue) => queue.getJobCounts(...QUEUE_STATES))),
+        1000,
+      );
+      const total = Object.fromEntries(QUEUE_STATES.map((state) => [state, 0])) as Record<
+        QueueState,
+        number
+      >;
+      for (const count of counts) {
+        for (const state of QUEUE_STATES) total[state] += count[state] ?? 0;
+      }
+      return total;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async function start(): Promise<void> {
+    const storeClient = deps.connect('groq-webhooks-worker-store');
+    clients.push(storeClient);
+    const store = new IdempotencyStore(storeClient);
+    const processor = createProcessor({
+      handlers: deps.handlers,
+      store,
+      logger,
+      metrics,
+      settings: {
+        lockDurationMs: settings.lockDurationMs,
+        handlerTimeoutMs: settings.handlerTimeoutMs,
+        idempotencyTtlSeconds: settings.idempotencyTtlSeconds,
+        requeueDelayMs: deps.requeueDelayMs ?? DEFAULT_REQUEUE_DELAY_MS,
+      },
+      shutdown: shutdown.signal,
+      claims,
+    });
+    for (const shard of shards) {
+      const queue = openQueue(storeClient, shard, settings);
+      queue.on('error', () => {
+        // Only used for depth metrics, which report nothing while Redis is away.
+      });
+      queues.push(queue);
+    }
+    await Promise.all(
+      shards.map(async (shard) => {
+        const connection = deps.connect(`groq-webhooks-worker-${shard.name}`);
+        clients.push(connection);
+        if (!(await whenReady(connection, stopping.signal, () => waitingForRedis(shard.name)))) {
+          return;
+        }
+        const worker = new Worker<EventJobData, void, string>(shard.name, processor, {
+          connection,
+          prefix: shard.prefix,
+          autorun: false,
+          name: deps.name ?? 'groq-worker',
+          concurrency: settings.concurrency,
+          lockDuration: settings.lockDurationMs,
+          stalledInterval: settings.stalledIntervalMs,
+          maxStalledCount: MAX_STALLED_COUNT,
+          settings: {
+            backoffStrategy: (attemptsMade, type, _error, job) => {
+              const backoff = job?.opts.backoff;
+              const base =
+                typeof backoff === 'number' ? backoff : (backoff?.delay ?? settings.backoffBaseMs);
+              if (type !== BACKOFF_TYPE) {
+                logger.warn({ jobId: job?.id, backoff: type }, 'Unknown backoff type; using ours');
+              }
+              return backoffDelay(attemptsMade, base);
+            },
+          },
+        });
+        watch(worker, store);
+        workers.push(worker);
+        worker.run().catch((error: unknown) => {
+          logger.error({ err: error, queue: shard.name }, 'Worker loop stopped');
+        });
+        await worker.waitUntilReady();
+      }),
+    );
+  }
+
+  function waitingForRedis(queue: string): void {
+    logger.warn({ queue }, 'Redis is not reachable yet; waiting for it');
+  }
+
+  /** Wires lock events to claims: renew them together, abort a handler whose lock is lost. */
+  function watch(worker: Worker<EventJobData, void, string>, store: IdempotencyStore): void {
+    worker.on('locksRenewed', ({ jobIds }) => {
+      for (const jobId of jobIds) {
+        const claim = claims.get(jobId);
+        if (claim === undefined) continue;
+        store.renew(claim.eventId, claim.token, settings.lockDurationMs).then(
+          (renewed) => {
+            // Still running but no longer ours: another worker may run it, so stop this one.
+            if (!renewed && claims.get(jobId) === claim) {
+              logger.warn({ eventId: claim.eventId, jobId }, 'Idempotency claim lost; aborting');
+              worker.cancelJob(jobId, 'idempotency claim lost');
+            }
+          },
+          (error: unknown) =>
+            logger.warn({ eventId: claim.eventId, err: error }, 'Could not renew claim'),
+        );
+      }
+    });
+    worker.on('lockRenewalFailed', (jobIds) => {
+      for (const jobId of jobIds) {
+        logger.warn({ jobId, eventId: eventIdFromJobId(jobId) }, 'Job lock lost; aborting handler');
+        worker.cancelJob(jobId, 'job lock lost');
+      }
+    });
+    worker.on('stalled', (jobId) => {
+      logger.warn(
+        { jobId, eventId: eventIdFromJobId(jobId) },
+        'Job stalled (its worker stopped renewing the lock); back to the queue',
+      );
+    });
+    worker.on('failed', (job, error) => {
+      // Failures the processor never saw: a job that stalled more than MAX_STALLED_COUNT times.
+      if (/allowable limit/.test(error.message)) {
+        metrics.failed.inc({ type: job?.name ?? 'unknown' });
+        logger.error(
+          { eventId: eventIdFromJobId(job?.id ?? ''), type: job?.name, outcome: 'failed' },
+          error.message,
+        );
+      }
+    });
+    let lastErrorLog = 0;
+    worker.on('error', (error) => {
+      // During a Redis outage BullMQ reports every retry; one line per 5 s is enough.
+      if (Date.now() - lastErrorLog < 5000) return;
+      lastErrorLog = Date.now();
+      logger.warn({ err: { message: error.message } }, 'Queue connection error');
+    });
+  }
+
+  async function close(graceMs: number): Promise<void> {
+    stopping.abort();
+    await starting?.catch(() => {});
+    const graceTimer = setTimeout(() => shutdown.abort(), graceMs);
+    try {
+      const closed = await withTimeout(
+        Promise.all(workers.map((worker) => worker.close())),
+        graceMs + FORCE_CLOSE_AFTER_MS,
+      ).then(
+        () => true,
+        () => false,
+      );
+      if (!closed) logger.warn('Workers did not close in time; cutting connections');
+      await Promise.allSettled(queues.map((queue) => queue.close()));
+    } finally {
+      clearTimeout(graceTimer);
+      await Promise.all(clients.map((client) => closeRedis(client)));
+    }
+  }
+
+  return {
+    metrics,
+    start() {
+      if (starting === undefined) starting = start();
+      return starting;
+    },
+    close(graceMs) {
+      if (closing === undefined) closing = close(graceMs);
+      return closing;
+    },
+  };
+}
+
+/** Resolves true once the client is ready, false when `stop` aborts first. */
+function whenReady(client: RedisClient, stop: AbortSignal, onWait: () => void): Promise<boolean> {
+  if (client.status === 'ready') return Promise.resolve(true);
+  if (stop.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    // A fresh client is still connecting; only report a wait that lasts.
+    const notice = setTimeout(onWait, 1000);
+    const done = (ready: boolean) => {
+      clearTimeout(notice);
+      client.off('ready', onReady);
+      stop.removeEventListener('abort', onStop);
+      resolve(ready);
+    };
+    const onReady = () => done(true);
+    const onStop = () => done(false);
+    client.on('ready', onReady);
+    stop.addEventListener('abort', onStop, { once: true });
+  });
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
