@@ -1,0 +1,203 @@
+import { parseEnvelope } from '@groq-webhooks/core';
+import { type EventJobData, QueueUnavailableError } from '@groq-webhooks/queue';
+import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verify } from '@groq-webhooks/signature';
+import { type Context, Hono } from 'hono';
+import { readBody } from './body.js';
+import {
+  IngestError,
+  REJECTIONS,
+  type RejectionCode,
+  rejectionBody,
+  verifyFailureCode,
+} from './errors.js';
+import type { AppDeps, OutcomeCode } from './types.js';
+
+/** Path Groq delivers webhooks to. */
+export const WEBHOOK_PATH = '/webhooks/groq';
+/** Seconds a sender is asked to wait after a 503. */
+export const RETRY_AFTER_SECONDS = 5;
+
+const JSON_HEADERS = { 'content-type': 'application/json' } as const;
+const RECEIVED = JSON.stringify({ received: true });
+const DUPLICATE = JSON.stringify({ received: true, duplicate: true });
+const NOT_FOUND = JSON.stringify({ error: 'Not found', code: 'not_found' });
+const METHOD_NOT_ALLOWED = JSON.stringify({
+  error: 'Method not allowed',
+  code: 'method_not_allowed',
+});
+
+/** What one webhook request came to, filled in as it goes and written as one log line. */
+class RequestOutcome {
+  code: OutcomeCode = 'internal_error';
+  eventId: string | undefined = undefined;
+  type: string | undefined = undefined;
+  keyIndex: number | undefined = undefined;
+  error: Error | undefined = undefined;
+}
+
+type Env = { Variables: { outcome: RequestOutcome | undefined } };
+
+/**
+ * Builds the ingest HTTP app: `POST /webhooks/groq` (SPEC §4), `/healthz`, `/readyz`, `/metrics`.
+ * Side-effect free: it listens nowhere and keeps no state beyond what `deps` hold.
+ */
+export function createApp(deps: AppDeps): Hono<Env> {
+  const { producer, secrets, toleranceSeconds, maxBodyBytes, enqueueTimeoutMs, logger, metrics } =
+    deps;
+  const now = deps.now ?? Date.now;
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  const app = new Hono<Env>();
+
+  app.post(
+    WEBHOOK_PATH,
+    async function observe(c, next) {
+      const started = performance.now();
+      const outcome = new RequestOutcome();
+      c.set('outcome', outcome);
+      logger.debug('webhook request started');
+      await next();
+      metrics.countRequest(outcome.code);
+      logOutcome(outcome, c.res.status, performance.now() - started);
+    },
+    async function receive(c) {
+      const outcome = c.get('outcome') as RequestOutcome;
+      const body = await readBody(c.req.raw, maxBodyBytes);
+      const verified = verify({
+        secrets,
+        signature: c.req.header(SIGNATURE_HEADER),
+        timestamp: c.req.header(TIMESTAMP_HEADER),
+        body,
+        nowSeconds: now() / 1000,
+        toleranceSeconds,
+      });
+      if (!verified.ok) {
+        const { reason, skewSeconds } = verified;
+        throw new IngestError(
+          verifyFailureCode(reason),
+          skewSeconds === undefined ? { reason } : { reason, skewSeconds },
+        );
+      }
+      outcome.keyIndex = verified.keyIndex;
+
+      const parsed = parseEnvelope(parseJson(body));
+      if (!parsed.ok) throw new IngestError('invalid_payload', { problem: parsed.problem });
+      const event = parsed.envelope;
+      outcome.eventId = event.id;
+      outcome.type = event.type;
+
+      const data: EventJobData = {
+        event,
+        receivedAt: new Date(now()).toISOString(),
+        keyIndex: verified.keyIndex,
+      };
+      const enqueueStarted = performance.now();
+      let result: Awaited<ReturnType<typeof producer.enqueue>>;
+      try {
+        result = await producer.enqueue(data, enqueueTimeoutMs);
+      } finally {
+        metrics.observeEnqueue((performance.now() - enqueueStarted) / 1000);
+      }
+      if (result === 'duplicate') {
+        outcome.code = 'duplicate';
+        return c.body(DUPLICATE, 200, JSON_HEADERS);
+      }
+      outcome.code = result === 'requeued' ? 'requeued' : 'received';
+      return c.body(RECEIVED, 200, JSON_HEADERS);
+    },
+  );
+  app.all(WEBHOOK_PATH, (c) => methodNotAllowed(c, 'POST'));
+
+  app.get('/healthz', (c) => c.json({ ok: true }));
+  app.all('/healthz', (c) => methodNotAllowed(c, 'GET, HEAD'));
+
+  app.get('/readyz', async (c) => {
+    const ready = await deps.isReady();
+    return c.json({ ready }, ready ? 200 : 503);
+  });
+  app.all('/readyz', (c) => methodNotAllowed(c, 'GET, HEAD'));
+
+  app.get('/metrics', async (c) => {
+    const text = await metrics.registry.metrics();
+    return c.body(text, 200, { 'content-type': metrics.registry.contentType });
+  });
+  app.all('/metrics', (c) => methodNotAllowed(c, 'GET, HEAD'));
+
+  app.notFound((c) => c.body(NOT_FOUND, 404, JSON_HEADERS));
+
+  // The one place errors become HTTP: rejections get their contract status and body, a queue
+  // outage a 503 the sender retries, anything else (a bug) a 500 that names nothing.
+  app.onError((error, c) => {
+    const code = rejectionCode(error);
+    const outcome = c.get('outcome');
+    if (outcome !== undefined) {
+      outcome.code = code;
+      outcome.error = error;
+    } else {
+      logger.error({ err: error, path: c.req.path }, 'request failed');
+    }
+    const { status } = REJECTIONS[code];
+    const problem = error instanceof IngestError ? error.details.problem : undefined;
+    if (code === 'queue_unavailable') {
+      return c.body(rejectionBody(code), 503, {
+        ...JSON_HEADERS,
+        'retry-after': String(RETRY_AFTER_SECONDS),
+      });
+    }
+    return c.body(rejectionBody(code, problem), status, JSON_HEADERS);
+  });
+
+  function parseJson(body: Uint8Array): unknown {
+    if (body.byteLength === 0)
+      throw new IngestError('invalid_payload', { problem: 'body is empty' });
+    let text: string;
+    try {
+      text = utf8.decode(body);
+    } catch (error) {
+      throw new IngestError('invalid_payload', { problem: 'body is not UTF-8' }, { cause: error });
+    }
+    try {
+      return JSON.parse(text);
+    } catch (error) {
+      // Never the parser's message: it quotes the body.
+      throw new IngestError('invalid_payload', { problem: 'body is not JSON' }, { cause: error });
+    }
+  }
+
+  function logOutcome(outcome: RequestOutcome, status: number, durationMs: number): void {
+    const level = status < 400 ? 'info' : status < 500 ? 'warn' : 'error';
+    // Building the line costs more than the request: skip it when nobody reads it.
+    if (!logger.isLevelEnabled(level)) return;
+    const line: Record<string, unknown> = {
+      code: outcome.code,
+      status,
+      durationMs: Math.round(durationMs * 1000) / 1000,
+    };
+    if (outcome.eventId !== undefined) line.eventId = outcome.eventId;
+    if (outcome.type !== undefined) line.type = outcome.type;
+    if (outcome.keyIndex !== undefined) line.keyIndex = outcome.keyIndex;
+    const error = outcome.error;
+    if (error instanceof IngestError) {
+      const { reason, skewSeconds, problem } = error.details;
+      if (reason !== undefined) line.reason = reason;
+      if (skewSeconds !== undefined) line.skewSeconds = skewSeconds;
+      if (problem !== undefined) line.problem = problem;
+    } else if (error instanceof QueueUnavailableError) {
+      line.cause = error.cause instanceof Error ? error.cause.message : error.message;
+    } else if (error !== undefined) {
+      line.err = error;
+    }
+    logger[level](line, status < 400 ? 'webhook accepted' : 'webhook rejected');
+  }
+
+  return app;
+}
+
+function rejectionCode(error: Error): RejectionCode {
+  if (error instanceof IngestError) return error.code;
+  if (error instanceof QueueUnavailableError) return 'queue_unavailable';
+  return 'internal_error';
+}
+
+function methodNotAllowed(c: Context<Env>, allow: string): Response {
+  return c.body(METHOD_NOT_ALLOWED, 405, { ...JSON_HEADERS, allow });
+}

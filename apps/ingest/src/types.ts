@@ -1,0 +1,56 @@
+import type { EnqueueOutcome, EventJobData } from '@groq-webhooks/queue';
+import type { Logger } from '@groq-webhooks/telemetry';
+import type { IngestMetrics } from './metrics.js';
+
+/** What the ingest needs from a queue producer; `EventProducer` from `@groq-webhooks/queue` fits. */
+export interface Producer {
+  /**
+   * Resolves once Redis holds the job (or knows the event already); rejects with
+   * `QueueUnavailableError` when Redis is unreachable or `timeoutMs` passes.
+   */
+  enqueue(data: EventJobData, timeoutMs: number): Promise<EnqueueOutcome>;
+}
+
+/** Dependencies of {@link createApp}. Everything with a side effect is passed in. */
+export interface AppDeps {
+  /** Puts verified events into the queue. */
+  producer: Producer;
+  /** Receiver secrets, current first (several while rotating). */
+  secrets: readonly string[];
+  /** Replay window in seconds, both ways (SPEC default 300). */
+  toleranceSeconds: number;
+  /** Largest accepted body in bytes (SPEC default 1 MiB). */
+  maxBodyBytes: number;
+  /** Deadline of one enqueue in milliseconds; past it the sender gets a 503. */
+  enqueueTimeoutMs: number;
+  /** One line per webhook request is written here. */
+  logger: Logger;
+  /** Request and enqueue metrics, also served on `GET /metrics`. */
+  metrics: IngestMetrics;
+  /** Whether Redis answers now (`GET /readyz`). */
+  isReady: () => boolean | Promise<boolean>;
+  /** Wall clock in milliseconds. Default `Date.now`; injectable so tests can move time. */
+  now?: () => number;
+}
+
+/**
+ * How a webhook request ended: the `code` of the response body for rejections, and the label of
+ * `groq_webhook_requests_total`. `requeued` answers like `received`; `request_aborted` is a body
+ * the client stopped sending.
+ */
+export const OUTCOME_CODES = [
+  'received',
+  'duplicate',
+  'requeued',
+  'invalid_signature',
+  'invalid_timestamp',
+  'timestamp_out_of_tolerance',
+  'payload_too_large',
+  'invalid_payload',
+  'request_aborted',
+  'queue_unavailable',
+  'internal_error',
+] as const;
+
+/** One of {@link OUTCOME_CODES}. */
+export type OutcomeCode = (typeof OUTCOME_CODES)[number];
