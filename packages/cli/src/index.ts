@@ -1,0 +1,12 @@
+export { REDIS_CONNECT_TIMEOUT_MS, redisLocation } from './admin.js';
+export { CliError, type CliIo, EXIT, type OutputStream } from './io.js';
+export { createProgram, run } from './program.js';
+export { findRepoRoot, readDevSecret } from './secret.js';
+export {
+  buildEnvelope,
+  eventIds,
+  runTrigger,
+  summaryLine,
+  type TriggerOptions,
+  type TriggerSummary,
+} from './trigger.js';
