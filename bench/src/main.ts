@@ -1,0 +1,424 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  closeRedis,
+  createRedis,
+  type EventJobData,
+  jobIdFor,
+  openQueue,
+  type RedisClient,
+} from '@groq-webhooks/queue';
+import { sign } from '@groq-webhooks/signature';
+import { freePort, startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
+import autocannon from 'autocannon';
+import { cpuMillis } from './proc-stat.js';
+
+// pnpm bench: the real ingest vs a bare Hono server, and the real worker vs a bare BullMQ
+// worker, alternating on the same machine in one run, reported as ratios.
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ENTRY = {
+  ingest: join(ROOT, 'apps/ingest/dist/main.js'),
+  worker: join(ROOT, 'apps/worker/dist/main.js'),
+  baseline: join(ROOT, 'bench/dist/baseline-server.js'),
+  bareWorker: join(ROOT, 'bench/dist/bare-worker.js'),
+  trivialHandlers: join(ROOT, 'bench/fixtures/trivial-handlers.mjs'),
+};
+const SECRET = 'whsec_bench_secret_not_for_production';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    rounds: { type: 'string' },
+    duration: { type: 'string' },
+    connections: { type: 'string', default: '50' },
+    'skip-ingest': { type: 'boolean', default: false },
+    'skip-worker': { type: 'boolean', default: false },
+    out: { type: 'string', default: join(ROOT, 'reports') },
+  },
+});
+const quick = args.quick === true;
+const rounds = Number(args.rounds ?? (quick ? 1 : 2));
+const durationSeconds = Number(args.duration ?? (quick ? 2 : 10));
+const warmupSeconds = quick ? 1 : 3;
+const connections = Number(args.connections);
+const workerConcurrencies = quick ? [10] : [1, 10, 50];
+const workerJobs = (concurrency: number) => (quick ? 400 : concurrency === 1 ? 4000 : 20_000);
+
+interface LoadResult {
+  kind: 'baseline' | 'ingest';
+  round: number;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  requests: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  cpuMicrosPerRequest: number | undefined;
+  ackedWithoutJob?: number;
+}
+
+interface WorkerResult {
+  kind: 'bare' | 'worker';
+  concurrency: number;
+  round: number;
+  jobs: number;
+  jobsPerSecond: number;
+  failed: number;
+}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Signed, distinct events: nothing dedupes, so every 200 is a real enqueue. */
+function makeEvents(prefix: string, count: number) {
+  const created = new Date().toISOString();
+  return Array.from({ length: count }, (_, i) => {
+    const id = `evt_${prefix}_${i}`;
+    const body = JSON.stringify({
+      id,
+      type: 'resource.created',
+      data: { id: `res_${i}`, object: 'batch', attributes: { status: 'completed', n: i } },
+      created,
+    });
+    return {
+      id,
+      body,
+      headers: { 'content-type': 'application/json', ...sign({ secret: SECRET, body }) },
+    };
+  });
+}
+
+type Event = ReturnType<typeof makeEvents>[number];
+
+function startServer(entry: string, env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, [entry], { env: { ...process.env, ...env }, stdio: 'ignore' });
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function drive(url: string, events: Event[], seconds: number, acked: string[] | undefined) {
+  let next = 0;
+  const result = await autocannon({
+    url,
+    connections,
+    duration: seconds,
+    method: 'POST',
+    requests: [
+      {
+        setupRequest: (request, context) => {
+          const event = events[next++ % events.length] as Event;
+          (context as { id?: string }).id = event.id;
+          return { ...request, method: 'POST', body: event.body, headers: event.headers };
+        },
+        onResponse: (status, _body, context) => {
+          const id = (context as { id?: string }).id;
+          if (acked && status === 200 && id) acked.push(id);
+        },
+      },
+    ],
+  });
+  if (next > events.length)
+    throw new Error(`ran out of distinct events (${events.length}); raise the pool`);
+  return result;
+}
+
+async function loadRound(
+  kind: LoadResult['kind'],
+  round: number,
+  redis: TestRedis,
+  admin: RedisClient,
+): Promise<LoadResult> {
+  const port = await freePort();
+  const child =
+    kind === 'baseline'
+      ? startServer(ENTRY.baseline, { PORT: String(port) })
+      : startServer(ENTRY.ingest, {
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          REDIS_URL: redis.url,
+          GROQ_WEBHOOK_SECRET: SECRET,
+          QUEUE_NAME: `bench-ingest-r${round}`,
+        });
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    const probe = kind === 'baseline' ? `${base}/webhooks/groq` : `${base}/readyz`;
+    await waitFor(
+      async () => (await fetch(probe, { method: kind === 'baseline' ? 'POST' : 'GET' })).ok,
+      {
+        timeoutMs: 20_000,
+        description: `${kind} to answer`,
+      },
+    );
+    const pool = Math.ceil(40_000 * (durationSeconds + warmupSeconds));
+    const events = makeEvents(`${kind}_r${round}_${Date.now()}`, pool);
+    const acked: string[] | undefined = kind === 'ingest' ? [] : undefined;
+    await drive(`${base}/webhooks/groq`, events.slice(0, pool / 4), warmupSeconds, acked);
+    const cpuBefore = cpuMillis(child.pid ?? -1);
+    const result = await drive(
+      `${base}/webhooks/groq`,
+      events.slice(pool / 4),
+      durationSeconds,
+      acked,
+    );
+    const cpuAfter = cpuMillis(child.pid ?? -1);
+    const requests = result['2xx'] + result.non2xx;
+    const outcome: LoadResult = {
+      kind,
+      round,
+      requestsPerSecond: Math.round(result.requests.average),
+      p50Ms: result.latency.p50,
+      p99Ms: result.latency.p99,
+      maxMs: result.latency.max,
+      requests,
+      non2xx: result.non2xx,
+      errors: result.errors,
+      timeouts: result.timeouts,
+      cpuMicrosPerRequest:
+        cpuBefore !== undefined && cpuAfter !== undefined && requests > 0
+          ? Math.round(((cpuAfter - cpuBefore) * 1000) / requests)
+          : undefined,
+    };
+    if (acked) outcome.ackedWithoutJob = await missingJobs(admin, `bench-ingest-r${round}`, acked);
+    log(`${kind} round ${round}: ${outcome.requestsPerSecond} req/s, p99 ${outcome.p99Ms} ms`);
+    return outcome;
+  } finally {
+    await stop(child);
+  }
+}
+
+/** Every acknowledged id must have its job in Redis. */
+async function missingJobs(
+  admin: RedisClient,
+  queueName: string,
+  acked: string[],
+): Promise<number> {
+  let missing = 0;
+  for (let i = 0; i < acked.length; i += 1000) {
+    const pipeline = admin.pipeline();
+    for (const id of acked.slice(i, i + 1000))
+      pipeline.exists(`{groq}:${queueName}:${jobIdFor(id)}`);
+    for (const [, exists] of (await pipeline.exec()) ?? []) if (exists !== 1) missing++;
+  }
+  return missing;
+}
+
+async function workerRound(
+  kind: WorkerResult['kind'],
+  concurrency: number,
+  round: number,
+  redis: TestRedis,
+  admin: RedisClient,
+): Promise<WorkerResult> {
+  const queueName = `bench-${kind}-c${concurrency}-r${round}`;
+  const jobs = workerJobs(concurrency);
+  const queue = openQueue(
+    admin,
+    { index: 0, name: queueName, prefix: '{groq}' },
+    { jobAttempts: 8, backoffBaseMs: 1000 },
+  );
+  const created = new Date().toISOString();
+  for (let i = 0; i < jobs; i += 1000) {
+    await queue.addBulk(
+      Array.from({ length: Math.min(1000, jobs - i) }, (_, j) => {
+        const id = `evt_${queueName}_${Date.now()}_${i + j}`;
+        const data: EventJobData = {
+          event: { id, type: 'resource.created', data: { id: `res_${i + j}` }, created },
+          receivedAt: created,
+          keyIndex: 0,
+        };
+        return { name: 'resource.created', data, opts: { jobId: jobIdFor(id) } };
+      }),
+    );
+  }
+  const env = {
+    REDIS_URL: redis.url,
+    QUEUE_NAME: queueName,
+    WORKER_CONCURRENCY: String(concurrency),
+    WORKER_METRICS_PORT: '0',
+    HANDLERS_MODULE: ENTRY.trivialHandlers,
+  };
+  const child = startServer(kind === 'bare' ? ENTRY.bareWorker : ENTRY.worker, env);
+  try {
+    const remaining = async () => {
+      const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+      return Object.values(counts).reduce((sum, count) => sum + count, 0);
+    };
+    // Measure the middle 80 % of the jobs: no process start-up, no tail.
+    await waitFor(async () => (await remaining()) <= jobs * 0.9, {
+      timeoutMs: 120_000,
+      intervalMs: 10,
+    });
+    const started = performance.now();
+    await waitFor(async () => (await remaining()) <= jobs * 0.1, {
+      timeoutMs: 300_000,
+      intervalMs: 10,
+    });
+    const seconds = (performance.now() - started) / 1000;
+    await waitFor(async () => (await remaining()) === 0, { timeoutMs: 120_000, intervalMs: 20 });
+    const failed = await queue.getFailedCount();
+    const result = {
+      kind,
+      concurrency,
+      round,
+      jobs,
+      jobsPerSecond: Math.round((jobs * 0.8) / seconds),
+      failed,
+    };
+    log(`${kind} worker c=${concurrency} round ${round}: ${result.jobsPerSecond} jobs/s`);
+    return result;
+  } finally {
+    await stop(child);
+    await queue.obliterate({ force: true });
+    await queue.close();
+  }
+}
+
+function spread(values: number[]): string {
+  const min = Math.min(...values);
+  const max = Math.max(...values);
+  return `${min.toFixed(2)}–${max.toFixed(2)}`;
+}
+
+function machine() {
+  const cpu = cpus();
+  let redisVersion = 'unknown';
+  try {
+    redisVersion = execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).trim();
+  } catch {}
+  return {
+    cpu: `${cpu.length} × ${cpu[0]?.model ?? 'unknown'}`,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    redis: redisVersion,
+  };
+}
+
+function markdown(report: {
+  date: string;
+  machine: ReturnType<typeof machine>;
+  settings: Record<string, unknown>;
+  load: LoadResult[];
+  workers: WorkerResult[];
+}): string {
+  const lines = [
+    `# groq-webhooks benchmark — ${report.date}`,
+    '',
+    `Machine: ${report.machine.cpu}, ${report.machine.memoryGiB} GiB, Node ${report.machine.node}, ${report.machine.redis}`,
+    `Settings: ${JSON.stringify(report.settings)}`,
+    '',
+  ];
+  if (report.load.length > 0) {
+    lines.push(
+      '## Ingest vs bare Hono (same load generator, 50 connections, distinct signed events)',
+      '',
+      '| round | server | req/s | p50 ms | p99 ms | max ms | non-2xx | errors | CPU µs/req | 200 without job |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+    );
+    for (const r of report.load) {
+      lines.push(
+        `| ${r.round} | ${r.kind} | ${r.requestsPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.non2xx} | ${r.errors} | ${r.cpuMicrosPerRequest ?? 'n/a'} | ${r.ackedWithoutJob ?? '—'} |`,
+      );
+    }
+    const ratios = ratiosByRound(report.load);
+    lines.push(
+      '',
+      `Ratio ingest / baseline req/s per round: ${ratios.map((r) => r.toFixed(2)).join(', ')} (spread ${spread(ratios)})`,
+      '',
+    );
+  }
+  if (report.workers.length > 0) {
+    lines.push(
+      '## Worker vs bare BullMQ worker (trivial handler)',
+      '',
+      '| concurrency | round | bare jobs/s | worker jobs/s | ratio |',
+      '|---|---|---|---|---|',
+    );
+    for (const c of new Set(report.workers.map((w) => w.concurrency))) {
+      for (const round of new Set(report.workers.map((w) => w.round))) {
+        const bare = report.workers.find(
+          (w) => w.kind === 'bare' && w.concurrency === c && w.round === round,
+        );
+        const real = report.workers.find(
+          (w) => w.kind === 'worker' && w.concurrency === c && w.round === round,
+        );
+        if (bare && real) {
+          lines.push(
+            `| ${c} | ${round} | ${bare.jobsPerSecond} | ${real.jobsPerSecond} | ${(real.jobsPerSecond / bare.jobsPerSecond).toFixed(2)} |`,
+          );
+        }
+      }
+    }
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+function ratiosByRound(load: LoadResult[]): number[] {
+  const ratios: number[] = [];
+  for (const round of new Set(load.map((r) => r.round))) {
+    const base = load.find((r) => r.kind === 'baseline' && r.round === round);
+    const ingest = load.find((r) => r.kind === 'ingest' && r.round === round);
+    if (base && ingest) ratios.push(ingest.requestsPerSecond / base.requestsPerSecond);
+  }
+  return ratios;
+}
+
+const redis = await startRedis();
+const admin = createRedis({ redisUrl: redis.url, redisClusterNodes: undefined }, 'admin');
+const load: LoadResult[] = [];
+const workers: WorkerResult[] = [];
+try {
+  await waitFor(() => admin.status === 'ready');
+  if (!args['skip-ingest']) {
+    for (let round = 1; round <= rounds; round++) {
+      load.push(await loadRound('baseline', round, redis, admin));
+      load.push(await loadRound('ingest', round, redis, admin));
+    }
+  }
+  if (!args['skip-worker']) {
+    for (const concurrency of workerConcurrencies) {
+      for (let round = 1; round <= rounds; round++) {
+        workers.push(await workerRound('bare', concurrency, round, redis, admin));
+        workers.push(await workerRound('worker', concurrency, round, redis, admin));
+      }
+    }
+  }
+} finally {
+  await closeRedis(admin);
+  await redis.cleanup();
+}
+
+const date = new Date().toISOString();
+const report = {
+  date,
+  machine: machine(),
+  settings: { rounds, durationSeconds, warmupSeconds, connections, workerConcurrencies, quick },
+  load,
+  workers,
+};
+const text = markdown(report);
+mkdirSync(args.out ?? 'reports', { recursive: true });
+const stem = join(args.out ?? 'reports', `bench-${date.replace(/[:.]/g, '-')}`);
+writeFileSync(`${stem}.json`, `${JSON.stringify(report, null, 2)}\n`);
+writeFileSync(`${stem}.md`, text);
+process.stdout.write(`${text}\nReport: ${stem}.md and .json\n`);
+const lost =
+  load.reduce((sum, r) => sum + (r.ackedWithoutJob ?? 0), 0) +
+  workers.reduce((sum, w) => sum + w.failed, 0);
+if (lost > 0) {
+  process.stderr.write(`FAILED: ${lost} acknowledged events without a job, or failed jobs\n`);
+  process.exit(1);
+}
