@@ -1,0 +1,85 @@
+import type { Server } from 'node:http';
+import { loadIngestConfig, loadOrExit } from '@groq-webhooks/config';
+import { closeRedis, createRedis, EventProducer, isRedisReady } from '@groq-webhooks/queue';
+import { createLogger } from '@groq-webhooks/telemetry';
+import { serve } from '@hono/node-server';
+import { createApp } from './app.js';
+import { createIngestMetrics } from './metrics.js';
+
+/** Past this, a shutdown that is still waiting on requests or Redis is cut short. */
+const SHUTDOWN_DEADLINE_MS = 10_000;
+/** While draining, keep-alive sockets that fall idle are closed this often. */
+const IDLE_SWEEP_MS = 100;
+
+const config = loadOrExit(() => loadIngestConfig(process.env));
+const logger = createLogger({ service: 'ingest', level: config.logLevel });
+// Connects in the background: the process serves (503, /readyz 503) while Redis is away.
+const client = createRedis(config, 'producer');
+const producer = new EventProducer({ client, settings: config });
+const app = createApp({
+  producer,
+  secrets: config.secrets,
+  toleranceSeconds: config.toleranceSeconds,
+  maxBodyBytes: config.maxBodyBytes,
+  enqueueTimeoutMs: config.enqueueTimeoutMs,
+  logger,
+  metrics: createIngestMetrics(),
+  isReady: () => isRedisReady(client),
+});
+
+const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
+  logger.info(
+    {
+      url: `http://${config.host}:${info.port}`,
+      keys: config.secrets.length,
+      queue: config.queueName,
+      toleranceSeconds: config.toleranceSeconds,
+      maxBodyBytes: config.maxBodyBytes,
+      enqueueTimeoutMs: config.enqueueTimeoutMs,
+    },
+    'ingest listening',
+  );
+}) as Server;
+
+server.on('error', (error) => {
+  logger.fatal({ err: error }, 'ingest could not listen');
+  exit(1);
+});
+
+let stopping = false;
+
+async function shutdown(signal: NodeJS.Signals): Promise<void> {
+  if (stopping) {
+    logger.warn({ signal }, 'second signal: exiting now');
+    exit(1);
+    return;
+  }
+  stopping = true;
+  logger.info({ signal }, 'shutting down: finishing in-flight requests');
+  const deadline = setTimeout(() => {
+    logger.error({ deadlineMs: SHUTDOWN_DEADLINE_MS }, 'shutdown deadline passed: exiting now');
+    exit(1);
+  }, SHUTDOWN_DEADLINE_MS);
+  deadline.unref();
+
+  // close() stops accepting and resolves once every connection is gone; keep-alive sockets only
+  // go once idle, so sweep them as in-flight requests finish.
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
+  await closed;
+  clearInterval(sweep);
+  await producer.close().catch((error: unknown) => logger.warn({ err: error }, 'queue close'));
+  await closeRedis(client);
+  logger.info('ingest stopped');
+  exit(0);
+}
+
+/** Ends the process once the last log lines are out (or after a moment if flushing hangs). */
+function exit(code: number): void {
+  setTimeout(() => process.exit(code), 1000).unref();
+  logger.flush(() => process.exit(code));
+}
+
+process.on('SIGTERM', (signal) => void shutdown(signal));
+process.on('SIGINT', (signal) => void shutdown(signal));
