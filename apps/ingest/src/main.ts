@@ -16,6 +16,7 @@ const logger = createLogger({ service: 'ingest', level: config.logLevel });
 // Connects in the background: the process serves (503, /readyz 503) while Redis is away.
 const client = createRedis(config, 'producer');
 const producer = new EventProducer({ client, settings: config });
+let stopping = false;
 const app = createApp({
   producer,
   secrets: config.secrets,
@@ -24,7 +25,8 @@ const app = createApp({
   enqueueTimeoutMs: config.enqueueTimeoutMs,
   logger,
   metrics: createIngestMetrics(),
-  isReady: () => isRedisReady(client),
+  // Draining: tell the load balancer to send no more, while in-flight requests finish.
+  isReady: async () => !stopping && (await isRedisReady(client)),
 });
 
 const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
@@ -45,8 +47,6 @@ server.on('error', (error) => {
   logger.fatal({ err: error }, 'ingest could not listen');
   exit(1);
 });
-
-let stopping = false;
 
 async function shutdown(signal: NodeJS.Signals): Promise<void> {
   if (stopping) {
