@@ -79,6 +79,9 @@ export type EventProcessor = (
   signal: AbortSignal | undefined,
 ) => Promise<void>;
 
+/** How long an aborted handler may take to settle before the attempt ends without it. */
+const ABORT_SETTLE_MS = 250;
+
 type AnyHandler = (event: GroqEvent, ctx: HandlerContext) => Promise<void> | void;
 
 /**
@@ -181,6 +184,8 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
     } catch (thrown) {
       durationTimer();
       const error = controller.signal.aborted ? toError(controller.signal.reason) : toError(thrown);
+      // A handler that honours its signal gets a moment to unwind before its claim is released.
+      if (!settled) await Promise.race([run.catch(() => {}), delay(ABORT_SETTLE_MS)]);
       if (settled) await releaseQuietly(event.id, token);
       else settleLater(run, event.id, token);
       if (error instanceof ShutdownAbortError) {
@@ -241,6 +246,10 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
       () => releaseQuietly(eventId, token),
     );
   }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 function rejectOnAbort(signal: AbortSignal): Promise<never> {

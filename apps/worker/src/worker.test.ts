@@ -1,0 +1,463 @@
+import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import type { Envelope, HandlerMap } from '@groq-webhooks/core';
+import {
+  closeRedis,
+  createRedis,
+  type EventJobData,
+  EventProducer,
+  type EventQueue,
+  idempotencyKey,
+  jobIdFor,
+  openQueue,
+  queueShards,
+  type RedisClient,
+} from '@groq-webhooks/queue';
+import { createLogger, createRegistry, type Registry } from '@groq-webhooks/telemetry';
+import { freePort, startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type Behaviour, recordingHandlers } from './__fixtures__/recording-handlers.js';
+import { createWorker, type EventWorker, type WorkerSettings } from './worker.js';
+
+type LogLine = Record<string, unknown>;
+
+let redis: TestRedis;
+let client: RedisClient;
+const cleanups: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  redis = await startRedis();
+  client = connectTo(redis.url, 'worker', 'test-client');
+  await waitFor(() => client.status === 'ready');
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+afterAll(async () => {
+  await closeRedis(client);
+  await redis.cleanup();
+});
+
+function connectTo(url: string, role: 'worker' | 'producer', name: string): RedisClient {
+  return createRedis({ redisUrl: url, redisClusterNodes: undefined }, role, name);
+}
+
+/** Fast timings, and a queue of its own for every test. */
+function testSettings(overrides: Partial<WorkerSettings> = {}): WorkerSettings {
+  return {
+    queueName: `q-${randomUUID().slice(0, 8)}`,
+    queuePrefix: '{groq}',
+    queueShards: 1,
+    jobAttempts: 3,
+    backoffBaseMs: 40,
+    concurrency: 5,
+    handlerTimeoutMs: 5000,
+    lockDurationMs: 2000,
+    stalledIntervalMs: 1000,
+    idempotencyTtlSeconds: 600,
+    ...overrides,
+  };
+}
+
+interface Running {
+  worker: EventWorker;
+  lines: LogLine[];
+  registry: Registry;
+}
+
+async function startWorker(
+  settings: WorkerSettings,
+  handlers: HandlerMap = recordingHandlers(() => client),
+): Promise<Running> {
+  const running = makeWorker(settings, handlers, redis.url);
+  await running.worker.start();
+  return running;
+}
+
+function makeWorker(settings: WorkerSettings, handlers: HandlerMap, redisUrl: string): Running {
+  const lines: LogLine[] = [];
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  const registry = createRegistry('worker-test');
+  const worker = createWorker({
+    settings,
+    connect: (name) => connectTo(redisUrl, 'worker', name),
+    handlers,
+    logger: createLogger({ service: 'worker', level: 'debug', destination }),
+    registry,
+    requeueDelayMs: 100,
+  });
+  cleanups.push(() => worker.close(500));
+  return { worker, lines, registry };
+}
+
+async function producerFor(settings: WorkerSettings): Promise<EventProducer> {
+  const producerClient = connectTo(redis.url, 'producer', 'test-producer');
+  const producer = new EventProducer({ client: producerClient, settings });
+  cleanups.push(async () => {
+    await producer.close();
+    await closeRedis(producerClient);
+  });
+  await waitFor(() => producerClient.status === 'ready');
+  return producer;
+}
+
+function queueFor(settings: WorkerSettings): EventQueue {
+  const shard = queueShards(settings)[0];
+  if (shard === undefined) throw new Error('no shard');
+  const queue = openQueue(client, shard, settings);
+  cleanups.push(() => queue.close());
+  return queue;
+}
+
+function newEvent(data: Behaviour | Record<string, unknown>, type = 'resource.created'): Envelope {
+  return { id: `evt_${randomUUID()}`, type, data: { ...data }, created: new Date().toISOString() };
+}
+
+function jobData(event: Envelope): EventJobData {
+  return { event, receivedAt: new Date().toISOString(), keyIndex: 0 };
+}
+
+async function finished(queue: EventQueue, event: Envelope, timeoutMs = 10_000) {
+  return waitFor(
+    async () => {
+      const job = await queue.getJob(jobIdFor(event.id));
+      const state = await job?.getState();
+      return state === 'completed' || state === 'failed' ? { job, state } : undefined;
+    },
+    { timeoutMs, description: `job of ${event.id} to finish` },
+  );
+}
+
+async function attemptsSeen(event: Envelope): Promise<string[]> {
+  return client.lrange(`attempts:${event.id}`, 0, -1);
+}
+
+async function effects(event: Envelope): Promise<number> {
+  return Number((await client.hget('effects', event.id)) ?? 0);
+}
+
+/** The value of one sample in Prometheus text, whatever the label order. */
+function metricValue(
+  text: string,
+  name: string,
+  labels: Record<string, string>,
+): number | undefined {
+  for (const line of text.split('\n')) {
+    const match = /^([a-z_]+)\{([^}]*)\} (\S+)$/.exec(line);
+    if (match?.[1] !== name) continue;
+    const present = new Map(
+      (match[2] ?? '').split(',').map((pair) => {
+        const [key, value] = pair.split('=');
+        return [key, value?.replace(/"/g, '')] as const;
+      }),
+    );
+    if (Object.entries(labels).every(([key, value]) => present.get(key) === value)) {
+      return Number(match[3]);
+    }
+  }
+  return undefined;
+}
+
+function outcomes(lines: LogLine[], event: Envelope): unknown[] {
+  return lines
+    .filter((line) => line.eventId === event.id && line.outcome !== undefined)
+    .map((line) => `${line.attempt}:${line.outcome}`);
+}
+
+describe('createWorker: retries, failures, timeouts', () => {
+  it('retries a flaky handler with backoff until attempt 3 succeeds', async () => {
+    const settings = testSettings({ jobAttempts: 5 });
+    const { lines } = await startWorker(settings);
+    const producer = await producerFor(settings);
+    const queue = queueFor(settings);
+    const event = newEvent({ behaviour: 'flaky', failTimes: 2 });
+    expect(await producer.enqueue(jobData(event), 2000)).toBe('enqueued');
+    const { state } = await finished(queue, event);
+    expect(state).toBe('completed');
+    expect(await attemptsSeen(event)).toEqual(['1', '2', '3']);
+    expect(await effects(event)).toBe(1);
+    expect(outcomes(lines, event)).toEqual(['1:retrying', '2:retrying', '3:completed']);
+    expect(await client.get(idempotencyKey(event.id))).toBe('done');
+    const ttl = await client.ttl(idempotencyKey(event.id));
+    expect(ttl).toBeGreaterThan(590);
+    const completed = lines.find((line) => line.eventId === event.id && line.attempt === 3);
+    expect(completed).toMatchObject({ type: 'resource.created', outcome: 'completed' });
+    expect(typeof completed?.durationMs).toBe('number');
+  });
+
+  it('fails an always-failing handler after exactly JOB_ATTEMPTS attempts, keeping the last error', async () => {
+    const settings = testSettings({ jobAttempts: 3 });
+    const { lines, registry } = await startWorker(settings);
+    const producer = await producerFor(settings);
+    const queue = queueFor(settings);
+    const event = newEvent({ behaviour: 'fail' });
+    await producer.enqueue(jobData(event), 2000);
+    const { job, state } = await finished(queue, event);
+    expect(state).toBe('failed');
+    expect(job?.attemptsMade).toBe(3);
+    expect(job?.failedReason).toBe('always fails (attempt 3)');
+    expect(job?.stacktrace).toHaveLength(3);
+    expect(await attemptsSeen(event)).toEqual(['1', '2', '3']);
+    expect(await effects(event)).toBe(0);
+    // The claim was released, so nothing blocks an operator's retry.
+    expect(await client.exists(idempotencyKey(event.id))).toBe(0);
+    expect(outcomes(lines, event)).toEqual(['1:retrying', '2:retrying', '3:failed']);
+    const text = await registry.metrics();
+    expect(metricValue(text, 'groq_worker_jobs_failed_total', { type: 'resource.created' })).toBe(
+      1,
+    );
+    expect(metricValue(text, 'groq_worker_jobs_retried_total', { type: 'resource.created' })).toBe(
+      2,
+    );
+  });
+
+  it('fails at once on NonRetryableError, keeping its message and stack', async () => {
+    const settings = testSettings({ jobAttempts: 5 });
+    await startWorker(settings);
+    const producer = await producerFor(settings);
+    const queue = queueFor(settings);
+    const event = newEvent({ behaviour: 'non-retryable' });
+    await producer.enqueue(jobData(event), 2000);
+    const { job, state } = await finished(queue, event);
+    expect(state).toBe('failed');
+    expect(job?.attemptsMade).toBe(1);
+    expect(job?.failedReason).toBe('resource is gone for good');
+    expect(job?.stacktrace?.[0]).toContain('NonRetryableError');
+    expect(await attemptsSeen(event)).toEqual(['1']);
+  });
+
+  it('fails at once on an invalid payload, naming the field, without running the handler', async () => {
+    const settings = testSettings({ jobAttempts: 5 });
+    await startWorker(settings);
+    const producer = await producerFor(settings);
+    const queue = queueFor(settings);
+    const event = newEvent({ id: 42 });
+    await producer.enqueue(jobData(event), 2000);
+    const { job, state } = await finished(queue, event);
+    expect(state).toBe('failed');
+    expect(job?.attemptsMade).toBe(1);
+    expect(job?.failedReason).toMatch(/^Invalid payload for resource.created: data\.id/);
+    expect(await attemptsSeen(event)).toEqual([]);
+  });
+
+  it('completes an unknown event type with one "Unhandled event type" line and no retry', async () => {
+    const settings = testSettings();
+    const { lines } = await startWorker(settings);
+    const producer = await producerFor(settings);
+    const queue = queueFor(settings);
+    const event = newEvent({ behaviour: 'fail' }, 'invoice.paid');
+    await producer.enqueue(jobData(event), 2000);
+    const { job, state } = await finished(queue, event);
+    expect(state).toBe('completed');
+    // One attempt (BullMQ counts the completion), no retry.
+    expect(job?.attemptsMade).toBe(1);
+    const unhandled = lines.filter((line) => line.msg === 'Unhandled event type');
+    expect(unhandled).toHaveLength(1);
+    expect(unhandled[0]).toMatchObject({
+      eventId: event.id,
+      type: 'invoice.paid',
+      outcome: 'unhandled',
+    });
+    expect(await attemptsSeen(event)).toEqual([]);
+  });
+
+  it('cuts a handler off at HANDLER_TIMEOUT_MS, aborts its signal, and fails the attempt', async () => {
+    const settings = testSettings({ jobAttempts: 1, handlerTimeoutMs: 300 });
+    const { lines } = await startWorker(settings);
+    const producer = await producerFor(settings);
+    const queue = queueFor(settings);
+    const event = newEvent({ behaviour: 'slow', ms: 5000 });
+    await producer.enqueue(jobData(event), 2000);
+    const { job, state } = await finished(queue, event);
+    expect(state).toBe('failed');
+    expect(job?.failedReason).toBe('Handler timed out after 300 ms');
+    expect(await client.hget('aborted', event.id)).toBe('HandlerTimeoutError');
+    const line = lines.find((l) => l.eventId === event.id && l.outcome === 'failed');
+    expect(line?.durationMs).toBeGreaterThanOrEqual(300);
+    expect(line?.durationMs).toBeLessThan(2000);
+    expect(await effects(event)).toBe(0);
+    expect(await client.exists(idempotencyKey(event.id))).toBe(0);
+  });
+
+  it('retries after a timeout; a handler that ignores its signal keeps its claim, and its late success counts once', async () => {
+    const settings = testSettings({ jobAttempts: 3, handlerTimeoutMs: 300 });
+    const { lines } = await startWorker(settings);
+    const producer = await producerFor(settings);
+    const queue = queueFor(settings);
+    const event = newEvent({ behaviour: 'ignore-signal', ms: 1200 });
+    await producer.enqueue(jobData(event), 2000);
+    const { job, state } = await finished(queue, event);
+    expect(state).toBe('completed');
+    expect(await client.hget('aborted', event.id)).toBe('HandlerTimeoutError');
+    const seen = outcomes(lines, event);
+    expect(seen[0]).toBe('1:retrying');
+    // The retry waited for the abandoned run without spending attempts, then found it done.
+    expect(seen).toContain('2:delayed-busy');
+    expect(seen.at(-1)).toBe('2:skipped-done');
+    // The timed-out attempt and the completion; the busy waits spent none.
+    expect(job?.attemptsMade).toBe(2);
+    expect(await attemptsSeen(event)).toEqual(['1']);
+    expect(await effects(event)).toBe(1);
+    expect(await client.scard('overlaps')).toBe(0);
+  });
+});
+
+describe('createWorker: idempotency', () => {
+  it('runs the effect once for 5 concurrent, 5 sequential and post-removal deliveries', async () => {
+    const settings = testSettings();
+    const { lines } = await startWorker(settings);
+    const producer = await producerFor(settings);
+    const queue = queueFor(settings);
+    const event = newEvent({ behaviour: 'slow', ms: 200 });
+    const concurrent = await Promise.all(
+      Array.from({ length: 5 }, () => producer.enqueue(jobData(event), 2000)),
+    );
+    // Racing adds may each answer 'enqueued'; BullMQ's job id keeps them one job.
+    expect(concurrent.every((outcome) => outcome === 'enqueued' || outcome === 'duplicate')).toBe(
+      true,
+    );
+    const counts = await queue.getJobCounts();
+    expect(Object.values(counts).reduce((sum, n) => sum + n, 0)).toBe(1);
+    for (let i = 0; i < 5; i++) {
+      expect(await producer.enqueue(jobData(event), 2000)).toBe('duplicate');
+    }
+    await finished(queue, event);
+    for (let i = 0; i < 5; i++) {
+      expect(await producer.enqueue(jobData(event), 2000)).toBe('duplicate');
+    }
+    // Job trimmed: the producer still answers duplicate from the done-marker...
+    await (await queue.getJob(jobIdFor(event.id)))?.remove();
+    expect(await producer.enqueue(jobData(event), 2000)).toBe('duplicate');
+    // ...and a job that gets in anyway (a race with ingest, a replay) is skipped by the worker.
+    await queue.add(event.type, jobData(event), { jobId: jobIdFor(event.id) });
+    await queue.add(event.type, jobData(event), { jobId: 'replayed-copy' });
+    await waitFor(
+      () =>
+        lines.filter((l) => l.eventId === event.id && l.outcome === 'skipped-done').length === 2,
+      { description: 'both late jobs skipped' },
+    );
+    expect(await effects(event)).toBe(1);
+    expect(await attemptsSeen(event)).toEqual(['1']);
+  });
+
+  it('never runs one event in two workers at once: the second job waits without spending an attempt', async () => {
+    const settings = testSettings();
+    const first = await startWorker(settings);
+    const second = await startWorker(settings);
+    const queue = queueFor(settings);
+    const event = newEvent({ behaviour: 'slow', ms: 600 });
+    // Two distinct jobs for one event (e.g. a replay racing the original), taken in parallel.
+    await queue.addBulk([
+      { name: event.type, data: jobData(event), opts: { jobId: 'copy-a' } },
+      { name: event.type, data: jobData(event), opts: { jobId: 'copy-b' } },
+    ]);
+    const lines = () => [...first.lines, ...second.lines];
+    await waitFor(async () => (await queue.getCompletedCount()) === 2, { timeoutMs: 10_000 });
+    expect(await effects(event)).toBe(1);
+    expect(await client.sismember('overlaps', event.id)).toBe(0);
+    const seen = lines()
+      .filter((l) => l.eventId === event.id)
+      .map((l) => l.outcome);
+    expect(seen).toContain('delayed-busy');
+    expect(seen.filter((o) => o === 'completed')).toHaveLength(1);
+    expect(seen.filter((o) => o === 'skipped-done')).toHaveLength(1);
+    // Each job's only counted attempt is its completion: waiting on the claim spent none.
+    for (const id of ['copy-a', 'copy-b']) {
+      expect((await queue.getJob(id))?.attemptsMade).toBe(1);
+    }
+  });
+});
+
+describe('createWorker: lifecycle and metrics', () => {
+  it('exposes processed counts, handler durations and queue depth by state', async () => {
+    const settings = testSettings();
+    const { registry } = await startWorker(settings);
+    const producer = await producerFor(settings);
+    const queue = queueFor(settings);
+    const events = [newEvent({}), newEvent({}), newEvent({}, 'resource.deleted')];
+    for (const event of events) await producer.enqueue(jobData(event), 2000);
+    for (const event of events) await finished(queue, event);
+    const text = await registry.metrics();
+    expect(
+      metricValue(text, 'groq_worker_jobs_processed_total', { type: 'resource.created' }),
+    ).toBe(2);
+    expect(
+      metricValue(text, 'groq_worker_jobs_processed_total', { type: 'resource.deleted' }),
+    ).toBe(1);
+    expect(
+      metricValue(text, 'groq_worker_handler_duration_seconds_count', { type: 'resource.created' }),
+    ).toBe(2);
+    expect(metricValue(text, 'groq_worker_queue_depth', { state: 'completed' })).toBe(3);
+    expect(metricValue(text, 'groq_worker_queue_depth', { state: 'waiting' })).toBe(0);
+  });
+
+  it('starts while Redis is down and begins once it answers', async () => {
+    const port = await freePort();
+    const settings = testSettings();
+    const lateClient = connectTo(`redis://127.0.0.1:${port}`, 'worker', 'late-effects');
+    cleanups.push(() => closeRedis(lateClient));
+    const { worker, lines } = makeWorker(
+      settings,
+      recordingHandlers(() => lateClient),
+      `redis://127.0.0.1:${port}`,
+    );
+    let started = false;
+    const starting = worker.start().then(() => {
+      started = true;
+    });
+    await waitFor(
+      () => lines.some((line) => line.msg === 'Redis is not reachable yet; waiting for it'),
+      {
+        description: 'the waiting-for-Redis line',
+      },
+    );
+    expect(started).toBe(false);
+    const late = await startRedis({ port });
+    cleanups.push(() => late.cleanup());
+    await starting;
+    const producerClient = connectTo(late.url, 'producer', 'late-producer');
+    const producer = new EventProducer({ client: producerClient, settings });
+    cleanups.push(async () => {
+      await producer.close();
+      await closeRedis(producerClient);
+    });
+    await waitFor(() => producerClient.status === 'ready');
+    const event = newEvent({});
+    await producer.enqueue(jobData(event), 2000);
+    await waitFor(async () => (await lateClient.hget('effects', event.id)) === '1', {
+      description: 'effect after Redis came up',
+    });
+    await worker.close(500);
+  });
+
+  it('at the shutdown grace deadline aborts the handler and puts the job back without spending an attempt', async () => {
+    const settings = testSettings({ jobAttempts: 1 });
+    const first = await startWorker(settings);
+    const producer = await producerFor(settings);
+    const queue = queueFor(settings);
+    const event = newEvent({ behaviour: 'slow', ms: 1500 });
+    await producer.enqueue(jobData(event), 2000);
+    await waitFor(async () => (await attemptsSeen(event)).length === 1);
+    const closedAt = Date.now();
+    await first.worker.close(300);
+    expect(Date.now() - closedAt).toBeLessThan(2000);
+    expect(await client.hget('aborted', event.id)).toBe('ShutdownAbortError');
+    expect(outcomes(first.lines, event)).toEqual(['1:delayed-shutdown']);
+    const job = await queue.getJob(jobIdFor(event.id));
+    expect(job?.attemptsMade).toBe(0);
+    expect(await client.exists(idempotencyKey(event.id))).toBe(0);
+    // With a single attempt allowed, it still completes on the next worker.
+    await startWorker(settings);
+    const { state } = await finished(queue, event);
+    expect(state).toBe('completed');
+    expect(await effects(event)).toBe(1);
+    expect(await attemptsSeen(event)).toEqual(['1', '1']);
+  });
+});
