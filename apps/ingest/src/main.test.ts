@@ -291,6 +291,27 @@ describe('ingest process (node dist/main.js) with a real redis-server', () => {
       code: 'payload_too_large',
     });
 
+    // Expect: 100-continue with a size over the limit: 413 before any of the body is sent.
+    const asked = await new Promise<{ status: number; continued: boolean }>((resolve, reject) => {
+      let continued = false;
+      const req = request(`${ingest.url}/webhooks/groq`, {
+        method: 'POST',
+        headers: { expect: '100-continue', 'content-length': '2048' },
+      });
+      req.on('continue', () => {
+        continued = true;
+        req.end(Buffer.alloc(2048, 0x20));
+      });
+      req.on('response', (res) => {
+        res.resume();
+        resolve({ status: res.statusCode ?? 0, continued });
+        req.destroy();
+      });
+      req.on('error', reject);
+      req.flushHeaders();
+    });
+    expect(asked).toEqual({ status: 413, continued: false });
+
     const big = Buffer.alloc(4096, 0x20);
     const upload = openUpload(ingest, { ...sign({ secret: SECRET, body: big }) });
     upload.req.write(big.subarray(0, 512));

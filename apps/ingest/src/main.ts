@@ -43,6 +43,14 @@ const server = serve({ fetch: app.fetch, port: config.port, hostname: config.hos
   );
 }) as Server;
 
+// A client that asks before uploading (Expect: 100-continue) is told to go ahead only when its
+// declared size fits; otherwise it gets the app's 413 without sending the body at all.
+server.on('checkContinue', (req, res) => {
+  const declared = Number(req.headers['content-length']);
+  if (!(declared > config.maxBodyBytes)) res.writeContinue();
+  server.emit('request', req, res);
+});
+
 server.on('error', (error) => {
   logger.fatal({ err: error }, 'ingest could not listen');
   exit(1);
