@@ -6,10 +6,8 @@ FROM node:20-bookworm-slim AS build
 ENV CI=true TURBO_TELEMETRY_DISABLED=1
 RUN npm install -g pnpm@12.4.2
 WORKDIR /repo
-COPY package.json pnpm-lock.yaml pnpm-workspace.yaml tsconfig.base.json turbo.json ./
-COPY packages ./packages
-COPY apps ./apps
-COPY test/package.json ./test/package.json
+# The whole workspace (see .dockerignore): the lockfile covers every package in it.
+COPY . .
 RUN pnpm install --frozen-lockfile --ignore-scripts
 ARG APP=ingest
 RUN pnpm turbo run build --filter=@groq-webhooks/${APP}... \
