@@ -1,0 +1,66 @@
+import type { Server } from 'node:http';
+import { loadDashboardConfig, loadOrExit } from '@groq-webhooks/config';
+import { closeRedis, createRedis, FailedEvents, waitForRedis } from '@groq-webhooks/queue';
+import { createLogger } from '@groq-webhooks/telemetry';
+import { serve } from '@hono/node-server';
+import { createApp } from './app.js';
+
+/** Past this, a shutdown still waiting on connections or Redis is cut short. */
+const SHUTDOWN_DEADLINE_MS = 10_000;
+
+// Refuses to start without ADMIN_TOKEN: one line naming the variable, exit 78.
+const config = loadOrExit(() => loadDashboardConfig(process.env));
+const logger = createLogger({ service: 'dashboard', level: config.logLevel });
+const client = createRedis(config, 'admin', 'groq-webhooks-dashboard');
+const events = new FailedEvents({ client, settings: config });
+const app = createApp({
+  events,
+  adminToken: config.adminToken,
+  isRedisReady: () => client.status === 'ready',
+  waitForRedis: (timeoutMs) => waitForRedis(client, timeoutMs),
+  logger,
+});
+
+const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
+  logger.info(
+    {
+      url: `http://${config.host}:${info.port}/`,
+      queue: config.queueName,
+      shards: config.queueShards,
+    },
+    'dashboard listening',
+  );
+}) as Server;
+
+server.on('error', (error) => {
+  logger.fatal({ err: error }, 'dashboard could not listen');
+  exit(1);
+});
+
+let stopping = false;
+
+async function shutdown(signal: NodeJS.Signals): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'dashboard shutting down');
+  setTimeout(() => {
+    logger.error({ deadlineMs: SHUTDOWN_DEADLINE_MS }, 'shutdown deadline passed: exiting now');
+    exit(1);
+  }, SHUTDOWN_DEADLINE_MS).unref();
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  await closed;
+  await events.close().catch((error: unknown) => logger.warn({ err: error }, 'queue close'));
+  await closeRedis(client);
+  logger.info('dashboard stopped');
+  exit(0);
+}
+
+/** Ends the process once the last log lines are out (or after a moment if flushing hangs). */
+function exit(code: number): void {
+  setTimeout(() => process.exit(code), 1000).unref();
+  logger.flush(() => process.exit(code));
+}
+
+process.on('SIGTERM', (signal) => void shutdown(signal));
+process.on('SIGINT', (signal) => void shutdown(signal));
