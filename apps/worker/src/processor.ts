@@ -70,6 +70,8 @@ export interface ProcessorDeps {
   shutdown: AbortSignal;
   /** Claims of running handlers by job id, so the worker can renew them with the job locks. */
   claims: Map<string, HeldClaim>;
+  /** Milliseconds left on an event's claim (negative when there is none). */
+  claimTtlMs: (eventId: string) => Promise<number>;
 }
 
 /** The BullMQ processor: the three parameters make BullMQ hand it an abort signal. */
@@ -137,7 +139,10 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
       return;
     }
     if (claim === 'busy') {
-      await job.moveToDelayed(Date.now() + settings.requeueDelayMs, token);
+      // A dead worker's claim lapses with its lock: look again right then, not a full delay later.
+      const left = await deps.claimTtlMs(event.id).catch(() => settings.requeueDelayMs);
+      const wait = Math.min(settings.requeueDelayMs, Math.max(left, 0) + 20);
+      await job.moveToDelayed(Date.now() + wait, token);
       deps.logger.info(
         { ...base, durationMs: elapsed(), outcome: 'delayed-busy' },
         'Event is being handled by another worker; job delayed without spending an attempt',

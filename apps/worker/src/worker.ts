@@ -8,6 +8,7 @@ import {
   type EventQueue,
   eventIdFromJobId,
   IdempotencyStore,
+  idempotencyKey,
   openQueue,
   queueShards,
   type RedisClient,
@@ -138,6 +139,7 @@ export function createWorker(deps: WorkerDeps): EventWorker {
       },
       shutdown: shutdown.signal,
       claims,
+      claimTtlMs: (eventId) => storeClient.pttl(idempotencyKey(eventId)),
     });
     for (const shard of shards) {
       const queue = openQueue(storeClient, shard, settings);

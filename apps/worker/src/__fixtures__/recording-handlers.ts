@@ -18,7 +18,10 @@ export interface Behaviour {
   ms?: number;
 }
 
-/** Handlers that record into `redis`: `effects` (hash eventId → count), per-pid counts, attempts, aborts, overlaps. */
+/**
+ * Handlers that record into `redis`: `effects` (hash eventId → count), `effects-by-pid`,
+ * `attempts:<id>` and `starts:<id>` (lists), `aborted` (hash → abort reason), `overlaps` (set).
+ */
 export function recordingHandlers(redis: () => RedisClient): HandlerMap {
   const handle = async (event: GroqEvent, ctx: HandlerContext): Promise<void> => {
     const client = redis();
@@ -27,8 +30,14 @@ export function recordingHandlers(redis: () => RedisClient): HandlerMap {
       const reason = ctx.signal.reason;
       void client.hset('aborted', id, reason instanceof Error ? reason.name : String(reason));
     });
-    if ((await client.incr(`running:${id}`)) > 1) await client.sadd('overlaps', id);
+    // Another live process running this event's handler right now is an overlap; a SIGKILLed
+    // one leaves its pid behind, which is why liveness is checked.
+    const pid = String(process.pid);
+    await client.sadd(`running:${id}`, pid);
+    const others = (await client.smembers(`running:${id}`)).filter((other) => other !== pid);
+    if (others.some(isAlive)) await client.sadd('overlaps', id);
     await client.rpush(`attempts:${id}`, String(ctx.attempt));
+    await client.rpush(`starts:${id}`, String(process.pid));
     try {
       const data = event.data as Behaviour;
       switch (data.behaviour) {
@@ -55,7 +64,7 @@ export function recordingHandlers(redis: () => RedisClient): HandlerMap {
         .hincrby('effects-by-pid', String(process.pid), 1)
         .exec();
     } finally {
-      await client.decr(`running:${id}`);
+      await client.srem(`running:${id}`, pid);
     }
   };
   return defineHandlers({
@@ -63,6 +72,15 @@ export function recordingHandlers(redis: () => RedisClient): HandlerMap {
     'resource.updated': handle,
     'resource.deleted': handle,
   });
+}
+
+function isAlive(pid: string): boolean {
+  try {
+    process.kill(Number(pid), 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
