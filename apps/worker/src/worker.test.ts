@@ -309,6 +309,28 @@ describe('createWorker: retries, failures, timeouts', () => {
   });
 });
 
+describe('createWorker: lost locks', () => {
+  it('aborts a handler whose job lock is lost; the stalled job is re-run once and completes', async () => {
+    const settings = testSettings();
+    const { lines } = await startWorker(settings);
+    const producer = await producerFor(settings);
+    const queue = queueFor(settings);
+    const event = newEvent({ behaviour: 'slow', ms: 2500 });
+    await producer.enqueue(jobData(event), 2000);
+    await waitFor(async () => (await attemptsSeen(event)).length === 1);
+    // What a long event-loop stall or a network partition does: the lock lapses under the worker.
+    expect(await client.del(queue.toKey(`${jobIdFor(event.id)}:lock`))).toBe(1);
+    await waitFor(async () => (await client.hget('aborted', event.id)) === 'HandlerAbortedError', {
+      description: 'the handler aborted after the failed lock renewal',
+    });
+    expect(lines.some((l) => l.msg === 'Job lock lost; aborting handler')).toBe(true);
+    // Its claim was released, so the stall checker's re-run claims the event and finishes it.
+    await waitFor(async () => (await effects(event)) === 1, { timeoutMs: 15_000 });
+    expect(await attemptsSeen(event)).toEqual(['1', '1']);
+    expect(await client.scard('overlaps')).toBe(0);
+  });
+});
+
 describe('createWorker: idempotency', () => {
   it('runs the effect once for 5 concurrent, 5 sequential and post-removal deliveries', async () => {
     const settings = testSettings();
