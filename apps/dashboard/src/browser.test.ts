@@ -46,6 +46,7 @@ describe('dashboard in a real browser (Chromium via playwright-core)', () => {
   const clients: RedisClient[] = [];
   let worker: Worker | undefined;
   let context: BrowserContext | undefined;
+  let events: FailedEvents;
   const profile = mkdtempSync(join(tmpdir(), 'groq-chromium-'));
 
   beforeAll(async () => {
@@ -81,11 +82,10 @@ describe('dashboard in a real browser (Chromium via playwright-core)', () => {
       { connection: client('worker'), prefix: '{groq}', settings: { backoffStrategy: () => 1 } },
     );
     worker.on('error', () => {});
-    const events = new FailedEvents({ client: client('admin'), settings });
+    events = new FailedEvents({ client: client('admin'), settings });
     await waitFor(async () => (await events.show(EVENT_ID))?.state === 'failed', {
       timeoutMs: 15_000,
     });
-    await events.close();
     await worker.close();
 
     const port = await freePort();
@@ -98,13 +98,14 @@ describe('dashboard in a real browser (Chromium via playwright-core)', () => {
   });
   afterAll(async () => {
     await context?.close();
+    await events?.close();
     await stopAllProcesses();
     await Promise.all(clients.map((c) => closeRedis(c)));
     await redis.cleanup();
     rmSync(profile, { recursive: true, force: true });
   });
 
-  it('logs in with HTTP credentials, opens the failed list and sees the failed event', async () => {
+  it('logs in with HTTP credentials, sees the failed event in the failed list, and retries it', async () => {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
@@ -128,6 +129,18 @@ describe('dashboard in a real browser (Chromium via playwright-core)', () => {
     mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     expect(statSync(SCREENSHOT).size).toBeGreaterThan(10_000);
+
+    // A same-origin action from the board passes the cross-site check and resets the budget.
+    await page.getByRole('button', { name: 'Retry all' }).click();
+    const retried = page.waitForResponse(
+      (r) =>
+        r.request().method() === 'PUT' && r.url().endsWith('/api/queues/groq-events/retry/failed'),
+    );
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    expect((await retried).status()).toBe(200);
+    const detail = await events.show(EVENT_ID);
+    expect(detail?.state).toBe('waiting');
+    expect(detail?.attempts).toBe(0);
   }, 60_000);
 
   it('without credentials the browser is refused (401 challenge it cannot answer)', async () => {
