@@ -11,8 +11,11 @@ export interface TestCluster {
   readonly nodes: readonly TestRedis[];
   /** `host:port,host:port,…`, the form of `REDIS_CLUSTER_NODES`. */
   readonly nodesEnv: string;
-  /** Restarts node `index` on the same port and data directory (AOF keeps its data). */
-  restartNode(index: number): Promise<TestRedis>;
+  /**
+   * Restarts node `index` on the same port and data directory (AOF keeps its data): SIGTERM by
+   * default, which flushes the AOF; with `crash`, SIGKILL, which keeps only what was fsynced.
+   */
+  restartNode(index: number, options?: { crash?: boolean }): Promise<TestRedis>;
   /** Stops every node and removes their directories. */
   cleanup(): Promise<void>;
 }
@@ -31,8 +34,17 @@ async function clusterArgs(): Promise<string[]> {
   ];
 }
 
+/** Options for {@link startRedisCluster}. */
+export interface StartRedisClusterOptions {
+  /** Extra `redis-server` arguments for every node, e.g. `['--appendfsync', 'always']`. */
+  args?: readonly string[];
+}
+
 /** Starts `masters` cluster-enabled redis-servers (AOF on) and joins them with `redis-cli --cluster create`. */
-export async function startRedisCluster(masters = 3): Promise<TestCluster> {
+export async function startRedisCluster(
+  masters = 3,
+  options: StartRedisClusterOptions = {},
+): Promise<TestCluster> {
   const nodes: TestRedis[] = [];
   const args: string[][] = [];
   const dirs: string[] = [];
@@ -40,7 +52,7 @@ export async function startRedisCluster(masters = 3): Promise<TestCluster> {
     for (let i = 0; i < masters; i++) {
       const dir = mkdtempSync(join(tmpdir(), 'groq-cluster-'));
       dirs.push(dir);
-      const nodeArgs = await clusterArgs();
+      const nodeArgs = [...(await clusterArgs()), ...(options.args ?? [])];
       args.push(nodeArgs);
       nodes.push(await startRedis({ dir, appendOnly: true, args: nodeArgs }));
     }
@@ -85,11 +97,12 @@ export async function startRedisCluster(masters = 3): Promise<TestCluster> {
   const cluster: TestCluster = {
     nodes,
     nodesEnv: nodes.map((node) => `127.0.0.1:${node.port}`).join(','),
-    async restartNode(index) {
+    async restartNode(index, restart = {}) {
       const node = nodes[index];
       const nodeArgs = args[index];
       if (!node || !nodeArgs) throw new Error(`no cluster node ${index}`);
-      await node.stop();
+      if (restart.crash) await node.kill();
+      else await node.stop();
       const restarted = await startRedis({
         port: node.port,
         dir: node.dir,

@@ -1,4 +1,4 @@
-export { startRedisCluster, type TestCluster } from './cluster.js';
+export { type StartRedisClusterOptions, startRedisCluster, type TestCluster } from './cluster.js';
 export { freePort, freePorts } from './ports.js';
 export {
   type RunningProcess,
