@@ -36,11 +36,17 @@ export async function withFailedEvents<T>(
   work: (admin: FailedEvents) => Promise<T>,
 ): Promise<T> {
   const client = createRedis(config, 'admin', 'groq-webhooks-cli');
+  // Say why it did not connect (refused, auth, DNS); ioredis messages carry no credentials.
+  let lastError: string | undefined;
+  client.on('error', (error: Error) => {
+    lastError = error.message;
+  });
   const admin = new FailedEvents({ client, settings: config });
   try {
     if (!(await waitForRedis(client, REDIS_CONNECT_TIMEOUT_MS))) {
+      const why = lastError === undefined ? '' : ` (${lastError})`;
       throw new CliError(
-        `Redis unreachable at ${redisLocation(config)}: no connection within ${REDIS_CONNECT_TIMEOUT_MS / 1000} s`,
+        `Redis unreachable at ${redisLocation(config)}: no connection within ${REDIS_CONNECT_TIMEOUT_MS / 1000} s${why}`,
       );
     }
     try {
