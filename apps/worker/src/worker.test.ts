@@ -420,6 +420,28 @@ describe('createWorker: lifecycle and metrics', () => {
     expect(metricValue(text, 'groq_worker_queue_depth', { state: 'waiting' })).toBe(0);
   });
 
+  it('consumes every queue shard', async () => {
+    const settings = testSettings({ queueShards: 3 });
+    await startWorker(settings);
+    const producer = await producerFor(settings);
+    const events = Array.from({ length: 30 }, () => newEvent({}));
+    for (const event of events) await producer.enqueue(jobData(event), 2000);
+    await waitFor(async () => {
+      const counts = await client.hmget('effects', ...events.map((event) => event.id));
+      return counts.every((count) => count === '1');
+    });
+    const perShard = await Promise.all(
+      queueShards(settings).map(async (shard) => {
+        const queue = openQueue(client, shard, settings);
+        const completed = await queue.getCompletedCount();
+        await queue.close();
+        return completed;
+      }),
+    );
+    expect(perShard.reduce((sum, n) => sum + n, 0)).toBe(30);
+    for (const completed of perShard) expect(completed).toBeGreaterThan(0);
+  });
+
   it('starts while Redis is down and begins once it answers', async () => {
     const port = await freePort();
     const settings = testSettings();

@@ -58,11 +58,9 @@ export function recordingHandlers(redis: () => RedisClient): HandlerMap {
         default:
           break;
       }
-      await client
-        .multi()
-        .hincrby('effects', id, 1)
-        .hincrby('effects-by-pid', String(process.pid), 1)
-        .exec();
+      // Two commands, not MULTI: the keys live in different slots on a Redis Cluster.
+      await client.hincrby('effects', id, 1);
+      await client.hincrby('effects-by-pid', String(process.pid), 1);
     } finally {
       await client.srem(`running:${id}`, pid);
     }
