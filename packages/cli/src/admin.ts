@@ -133,6 +133,10 @@ export function renderStats(stats: QueueStats): string {
   const lines = rows.map(
     ([label, value]) => `${label.padEnd(width)}  ${value.padStart(countWidth)}`,
   );
+  if (stats.pausedShards.length > 0) {
+    const names = stats.shards.filter((shard) => shard.paused).map((shard) => shard.name);
+    lines.push('', `paused: ${names.join(', ')} (waiting jobs are not taken until resumed)`);
+  }
   if (stats.shards.length > 1) {
     lines.push('', 'per shard:');
     const states = Object.keys(stats.counts);

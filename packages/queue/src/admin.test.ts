@@ -261,6 +261,12 @@ describe('FailedEvents against a real redis-server and real BullMQ workers', () 
       expect(stats.shards.map((s) => s.counts.waiting).reduce((a, b) => a + b)).toBe(5);
       expect(stats.shards.map((s) => s.name)).toEqual(['admin-events-0', 'admin-events-1']);
       expect(stats.oldestWaitingSeconds).toBe(100);
+      expect(stats.pausedShards).toEqual([]);
+      await clocked.queues[1]?.pause();
+      const paused = await clocked.stats();
+      expect(paused.pausedShards).toEqual([1]);
+      expect(paused.shards.map((s) => s.paused)).toEqual([false, true]);
+      await clocked.queues[1]?.resume();
 
       startWorkers();
       await send('evt_f', { fail: true });

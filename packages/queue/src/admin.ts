@@ -110,8 +110,10 @@ export interface QueueStats {
   counts: StateCounts;
   /** Age in seconds of the oldest waiting job over all shards, or null when none waits. */
   oldestWaitingSeconds: number | null;
-  /** Per shard: its queue name and counts. */
-  shards: { index: number; name: string; counts: StateCounts }[];
+  /** Shard queues paused (in Bull Board, say): their waiting jobs are not taken. */
+  pausedShards: number[];
+  /** Per shard: its queue name, counts, and whether it is paused. */
+  shards: { index: number; name: string; counts: StateCounts; paused: boolean }[];
 }
 
 /** Dependencies of {@link FailedEvents}. */
@@ -224,9 +226,10 @@ export class FailedEvents {
     const now = this.#now();
     const perShard = await Promise.all(
       this.#queues.map(async (queue, index) => {
-        const [raw, oldest] = await Promise.all([
+        const [raw, oldest, paused] = await Promise.all([
           queue.getJobCounts(...COUNTED_STATES),
           queue.getJobs(['waiting'], 0, 0, true),
+          queue.isPaused(),
         ]);
         const counts = emptyCounts();
         for (const state of COUNTED_STATES) counts[state] = raw[state] ?? 0;
@@ -235,6 +238,7 @@ export class FailedEvents {
           index,
           name: this.#shards[index]?.name ?? queue.name,
           counts,
+          paused,
           oldestTimestamp: first === undefined ? undefined : first.timestamp,
         };
       }),
@@ -253,7 +257,13 @@ export class FailedEvents {
     return {
       counts,
       oldestWaitingSeconds,
-      shards: perShard.map(({ index, name, counts: c }) => ({ index, name, counts: c })),
+      pausedShards: perShard.filter((shard) => shard.paused).map((shard) => shard.index),
+      shards: perShard.map(({ index, name, counts: c, paused }) => ({
+        index,
+        name,
+        counts: c,
+        paused,
+      })),
     };
   }
 
