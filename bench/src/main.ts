@@ -16,6 +16,7 @@ import { sign } from '@groq-webhooks/signature';
 import { freePort, startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
 import autocannon from 'autocannon';
 import { cpuMillis } from './proc-stat.js';
+import { runScale } from './scale.js';
 
 // pnpm bench: the real ingest vs a bare Hono server, and the real worker vs a bare BullMQ
 // worker, alternating on the same machine in one run, reported as ratios.
@@ -31,8 +32,12 @@ const ENTRY = {
 const SECRET = 'whsec_bench_secret_not_for_production';
 
 const { values: args } = parseArgs({
+  // `pnpm bench -- --scale` hands the `--` through.
+  args: process.argv.slice(2).filter((arg) => arg !== '--'),
   options: {
     quick: { type: 'boolean', default: false },
+    // The scale-out benchmark instead (bench/src/scale.ts).
+    scale: { type: 'boolean', default: false },
     rounds: { type: 'string' },
     duration: { type: 'string' },
     connections: { type: 'string', default: '50' },
@@ -42,6 +47,16 @@ const { values: args } = parseArgs({
   },
 });
 const quick = args.quick === true;
+if (args.scale) {
+  await runScale({
+    quick,
+    out: args.out ?? join(ROOT, 'reports'),
+    ...(args.rounds === undefined ? {} : { rounds: Number(args.rounds) }),
+    ...(args.duration === undefined ? {} : { durationSeconds: Number(args.duration) }),
+    connections: Number(args.connections),
+  });
+  process.exit(0);
+}
 const rounds = Number(args.rounds ?? (quick ? 1 : 2));
 const durationSeconds = Number(args.duration ?? (quick ? 2 : 10));
 const warmupSeconds = quick ? 1 : 3;
