@@ -44,6 +44,8 @@ const { values: args } = parseArgs({
     'skip-ingest': { type: 'boolean', default: false },
     'skip-worker': { type: 'boolean', default: false },
     out: { type: 'string', default: join(ROOT, 'reports') },
+    // Writes a V8 CPU profile of every server/worker process into this directory.
+    'cpu-prof': { type: 'string' },
   },
 });
 const quick = args.quick === true;
@@ -76,6 +78,8 @@ interface LoadResult {
   errors: number;
   timeouts: number;
   cpuMicrosPerRequest: number | undefined;
+  /** redis-server CPU per request: it shares the same cores, so it is part of the cost. */
+  redisCpuMicrosPerRequest?: number | undefined;
   ackedWithoutJob?: number;
 }
 
@@ -112,7 +116,12 @@ function makeEvents(prefix: string, count: number) {
 type Event = ReturnType<typeof makeEvents>[number];
 
 function startServer(entry: string, env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [entry], { env: { ...process.env, ...env }, stdio: 'ignore' });
+  const profile = args['cpu-prof'];
+  const nodeArgs = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
+  return spawn(process.execPath, [...nodeArgs, entry], {
+    env: { ...process.env, ...env },
+    stdio: 'ignore',
+  });
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -177,18 +186,22 @@ async function loadRound(
         description: `${kind} to answer`,
       },
     );
-    const pool = Math.ceil(40_000 * (durationSeconds + warmupSeconds));
+    // Enough distinct events for 45k req/s in each phase (the baseline peaks near 30k here).
+    const warmupCount = Math.ceil(45_000 * warmupSeconds);
+    const pool = warmupCount + Math.ceil(45_000 * durationSeconds);
     const events = makeEvents(`${kind}_r${round}_${Date.now()}`, pool);
     const acked: string[] | undefined = kind === 'ingest' ? [] : undefined;
-    await drive(`${base}/webhooks/groq`, events.slice(0, pool / 4), warmupSeconds, acked);
+    await drive(`${base}/webhooks/groq`, events.slice(0, warmupCount), warmupSeconds, acked);
     const cpuBefore = cpuMillis(child.pid ?? -1);
+    const redisCpuBefore = cpuMillis(redis.process.pid);
     const result = await drive(
       `${base}/webhooks/groq`,
-      events.slice(pool / 4),
+      events.slice(warmupCount),
       durationSeconds,
       acked,
     );
     const cpuAfter = cpuMillis(child.pid ?? -1);
+    const redisCpuAfter = cpuMillis(redis.process.pid);
     const requests = result['2xx'] + result.non2xx;
     const outcome: LoadResult = {
       kind,
@@ -204,6 +217,10 @@ async function loadRound(
       cpuMicrosPerRequest:
         cpuBefore !== undefined && cpuAfter !== undefined && requests > 0
           ? Math.round(((cpuAfter - cpuBefore) * 1000) / requests)
+          : undefined,
+      redisCpuMicrosPerRequest:
+        redisCpuBefore !== undefined && redisCpuAfter !== undefined && requests > 0
+          ? Math.round(((redisCpuAfter - redisCpuBefore) * 1000) / requests)
           : undefined,
     };
     if (acked) outcome.ackedWithoutJob = await missingJobs(admin, `bench-ingest-r${round}`, acked);
@@ -339,12 +356,12 @@ function markdown(report: {
     lines.push(
       '## Ingest vs bare Hono (same load generator, 50 connections, distinct signed events)',
       '',
-      '| round | server | req/s | p50 ms | p99 ms | max ms | non-2xx | errors | CPU µs/req | 200 without job |',
-      '|---|---|---|---|---|---|---|---|---|---|',
+      '| round | server | req/s | p50 ms | p99 ms | max ms | non-2xx | errors | CPU µs/req | Redis CPU µs/req | 200 without job |',
+      '|---|---|---|---|---|---|---|---|---|---|---|',
     );
     for (const r of report.load) {
       lines.push(
-        `| ${r.round} | ${r.kind} | ${r.requestsPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.non2xx} | ${r.errors} | ${r.cpuMicrosPerRequest ?? 'n/a'} | ${r.ackedWithoutJob ?? '—'} |`,
+        `| ${r.round} | ${r.kind} | ${r.requestsPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.non2xx} | ${r.errors} | ${r.cpuMicrosPerRequest ?? 'n/a'} | ${r.redisCpuMicrosPerRequest ?? 'n/a'} | ${r.ackedWithoutJob ?? '—'} |`,
       );
     }
     const ratios = ratiosByRound(report.load);
