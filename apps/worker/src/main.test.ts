@@ -173,9 +173,9 @@ describe('worker processes', () => {
     );
     await a.kill();
     const killedAt = Date.now();
-    // The lock lapses at most LOCK_MS after the last renewal; the next stall check (every
-    // STALL_MS) moves the job back to wait. 3 s of slack for scheduling on a loaded CI machine.
-    const bound = LOCK_MS + STALL_MS + 3000;
+    // The lock lapses at most LOCK_MS after the last renewal; a stall check at most STALL_MS
+    // later moves the job back to wait. 2 s of slack for scheduling on a loaded CI machine.
+    const bound = LOCK_MS + STALL_MS + 2000;
     await waitFor(
       async () => {
         for (const event of inFlight) {
@@ -199,7 +199,7 @@ describe('worker processes', () => {
     console.log(
       `[SIGKILL] killed worker had ${inFlight.length} handlers in flight; the other worker picked ` +
         `them up ${pickupSeconds.toFixed(2)} s after the kill (bound ${(bound / 1000).toFixed(1)} s ` +
-        `= lock ${LOCK_MS} ms + stall interval ${STALL_MS} ms + 3 s slack) and completed them ` +
+        `= lock ${LOCK_MS} ms + stall interval ${STALL_MS} ms + 2 s slack) and completed them ` +
         `${completedSeconds.toFixed(2)} s after it (handler ${handlerMs} ms); ` +
         `effects=${counts.reduce((s, n) => s + n, 0)}/${events.length}, each exactly once`,
     );

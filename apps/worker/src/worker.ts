@@ -162,7 +162,7 @@ export function createWorker(deps: WorkerDeps): EventWorker {
           name: deps.name ?? 'groq-worker',
           concurrency: settings.concurrency,
           lockDuration: settings.lockDurationMs,
-          stalledInterval: settings.stalledIntervalMs,
+          stalledInterval: bullStalledInterval(settings.stalledIntervalMs),
           maxStalledCount: MAX_STALLED_COUNT,
           settings: {
             backoffStrategy: (attemptsMade, type, _error, job) => {
@@ -271,6 +271,18 @@ export function createWorker(deps: WorkerDeps): EventWorker {
       return closing;
     },
   };
+}
+
+/**
+ * BullMQ's `stalledInterval` for a wanted maximum gap between stall checks. BullMQ guards the
+ * check with a key that lives exactly `stalledInterval` and re-arms its timer for the same time,
+ * so a check often finds its own previous guard still alive (by a millisecond) and is skipped:
+ * the real gap is up to twice the option. Passing half keeps every gap within `maxGapMs`, so a
+ * dead worker's job is back in the queue at most LOCK_DURATION_MS + STALLED_INTERVAL_MS (30 s by
+ * default) after its last lock renewal.
+ */
+export function bullStalledInterval(maxGapMs: number): number {
+  return Math.max(500, Math.floor(maxGapMs / 2));
 }
 
 /** Resolves true once the client is ready, false when `stop` aborts first. */
