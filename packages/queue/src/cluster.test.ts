@@ -4,7 +4,7 @@ import { Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeRedis, createRedis, type RedisClient } from './connection.js';
 import { IdempotencyStore } from './idempotency.js';
-import { queueShards } from './naming.js';
+import { jobIdFor, queueShards } from './naming.js';
 import { EventProducer } from './producer.js';
 
 const settings = {
@@ -101,6 +101,39 @@ describe('on a real 3-master Redis Cluster', () => {
     expect(
       await producer.enqueue({ event: event(ids[59]!), receivedAt: '', keyIndex: 0 }, 2000),
     ).toBe('duplicate');
+    await producer.close();
+  }, 60_000);
+
+  it('coalesces concurrent enqueues over 3 shards: one job per id, duplicates answered as such', async () => {
+    const producerClient = connect('producer');
+    await waitFor(() => producerClient.status === 'ready', { timeoutMs: 10_000 });
+    const producer = new EventProducer({ client: producerClient, settings });
+    await new IdempotencyStore(producerClient).markDone('evt_batch_done', 60);
+    const ids = Array.from({ length: 90 }, (_, i) => `evt_batch_${i % 30}`);
+    ids.push('evt_batch_done');
+    const outcomes = await Promise.all(
+      ids.map((id) =>
+        producer.enqueue(
+          { event: event(id), receivedAt: new Date().toISOString(), keyIndex: 0 },
+          5000,
+        ),
+      ),
+    );
+    const enqueued = ids.filter((_, index) => outcomes[index] === 'enqueued');
+    expect(enqueued.sort()).toEqual(Array.from({ length: 30 }, (_, i) => `evt_batch_${i}`).sort());
+    expect(outcomes.filter((outcome) => outcome === 'duplicate')).toHaveLength(61);
+    const admin = connect('admin');
+    await waitFor(() => admin.status === 'ready', { timeoutMs: 10_000 });
+    let jobs = 0;
+    for (const shard of queueShards(settings)) {
+      for (let i = 0; i < 30; i++) {
+        jobs += await admin.exists(`${shard.prefix}:${shard.name}:${jobIdFor(`evt_batch_${i}`)}`);
+      }
+      expect(
+        await admin.exists(`${shard.prefix}:${shard.name}:${jobIdFor('evt_batch_done')}`),
+      ).toBe(0);
+    }
+    expect(jobs).toBe(30);
     await producer.close();
   }, 60_000);
 });

@@ -51,6 +51,7 @@ export {
   shardOf,
 } from './naming.js';
 export {
+  DEFAULT_MAX_BATCH,
   type EnqueueOutcome,
   EventProducer,
   type ProducerDeps,

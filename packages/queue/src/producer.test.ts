@@ -120,4 +120,123 @@ describe('EventProducer against a real redis-server', () => {
     expect(again?.attemptsMade).toBe(0);
     await queue.close();
   });
+
+  describe('coalescing concurrent enqueues', () => {
+    function data(id: string, receivedAt = new Date().toISOString()) {
+      return { event: event(id), receivedAt, keyIndex: 0 };
+    }
+
+    it('answers many concurrent enqueues with duplicates among them: one job per id, exact outcomes', async () => {
+      const { producer: p, client } = producer();
+      await waitFor(() => client.status === 'ready');
+      await new IdempotencyStore(client).markDone('evt_c_done', 60);
+      expect(await p.enqueue(data('evt_c_known'), 2000)).toBe('enqueued');
+      const queue = openQueue(
+        client,
+        { index: 0, name: 'groq-events', prefix: '{groq}' },
+        settings,
+      );
+      const waitingBefore = await queue.getWaitingCount();
+      const ids = Array.from({ length: 300 }, (_, i) => `evt_c_${i % 100}`);
+      ids.push('evt_c_done', 'evt_c_known');
+      const outcomes = await Promise.all(ids.map((id) => p.enqueue(data(id), 5000)));
+      const byId = new Map<string, string[]>();
+      ids.forEach((id, index) => {
+        byId.set(id, [...(byId.get(id) ?? []), outcomes[index] as string]);
+      });
+      for (let i = 0; i < 100; i++) {
+        const seen = byId.get(`evt_c_${i}`)?.sort();
+        expect(seen).toEqual(['duplicate', 'duplicate', 'enqueued']);
+      }
+      expect(byId.get('evt_c_done')).toEqual(['duplicate']);
+      expect(byId.get('evt_c_known')).toEqual(['duplicate']);
+      expect(await queue.getWaitingCount()).toBe(waitingBefore + 100);
+      expect(await client.exists(`{groq}:groq-events:${jobIdFor('evt_c_done')}`)).toBe(0);
+      const job = await queue.getJob(jobIdFor('evt_c_42'));
+      expect(job?.data.event.id).toBe('evt_c_42');
+      await queue.close();
+    });
+
+    it('carries many events in few round trips', async () => {
+      const { producer: p, client } = producer();
+      await waitFor(() => client.status === 'ready');
+      await p.enqueue(data('evt_rt_warm'), 2000);
+      const before = await commandCount(client);
+      const ids = Array.from({ length: 200 }, (_, i) => `evt_rt_${i}`);
+      const outcomes = await Promise.all(ids.map((id) => p.enqueue(data(id), 5000)));
+      expect(outcomes.every((outcome) => outcome === 'enqueued')).toBe(true);
+      // One at a time this is 800 commands (GET, EXISTS, ZSCORE, EVALSHA per event); a batch
+      // sends the same commands, so count client round trips through INFO instead.
+      const after = await commandCount(client);
+      expect(after.calls - before.calls).toBeGreaterThanOrEqual(800);
+      expect(after.batches - before.batches).toBeLessThan(40);
+    });
+
+    it('answers 503 to the calls whose deadline passes mid-batch and 200 to the others', async () => {
+      const { producer: p, client } = producer();
+      await waitFor(() => client.status === 'ready');
+      await p.enqueue(data('evt_dl_warm'), 2000);
+      // Every command waits while Redis is paused: the batch is in flight the whole time.
+      await redis.command('CLIENT', 'PAUSE', '700', 'ALL');
+      const short = ['evt_dl_1', 'evt_dl_2', 'evt_dl_3'].map((id) => p.enqueue(data(id), 200));
+      const long = ['evt_dl_4', 'evt_dl_5', 'evt_dl_6'].map((id) => p.enqueue(data(id), 5000));
+      const settled = await Promise.allSettled([...short, ...long]);
+      for (const result of settled.slice(0, 3)) {
+        expect(result.status).toBe('rejected');
+        expect((result as PromiseRejectedResult).reason).toBeInstanceOf(QueueUnavailableError);
+      }
+      expect(settled.slice(3).map((result) => result.status)).toEqual([
+        'fulfilled',
+        'fulfilled',
+        'fulfilled',
+      ]);
+      for (const id of ['evt_dl_4', 'evt_dl_5', 'evt_dl_6']) {
+        expect(await client.exists(`{groq}:groq-events:${jobIdFor(id)}`)).toBe(1);
+      }
+      // A 503 is safe to retry: the retry finds the job (or adds it) and answers 200.
+      expect(['enqueued', 'duplicate']).toContain(await p.enqueue(data('evt_dl_1'), 2000));
+    });
+
+    it('rejects every waiting call when Redis dies mid-batch; none hangs until its deadline', async () => {
+      const { producer: p, client } = producer();
+      await waitFor(() => client.status === 'ready');
+      await p.enqueue(data('evt_kill_warm'), 2000);
+      await redis.command('CLIENT', 'PAUSE', '5000', 'ALL');
+      const started = Date.now();
+      const calls = Array.from({ length: 50 }, (_, i) => p.enqueue(data(`evt_kill_${i}`), 30_000));
+      const settled = Promise.allSettled(calls);
+      await redis.kill();
+      const results = await settled;
+      expect(Date.now() - started).toBeLessThan(10_000);
+      for (const result of results) {
+        expect(result.status).toBe('rejected');
+        expect((result as PromiseRejectedResult).reason).toBeInstanceOf(QueueUnavailableError);
+      }
+      redis = await redis.restart();
+      await waitFor(() => client.status === 'ready', { timeoutMs: 10_000 });
+      expect(await p.enqueue(data('evt_kill_after'), 2000)).toBe('enqueued');
+    });
+
+    it('rejects calls still waiting for their batch when the producer closes', async () => {
+      const { producer: p, client } = producer();
+      await waitFor(() => client.status === 'ready');
+      const pending = p.enqueue(data('evt_closed'), 5000);
+      await p.close();
+      await expect(pending).rejects.toBeInstanceOf(QueueUnavailableError);
+      await expect(p.enqueue(data('evt_closed_2'), 5000)).rejects.toBeInstanceOf(
+        QueueUnavailableError,
+      );
+    });
+  });
 });
+
+/** Commands run and client writes seen by the server: calls from INFO commandstats. */
+async function commandCount(client: RedisClient): Promise<{ calls: number; batches: number }> {
+  const info = (await client.info('all')) as string;
+  let calls = 0;
+  for (const match of info.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) {
+    if (match[1] !== 'info') calls += Number(match[2]);
+  }
+  const reads = /^total_reads_processed:(\d+)/m.exec(info);
+  return { calls, batches: Number(reads?.[1] ?? Number.NaN) };
+}

@@ -1,8 +1,7 @@
-import type { Envelope } from '@groq-webhooks/core';
 import { Job } from 'bullmq';
 import type { RedisClient } from './connection.js';
-import { IdempotencyStore } from './idempotency.js';
-import { jobIdFor, queueShards, shardOf } from './naming.js';
+import { DONE } from './idempotency.js';
+import { idempotencyKey, jobIdFor, queueShards, shardOf } from './naming.js';
 import {
   type EventJobData,
   type EventQueue,
@@ -29,81 +28,220 @@ export interface ProducerDeps {
   /** A `producer`-role client (offline queue off). */
   client: RedisClient;
   settings: QueueHandleSettings;
+  /** Most events one round trip carries per shard. Default {@link DEFAULT_MAX_BATCH}. */
+  maxBatch?: number;
+}
+
+/** Default of {@link ProducerDeps.maxBatch}. */
+export const DEFAULT_MAX_BATCH = 256;
+
+/** One waiting `enqueue` call. Settled exactly once: by its batch or by its own deadline. */
+interface PendingEnqueue {
+  readonly data: EventJobData;
+  readonly jobId: string;
+  readonly deadline: number;
+  settled: boolean;
+  timer: NodeJS.Timeout | undefined;
+  resolve(outcome: EnqueueOutcome): void;
+  reject(error: QueueUnavailableError): void;
+}
+
+/** The calls of one batch that carry the same event id: the first decides, the rest follow. */
+interface EventGroup {
+  readonly leader: PendingEnqueue;
+  readonly followers: PendingEnqueue[];
 }
 
 /**
  * Puts verified events into their queue shard, at most once per event id. Safe to create while
  * Redis is down: it fails fast meanwhile and works as soon as Redis answers.
+ *
+ * Concurrent calls are coalesced per shard: while one batch is in flight, arriving events form
+ * the next one, which then costs one round trip for every duplicate check and one for every new
+ * job, instead of four round trips per event. Each call still resolves only once its own job is
+ * in Redis, with its own outcome and its own deadline.
  */
 export class EventProducer {
   readonly #client: RedisClient;
   readonly #settings: QueueHandleSettings;
   readonly #shards;
   readonly #queues = new Map<number, Promise<EventQueue>>();
-  readonly #idempotency: IdempotencyStore;
+  readonly #batchers: ShardBatcher[];
+  readonly #maxBatch: number;
+  #closed = false;
 
   constructor(deps: ProducerDeps) {
     this.#client = deps.client;
     this.#settings = deps.settings;
     this.#shards = queueShards(deps.settings);
-    this.#idempotency = new IdempotencyStore(deps.client);
+    this.#maxBatch = Math.max(1, deps.maxBatch ?? DEFAULT_MAX_BATCH);
+    this.#batchers = this.#shards.map(
+      (shard) => new ShardBatcher(this.#maxBatch, (batch) => this.#flush(shard.index, batch)),
+    );
   }
 
   /**
    * Enqueues an event unless it is known already. Resolves only once Redis holds the job;
    * rejects with {@link QueueUnavailableError} when Redis is unreachable or `timeoutMs` passes.
    */
-  async enqueue(data: EventJobData, timeoutMs: number): Promise<EnqueueOutcome> {
+  enqueue(data: EventJobData, timeoutMs: number): Promise<EnqueueOutcome> {
+    if (this.#closed) return Promise.reject(new QueueUnavailableError('producer is closed'));
     if (this.#client.status !== 'ready') {
-      throw new QueueUnavailableError(`Redis is ${this.#client.status}`);
+      return Promise.reject(new QueueUnavailableError(`Redis is ${this.#client.status}`));
     }
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new QueueUnavailableError(`enqueue took longer than ${timeoutMs} ms`)),
+    const id = data.event.id;
+    const batcher = this.#batchers[shardOf(id, this.#shards.length)];
+    if (batcher === undefined) return Promise.reject(new Error(`no queue shard for ${id}`));
+    return new Promise<EnqueueOutcome>((resolve, reject) => {
+      const pending: PendingEnqueue = {
+        data,
+        jobId: jobIdFor(id),
+        deadline: Date.now() + timeoutMs,
+        settled: false,
+        timer: undefined,
+        resolve(outcome) {
+          if (pending.settled) return;
+          pending.settled = true;
+          clearTimeout(pending.timer);
+          resolve(outcome);
+        },
+        reject(error) {
+          if (pending.settled) return;
+          pending.settled = true;
+          clearTimeout(pending.timer);
+          reject(error);
+        },
+      };
+      pending.timer = setTimeout(
+        () => pending.reject(new QueueUnavailableError(`enqueue took longer than ${timeoutMs} ms`)),
         timeoutMs,
       );
+      batcher.push(pending);
     });
+  }
+
+  /** Runs one batch of one shard. Never throws: every call of the batch is settled. */
+  async #flush(shardIndex: number, batch: PendingEnqueue[]): Promise<void> {
+    const groups = new Map<string, EventGroup>();
+    for (const pending of batch) {
+      const group = groups.get(pending.jobId);
+      if (group === undefined) groups.set(pending.jobId, { leader: pending, followers: [] });
+      else group.followers.push(pending);
+    }
+    const all = [...groups.values()];
     try {
-      return await Promise.race([this.#enqueue(data), deadline]);
-    } catch (error) {
-      if (error instanceof QueueUnavailableError) throw error;
-      throw new QueueUnavailableError('enqueue failed', { cause: error });
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async #enqueue(data: EventJobData): Promise<EnqueueOutcome> {
-    const event: Envelope = data.event;
-    const queue = await this.#queue(shardOf(event.id, this.#shards.length));
-    const jobId = jobIdFor(event.id);
-    const [done, exists, failedScore] = await Promise.all([
-      this.#idempotency.isDone(event.id),
-      this.#client.exists(queue.toKey(jobId)),
-      this.#client.zscore(queue.keys.failed ?? queue.toKey('failed'), jobId),
-    ]);
-    if (done) return 'duplicate';
-    if (exists === 1) {
-      if (failedScore === null) return 'duplicate';
-      const job = await Job.fromId<EventJobData, void, string>(queue, jobId);
-      if (job === undefined) return this.#add(queue, data, jobId);
-      try {
-        await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-        return 'requeued';
-      } catch (error) {
-        // Someone else moved it out of the failed set meanwhile: it is queued either way.
-        if ((await job.getState()) !== 'failed') return 'duplicate';
-        throw error;
+      if (this.#client.status !== 'ready') {
+        throw new QueueUnavailableError(`Redis is ${this.#client.status}`);
       }
+      const queue = await this.#queue(shardIndex);
+      const known = await this.#check(queue, all);
+      const fresh: EventGroup[] = [];
+      const work: Promise<void>[] = [];
+      all.forEach((group, index) => {
+        const state = known[index];
+        if (state === undefined || state instanceof Error) {
+          settleGroup(group, unavailable(state ?? new Error('no reply')));
+        } else if (state === 'new') {
+          fresh.push(group);
+        } else if (state === 'known') {
+          settleGroup(group, 'duplicate');
+        } else {
+          work.push(
+            this.#requeue(queue, group.leader.data, group.leader.jobId).then(
+              (outcome) => settleGroup(group, outcome),
+              (error: unknown) => settleGroup(group, unavailable(error)),
+            ),
+          );
+        }
+      });
+      if (fresh.length > 0) {
+        work.push(
+          this.#addAll(queue, fresh).then(
+            () => {
+              for (const group of fresh) settleGroup(group, 'enqueued');
+            },
+            (error: unknown) => {
+              for (const group of fresh) settleGroup(group, unavailable(error));
+            },
+          ),
+        );
+      }
+      await Promise.all(work);
+    } catch (error) {
+      for (const group of all) settleGroup(group, unavailable(error));
     }
-    return this.#add(queue, data, jobId);
   }
 
-  async #add(queue: EventQueue, data: EventJobData, jobId: string): Promise<EnqueueOutcome> {
+  /**
+   * Looks every event of a batch up in one round trip: its done-marker, whether its job exists,
+   * and whether that job failed for good. The done-markers live in other Cluster slots than the
+   * queue keys, so on a Cluster they go out as separate commands (ioredis routes each one), and
+   * only the queue keys, which share the shard's hash tag, share a pipeline.
+   */
+  async #check(queue: EventQueue, groups: EventGroup[]): Promise<(EventState | Error)[]> {
+    const failedKey = queue.keys.failed ?? queue.toKey('failed');
+    const client = this.#client;
+    if (!client.isCluster) {
+      const pipeline = client.pipeline();
+      for (const { leader } of groups) {
+        pipeline.get(idempotencyKey(leader.data.event.id));
+        pipeline.exists(queue.toKey(leader.jobId));
+        pipeline.zscore(failedKey, leader.jobId);
+      }
+      const replies = await pipeline.exec();
+      return groups.map((_, index) =>
+        eventState(replies?.[index * 3], replies?.[index * 3 + 1], replies?.[index * 3 + 2]),
+      );
+    }
+    const queued = client.pipeline();
+    for (const { leader } of groups) {
+      queued.exists(queue.toKey(leader.jobId));
+      queued.zscore(failedKey, leader.jobId);
+    }
+    const [markers, replies] = await Promise.all([
+      Promise.all(
+        groups.map(({ leader }) =>
+          client.get(idempotencyKey(leader.data.event.id)).then(
+            (value): Reply => [null, value],
+            (error: Error): Reply => [error, null],
+          ),
+        ),
+      ),
+      queued.exec(),
+    ]);
+    return groups.map((_, index) =>
+      eventState(markers[index], replies?.[index * 2], replies?.[index * 2 + 1]),
+    );
+  }
+
+  /** Adds the new jobs of a batch in one pipeline. */
+  async #addAll(queue: EventQueue, groups: EventGroup[]): Promise<void> {
     // With an existing jobId BullMQ adds nothing, so a race with another ingest stays one job.
-    await queue.add(data.event.type, data, { jobId });
-    return 'enqueued';
+    await queue.addBulk(
+      groups.map(({ leader }) => ({
+        name: leader.data.event.type,
+        data: leader.data,
+        opts: { jobId: leader.jobId },
+      })),
+    );
+  }
+
+  /** Puts a permanently failed job back with a fresh attempt budget. Rare: one event at a time. */
+  async #requeue(queue: EventQueue, data: EventJobData, jobId: string): Promise<EnqueueOutcome> {
+    const job = await Job.fromId<EventJobData, void, string>(queue, jobId);
+    if (job === undefined) {
+      // Removed since it was looked up: add it afresh.
+      await queue.add(data.event.type, data, { jobId });
+      return 'enqueued';
+    }
+    try {
+      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+      return 'requeued';
+    } catch (error) {
+      // Someone else moved it out of the failed set meanwhile: it is queued either way.
+      if ((await job.getState()) !== 'failed') return 'duplicate';
+      throw error;
+    }
   }
 
   /**
@@ -129,12 +267,113 @@ export class EventProducer {
     return pending;
   }
 
-  /** Closes the queue handles (not the shared client). */
+  /** Rejects calls still waiting for a batch, then closes the queue handles (not the client). */
   async close(): Promise<void> {
+    this.#closed = true;
+    for (const batcher of this.#batchers) batcher.rejectWaiting();
     const queues = await Promise.allSettled(this.#queues.values());
     this.#queues.clear();
     await Promise.all(
       queues.map((result) => (result.status === 'fulfilled' ? result.value.close() : undefined)),
     );
+  }
+}
+
+/** What Redis knows of an event: nothing, a live job or done-marker, or a failed job. */
+type EventState = 'new' | 'known' | 'failed';
+
+/** One reply of a pipeline: `[error, value]`. */
+type Reply = [error: Error | null, value: unknown];
+
+function eventState(
+  marker: Reply | undefined,
+  exists: Reply | undefined,
+  failedScore: Reply | undefined,
+): EventState | Error {
+  if (marker === undefined || exists === undefined || failedScore === undefined) {
+    return new Error('missing reply');
+  }
+  const error = marker[0] ?? exists[0] ?? failedScore[0];
+  if (error !== null) return error;
+  if (marker[1] === DONE) return 'known';
+  if (exists[1] !== 1) return 'new';
+  return failedScore[1] === null ? 'known' : 'failed';
+}
+
+function settleGroup(group: EventGroup, outcome: EnqueueOutcome | QueueUnavailableError): void {
+  if (outcome instanceof QueueUnavailableError) {
+    group.leader.reject(outcome);
+    for (const follower of group.followers) follower.reject(outcome);
+    return;
+  }
+  group.leader.resolve(outcome);
+  // The same event twice in one batch is one job: the others learn it is known.
+  for (const follower of group.followers) follower.resolve('duplicate');
+}
+
+function unavailable(error: unknown): QueueUnavailableError {
+  if (error instanceof QueueUnavailableError) return error;
+  return new QueueUnavailableError('enqueue failed', { cause: error });
+}
+
+/**
+ * One shard's queue of waiting calls, with at most one batch in flight. A batch starts on the
+ * next turn of the event loop after the first call, so calls that arrive together go together;
+ * calls that arrive while it is in flight form the next one.
+ */
+class ShardBatcher {
+  readonly #maxBatch: number;
+  readonly #run: (batch: PendingEnqueue[]) => Promise<void>;
+  #waiting: PendingEnqueue[] = [];
+  #active = false;
+
+  constructor(maxBatch: number, run: (batch: PendingEnqueue[]) => Promise<void>) {
+    this.#maxBatch = maxBatch;
+    this.#run = run;
+  }
+
+  push(pending: PendingEnqueue): void {
+    this.#waiting.push(pending);
+    if (!this.#active) {
+      this.#active = true;
+      setImmediate(() => void this.#drain());
+    }
+  }
+
+  rejectWaiting(): void {
+    for (const pending of this.#waiting.splice(0)) {
+      pending.reject(new QueueUnavailableError('producer is closed'));
+    }
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#waiting.length > 0) {
+        const taken = this.#waiting.splice(0, this.#maxBatch);
+        // Calls whose deadline passed while they waited are answered already: send nothing.
+        const batch = taken.filter((pending) => !pending.settled);
+        if (batch.length === 0) continue;
+        await this.#boundedRun(batch);
+      }
+    } finally {
+      this.#active = false;
+    }
+  }
+
+  /**
+   * Runs a batch, but waits for it no longer than its last deadline: by then every call in it is
+   * answered, and a Redis call that never returns must not stall the shard for good.
+   */
+  async #boundedRun(batch: PendingEnqueue[]): Promise<void> {
+    let last = 0;
+    for (const pending of batch) last = Math.max(last, pending.deadline);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.#run(batch),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, Math.max(0, last - Date.now()));
+      }),
+    ]);
+    clearTimeout(timer);
   }
 }
