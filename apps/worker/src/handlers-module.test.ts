@@ -44,6 +44,21 @@ describe('loadHandlers', () => {
     ]);
   });
 
+  it('loads a TypeScript module through tsx, also outside any package', async () => {
+    write(
+      'ts-user/handlers.ts',
+      `const handle = async (event: { type: string }): Promise<string> => \`ts:\${event.type}\`;
+export default { 'resource.created': handle, 'resource.updated': handle, 'resource.deleted': handle };
+`,
+    );
+    const handlers = await loadHandlers('./ts-user/handlers.ts', dir);
+    expect(
+      await handlers['resource.updated']({ type: 'resource.updated' } as never, {} as never),
+    ).toBe('ts:resource.updated');
+    const recording = await loadHandlers(join(fixtures, 'recording-handlers.ts'), dir);
+    expect(typeof recording['resource.created']).toBe('function');
+  });
+
   it('resolves a path relative to the working directory, with or without ./', async () => {
     write('user/handlers.mjs', PLAIN_MAP);
     for (const specifier of ['./user/handlers.mjs', 'user/handlers.mjs']) {

@@ -57,6 +57,10 @@ export interface ProcessorSettings {
 export interface HeldClaim {
   eventId: string;
   token: string;
+  /** When BullMQ last renewed the job's lock (or when the claim was taken). */
+  renewedAt: number;
+  /** Aborts the handler's signal. */
+  abort: (reason: Error) => void;
 }
 
 /** What {@link createProcessor} needs. */
@@ -128,6 +132,17 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
       throw new UnrecoverableError(`Invalid payload for ${type}: ${problem}`);
     }
     if (token === undefined) throw new Error('BullMQ gave no lock token');
+    const jobId = job.id ?? '';
+    if (deps.claims.has(jobId)) {
+      // The same job again while its previous run here still unwinds (its lock was lost and the
+      // stall checker re-queued it): BullMQ tracks locks by job id, so two runs would clash.
+      await job.moveToDelayed(Date.now() + settings.requeueDelayMs, token);
+      deps.logger.info(
+        { ...base, durationMs: elapsed(), outcome: 'delayed-busy' },
+        'Previous run of this job is still unwinding; job delayed without spending an attempt',
+      );
+      throw new DelayedError();
+    }
 
     const claim = await store.claim(event.id, token, settings.lockDurationMs);
     if (claim === 'done') {
@@ -150,9 +165,13 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
       throw new DelayedError();
     }
 
-    const jobId = job.id ?? '';
-    deps.claims.set(jobId, { eventId: event.id, token });
     const controller = new AbortController();
+    deps.claims.set(jobId, {
+      eventId: event.id,
+      token,
+      renewedAt: Date.now(),
+      abort: (reason) => controller.abort(reason),
+    });
     const timer = setTimeout(
       () =>
         controller.abort(

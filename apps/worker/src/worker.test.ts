@@ -127,9 +127,10 @@ function jobData(event: Envelope): EventJobData {
 async function finished(queue: EventQueue, event: Envelope, timeoutMs = 10_000) {
   return waitFor(
     async () => {
-      const job = await queue.getJob(jobIdFor(event.id));
-      const state = await job?.getState();
-      return state === 'completed' || state === 'failed' ? { job, state } : undefined;
+      const state = await queue.getJobState(jobIdFor(event.id));
+      if (state !== 'completed' && state !== 'failed') return undefined;
+      // Read after the state, so the job's fields are those of the finished job.
+      return { job: await queue.getJob(jobIdFor(event.id)), state };
     },
     { timeoutMs, description: `job of ${event.id} to finish` },
   );
@@ -354,6 +355,10 @@ describe('createWorker: idempotency', () => {
     for (let i = 0; i < 5; i++) {
       expect(await producer.enqueue(jobData(event), 2000)).toBe('duplicate');
     }
+    // An operator re-running the finished job does not run the handler again.
+    await (await queue.getJob(jobIdFor(event.id)))?.retry('completed');
+    await waitFor(() => lines.some((l) => l.eventId === event.id && l.outcome === 'skipped-done'));
+    await finished(queue, event);
     // Job trimmed: the producer still answers duplicate from the done-marker...
     await (await queue.getJob(jobIdFor(event.id)))?.remove();
     expect(await producer.enqueue(jobData(event), 2000)).toBe('duplicate');
@@ -362,8 +367,8 @@ describe('createWorker: idempotency', () => {
     await queue.add(event.type, jobData(event), { jobId: 'replayed-copy' });
     await waitFor(
       () =>
-        lines.filter((l) => l.eventId === event.id && l.outcome === 'skipped-done').length === 2,
-      { description: 'both late jobs skipped' },
+        lines.filter((l) => l.eventId === event.id && l.outcome === 'skipped-done').length === 3,
+      { description: 'the retried job and both late jobs skipped' },
     );
     expect(await effects(event)).toBe(1);
     expect(await attemptsSeen(event)).toEqual(['1']);
@@ -478,6 +483,44 @@ describe('createWorker: lifecycle and metrics', () => {
     await waitFor(async () => (await lateClient.hget('effects', event.id)) === '1', {
       description: 'effect after Redis came up',
     });
+    await worker.close(500);
+  });
+
+  it('keeps working across a Redis restart', async () => {
+    const own = await startRedis({ appendOnly: true });
+    cleanups.push(() => own.cleanup());
+    let current = own;
+    cleanups.push(() => current.cleanup());
+    const ownClient = connectTo(own.url, 'worker', 'restart-effects');
+    cleanups.push(() => closeRedis(ownClient));
+    const settings = testSettings();
+    const { worker } = makeWorker(
+      settings,
+      recordingHandlers(() => ownClient),
+      own.url,
+    );
+    await worker.start();
+    const producerClient = connectTo(own.url, 'producer', 'restart-producer');
+    const producer = new EventProducer({ client: producerClient, settings });
+    cleanups.push(async () => {
+      await producer.close();
+      await closeRedis(producerClient);
+    });
+    await waitFor(() => producerClient.status === 'ready');
+    const send = async (event: Envelope) =>
+      waitFor(() => producer.enqueue(jobData(event), 2000), { timeoutMs: 15_000 });
+    const before = newEvent({});
+    await send(before);
+    await waitFor(async () => (await ownClient.hget('effects', before.id)) === '1');
+    await own.stop();
+    current = await own.restart();
+    const after = newEvent({});
+    await send(after);
+    await waitFor(async () => (await ownClient.hget('effects', after.id)) === '1', {
+      timeoutMs: 15_000,
+      description: 'an event handled after the restart',
+    });
+    expect(await ownClient.hget('effects', before.id)).toBe('1');
     await worker.close(500);
   });
 

@@ -21,7 +21,7 @@ import {
   type QueueState,
   type WorkerMetrics,
 } from './metrics.js';
-import { createProcessor, type HeldClaim } from './processor.js';
+import { createProcessor, HandlerAbortedError, type HeldClaim } from './processor.js';
 
 /**
  * Times a job may be recovered after its worker died (SIGKILL, OOM, lost network) before BullMQ
@@ -99,6 +99,7 @@ export function createWorker(deps: WorkerDeps): EventWorker {
   const queues: EventQueue[] = [];
   let starting: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
+  let watchdog: NodeJS.Timeout | undefined;
 
   const metrics = createWorkerMetrics(deps.registry, queueDepth);
 
@@ -141,6 +142,8 @@ export function createWorker(deps: WorkerDeps): EventWorker {
       claims,
       claimTtlMs: (eventId) => storeClient.pttl(idempotencyKey(eventId)),
     });
+    watchdog = setInterval(checkRenewals, Math.max(100, settings.lockDurationMs / 4));
+    watchdog.unref();
     for (const shard of shards) {
       const queue = openQueue(storeClient, shard, settings);
       queue.on('error', () => {
@@ -186,6 +189,24 @@ export function createWorker(deps: WorkerDeps): EventWorker {
     );
   }
 
+  /**
+   * Aborts handlers whose job lock BullMQ stopped renewing without reporting a failure (its lock
+   * tracking is keyed by job id, so an overlapping run of the same job can untrack another's).
+   * Such a lock and its claim lapse, and the stall checker hands the job to another run; this
+   * handler must not still be running then.
+   */
+  function checkRenewals(): void {
+    const limit = settings.lockDurationMs * 0.75;
+    for (const [jobId, claim] of claims) {
+      if (Date.now() - claim.renewedAt <= limit) continue;
+      logger.warn(
+        { jobId, eventId: claim.eventId },
+        'Job lock no longer renewed; aborting handler',
+      );
+      claim.abort(new HandlerAbortedError('Handler aborted: job lock no longer renewed'));
+    }
+  }
+
   function waitingForRedis(queue: string): void {
     logger.warn({ queue }, 'Redis is not reachable yet; waiting for it');
   }
@@ -196,6 +217,7 @@ export function createWorker(deps: WorkerDeps): EventWorker {
       for (const jobId of jobIds) {
         const claim = claims.get(jobId);
         if (claim === undefined) continue;
+        claim.renewedAt = Date.now();
         store.renew(claim.eventId, claim.token, settings.lockDurationMs).then(
           (renewed) => {
             // Still running but no longer ours: another worker may run it, so stop this one.
@@ -256,6 +278,7 @@ export function createWorker(deps: WorkerDeps): EventWorker {
       await Promise.allSettled(queues.map((queue) => queue.close()));
     } finally {
       clearTimeout(graceTimer);
+      clearInterval(watchdog);
       await Promise.all(clients.map((client) => closeRedis(client)));
     }
   }
