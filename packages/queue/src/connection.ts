@@ -27,6 +27,20 @@ interface RoleOptions {
   connectTimeout: number;
 }
 
+/**
+ * How long a Cluster command rides out CLUSTERDOWN and a lost master connection (a restarting
+ * or failing-over master) before it fails. Workers wait about 30 s, as they wait for a single
+ * Redis: a handler that finished must not fail its attempt because `markDone` hit a master
+ * that was briefly away, or the event is handled again. The others keep ioredis's defaults
+ * (16 tries, 100 ms apart), well inside the ingest's enqueue timeout.
+ */
+function clusterRetryOptions(
+  role: ConnectionRole,
+): Pick<ClusterOptions, 'maxRedirections' | 'retryDelayOnClusterDown' | 'retryDelayOnFailover'> {
+  if (role !== 'worker') return {};
+  return { maxRedirections: 100, retryDelayOnClusterDown: 300, retryDelayOnFailover: 300 };
+}
+
 function roleOptions(role: ConnectionRole): RoleOptions {
   switch (role) {
     case 'producer':
@@ -65,6 +79,7 @@ export function createRedis(
           enableOfflineQueue,
           clusterRetryStrategy: retryStrategy,
           slotsRefreshTimeout: 2000,
+          ...clusterRetryOptions(role),
         },
       ),
     );
