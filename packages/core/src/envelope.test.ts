@@ -24,6 +24,16 @@ describe('parseEnvelope', () => {
     ['numeric id', { ...valid, id: 7 }, 'id must be a string'],
     ['empty id', { ...valid, id: '' }, 'id must not be empty'],
     ['256-character id', { ...valid, id: 'x'.repeat(256) }, 'id must be at most 255 characters'],
+    [
+      'id with an unpaired high surrogate',
+      { ...valid, id: 'evt_\ud800' },
+      'id must be well-formed Unicode',
+    ],
+    [
+      'id with an unpaired low surrogate',
+      { ...valid, id: '\udfffevt' },
+      'id must be well-formed Unicode',
+    ],
     ['no type', { ...valid, type: undefined }, 'type is required'],
     ['array type', { ...valid, type: ['a'] }, 'type must be a string'],
     ['empty type', { ...valid, type: '' }, 'type must not be empty'],
@@ -41,6 +51,14 @@ describe('parseEnvelope', () => {
   it('counts id length in characters, not UTF-16 units', () => {
     expect(parseEnvelope({ ...valid, id: '😀'.repeat(255) }).ok).toBe(true);
     expect(parseEnvelope({ ...valid, id: '😀'.repeat(256) }).ok).toBe(false);
+  });
+
+  it('accepts ids with paired surrogates and U+FFFD itself', () => {
+    expect(parseEnvelope({ ...valid, id: 'evt_😀\ufffd' }).ok).toBe(true);
+    expect(
+      parseEnvelope(JSON.parse('{"id":"evt_\\ud83d\\ude00","type":"t","data":{},"created":"c"}'))
+        .ok,
+    ).toBe(true);
   });
 
   it('leaves __proto__ keys as plain data', () => {

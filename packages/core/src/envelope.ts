@@ -12,6 +12,9 @@ export interface Envelope {
   [extra: string]: unknown;
 }
 
+/** In `u` mode a surrogate range only matches surrogates that are not part of a pair. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
 /** Result of {@link parseEnvelope}: the envelope, or the first problem found. */
 export type EnvelopeResult = { ok: true; envelope: Envelope } | { ok: false; problem: string };
 
@@ -28,6 +31,9 @@ export function parseEnvelope(value: unknown): EnvelopeResult {
   if (codePointLength(id, MAX_EVENT_ID_LENGTH) > MAX_EVENT_ID_LENGTH) {
     return fail(`id must be at most ${MAX_EVENT_ID_LENGTH} characters`);
   }
+  // JSON can carry an unpaired surrogate (`"\ud800"`), but Redis keys are UTF-8, where every
+  // unpaired surrogate becomes U+FFFD: distinct ids would share one job and one idempotency key.
+  if (LONE_SURROGATE.test(id)) return fail('id must be well-formed Unicode');
   if (type === undefined) return fail('type is required');
   if (typeof type !== 'string') return fail('type must be a string');
   if (type.length === 0) return fail('type must not be empty');
