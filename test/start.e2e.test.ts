@@ -89,7 +89,7 @@ describe('pnpm start', () => {
             (line) =>
               line.service === 'worker' &&
               line.eventId === 'evt_start_e2e' &&
-              /completed|processed/.test(String(line.msg ?? line.outcome)),
+              line.outcome === 'completed',
           ),
       { timeoutMs: 20_000, description: 'the worker to log evt_start_e2e processed' },
     );
