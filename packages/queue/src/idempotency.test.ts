@@ -1,0 +1,97 @@
+import { startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeRedis, createRedis, type RedisClient } from './connection.js';
+import { IdempotencyStore } from './idempotency.js';
+import { idempotencyKey } from './naming.js';
+
+describe('IdempotencyStore against a real redis-server', () => {
+  let redis: TestRedis;
+  let client: RedisClient;
+  let store: IdempotencyStore;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    client = createRedis({ redisUrl: redis.url, redisClusterNodes: undefined }, 'admin');
+    await waitFor(() => client.status === 'ready');
+    store = new IdempotencyStore(client);
+  });
+  afterAll(async () => {
+    await closeRedis(client);
+    await redis.cleanup();
+  });
+
+  it('claims a fresh event for its owner with the given TTL', async () => {
+    expect(await store.claim('evt_fresh', 'owner-a', 5000)).toBe('claimed');
+    expect(await client.get(idempotencyKey('evt_fresh'))).toBe('processing:owner-a');
+    const ttl = await client.pttl(idempotencyKey('evt_fresh'));
+    expect(ttl).toBeGreaterThan(3000);
+    expect(ttl).toBeLessThanOrEqual(5000);
+  });
+
+  it('answers busy to another owner and claimed (with a renewed TTL) to the same one', async () => {
+    expect(await store.claim('evt_held', 'owner-a', 1000)).toBe('claimed');
+    expect(await store.claim('evt_held', 'owner-b', 60_000)).toBe('busy');
+    expect(await client.get(idempotencyKey('evt_held'))).toBe('processing:owner-a');
+    expect(await store.claim('evt_held', 'owner-a', 60_000)).toBe('claimed');
+    expect(await client.pttl(idempotencyKey('evt_held'))).toBeGreaterThan(1000);
+  });
+
+  it('answers done to everyone once the event is marked done', async () => {
+    expect(await store.claim('evt_finished', 'owner-a', 5000)).toBe('claimed');
+    await store.markDone('evt_finished', 60);
+    expect(await store.isDone('evt_finished')).toBe(true);
+    expect(await store.claim('evt_finished', 'owner-a', 5000)).toBe('done');
+    expect(await store.claim('evt_finished', 'owner-b', 5000)).toBe('done');
+  });
+
+  it('lets another owner claim after a release, and only the owner releases or renews', async () => {
+    expect(await store.claim('evt_retry', 'owner-a', 5000)).toBe('claimed');
+    await store.release('evt_retry', 'owner-b');
+    expect(await store.claim('evt_retry', 'owner-b', 5000)).toBe('busy');
+    expect(await store.renew('evt_retry', 'owner-b', 5000)).toBe(false);
+    expect(await store.renew('evt_retry', 'owner-a', 5000)).toBe(true);
+    await store.release('evt_retry', 'owner-a');
+    expect(await client.exists(idempotencyKey('evt_retry'))).toBe(0);
+    expect(await store.claim('evt_retry', 'owner-b', 5000)).toBe('claimed');
+  });
+
+  it('lets a new owner claim once an abandoned claim has expired', async () => {
+    expect(await store.claim('evt_abandoned', 'owner-dead', 50)).toBe('claimed');
+    await waitFor(async () => (await client.exists(idempotencyKey('evt_abandoned'))) === 0);
+    expect(await store.claim('evt_abandoned', 'owner-b', 5000)).toBe('claimed');
+  });
+
+  it('claims and marks many events at once: one winner per event, few commands', async () => {
+    const ids = Array.from({ length: 100 }, (_, i) => `evt_many_${i}`);
+    const sent = countCommands(client);
+    const claims = await Promise.all(
+      ids.flatMap((id) => [store.claim(id, 'owner-a', 5000), store.claim(id, 'owner-b', 5000)]),
+    );
+    for (let i = 0; i < ids.length; i++) {
+      expect([claims[2 * i], claims[2 * i + 1]]).toEqual(['claimed', 'busy']);
+    }
+    await Promise.all(ids.map((id) => store.markDone(id, 60)));
+    // One by one that is 400 commands (200 SET NX, 100 scripts for the losers, 100 SET); here
+    // one for the fresh claims, the 100 losers' scripts, and one for the done-marks.
+    expect(sent.stop()).toBeLessThan(110);
+    for (const id of ids) expect(await client.get(idempotencyKey(id))).toBe('done');
+    expect(await client.ttl(idempotencyKey('evt_many_7'))).toBeGreaterThan(50);
+  });
+});
+
+/** Counts the commands a client sends from now until `stop()` (it only watches them go by). */
+function countCommands(client: RedisClient): { stop(): number } {
+  const watched = client as unknown as { sendCommand: (...args: unknown[]) => unknown };
+  const send = watched.sendCommand;
+  let count = 0;
+  watched.sendCommand = function (this: unknown, ...args: unknown[]) {
+    count++;
+    return send.apply(this, args);
+  };
+  return {
+    stop() {
+      watched.sendCommand = send;
+      return count;
+    },
+  };
+}
