@@ -43,6 +43,8 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '50' },
     'skip-ingest': { type: 'boolean', default: false },
     'skip-worker': { type: 'boolean', default: false },
+    // Worker concurrencies to measure, comma-separated (default 1,10,50; --quick: 10).
+    'worker-concurrency': { type: 'string' },
     out: { type: 'string', default: join(ROOT, 'reports') },
     // Writes a V8 CPU profile of every server/worker process into this directory.
     'cpu-prof': { type: 'string' },
@@ -63,7 +65,12 @@ const rounds = Number(args.rounds ?? (quick ? 1 : 2));
 const durationSeconds = Number(args.duration ?? (quick ? 2 : 10));
 const warmupSeconds = quick ? 1 : 3;
 const connections = Number(args.connections);
-const workerConcurrencies = quick ? [10] : [1, 10, 50];
+const workerConcurrencies =
+  args['worker-concurrency'] !== undefined
+    ? args['worker-concurrency'].split(',').map(Number)
+    : quick
+      ? [10]
+      : [1, 10, 50];
 const workerJobs = (concurrency: number) => (quick ? 400 : concurrency === 1 ? 4000 : 20_000);
 
 interface LoadResult {
@@ -90,6 +97,9 @@ interface WorkerResult {
   jobs: number;
   jobsPerSecond: number;
   failed: number;
+  /** CPU of the worker process and of redis-server per job, over the measured 80 %. */
+  cpuMicrosPerJob?: number | undefined;
+  redisCpuMicrosPerJob?: number | undefined;
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -294,11 +304,19 @@ async function workerRound(
       intervalMs: 10,
     });
     const started = performance.now();
+    const cpuBefore = cpuMillis(child.pid ?? -1);
+    const redisCpuBefore = cpuMillis(redis.process.pid);
     await waitFor(async () => (await remaining()) <= jobs * 0.1, {
       timeoutMs: 300_000,
       intervalMs: 10,
     });
     const seconds = (performance.now() - started) / 1000;
+    const perJob = (before: number | undefined, after: number | undefined) =>
+      before !== undefined && after !== undefined
+        ? Math.round(((after - before) * 1000) / (jobs * 0.8))
+        : undefined;
+    const cpuMicrosPerJob = perJob(cpuBefore, cpuMillis(child.pid ?? -1));
+    const redisCpuMicrosPerJob = perJob(redisCpuBefore, cpuMillis(redis.process.pid));
     await waitFor(async () => (await remaining()) === 0, { timeoutMs: 120_000, intervalMs: 20 });
     const failed = await queue.getFailedCount();
     const result = {
@@ -308,6 +326,8 @@ async function workerRound(
       jobs,
       jobsPerSecond: Math.round((jobs * 0.8) / seconds),
       failed,
+      cpuMicrosPerJob,
+      redisCpuMicrosPerJob,
     };
     log(`${kind} worker c=${concurrency} round ${round}: ${result.jobsPerSecond} jobs/s`);
     return result;
@@ -375,10 +395,12 @@ function markdown(report: {
     lines.push(
       '## Worker vs bare BullMQ worker (trivial handler)',
       '',
-      '| concurrency | round | bare jobs/s | worker jobs/s | ratio |',
-      '|---|---|---|---|---|',
+      '| concurrency | round | bare jobs/s | worker jobs/s | ratio | CPU µs/job bare / worker | Redis CPU µs/job bare / worker |',
+      '|---|---|---|---|---|---|---|',
     );
+    const spreads: string[] = [];
     for (const c of new Set(report.workers.map((w) => w.concurrency))) {
+      const ratios: number[] = [];
       for (const round of new Set(report.workers.map((w) => w.round))) {
         const bare = report.workers.find(
           (w) => w.kind === 'bare' && w.concurrency === c && w.round === round,
@@ -388,12 +410,18 @@ function markdown(report: {
         );
         if (bare && real) {
           lines.push(
-            `| ${c} | ${round} | ${bare.jobsPerSecond} | ${real.jobsPerSecond} | ${(real.jobsPerSecond / bare.jobsPerSecond).toFixed(2)} |`,
+            `| ${c} | ${round} | ${bare.jobsPerSecond} | ${real.jobsPerSecond} | ${(real.jobsPerSecond / bare.jobsPerSecond).toFixed(2)} | ${bare.cpuMicrosPerJob ?? 'n/a'} / ${real.cpuMicrosPerJob ?? 'n/a'} | ${bare.redisCpuMicrosPerJob ?? 'n/a'} / ${real.redisCpuMicrosPerJob ?? 'n/a'} |`,
           );
+          ratios.push(real.jobsPerSecond / bare.jobsPerSecond);
         }
       }
+      if (ratios.length > 0) spreads.push(`c=${c}: ${spread(ratios)}`);
     }
-    lines.push('');
+    lines.push(
+      '',
+      `Ratio worker / bare per concurrency, spread over rounds: ${spreads.join('; ')}`,
+      '',
+    );
   }
   return lines.join('\n');
 }
