@@ -75,6 +75,8 @@ export class EventProducer {
     this.#settings = deps.settings;
     this.#shards = queueShards(deps.settings);
     this.#maxBatch = Math.max(1, deps.maxBatch ?? DEFAULT_MAX_BATCH);
+    // defineCommand only registers the script locally; it is sent with EVALSHA on first use.
+    deps.client.defineCommand('groqCheckEvents', { lua: CHECK_EVENTS });
     this.#batchers = this.#shards.map(
       (shard) => new ShardBatcher(this.#maxBatch, (batch) => this.#flush(shard.index, batch)),
     );
@@ -182,16 +184,18 @@ export class EventProducer {
     const failedKey = queue.keys.failed ?? queue.toKey('failed');
     const client = this.#client;
     if (!client.isCluster) {
-      const pipeline = client.pipeline();
-      for (const { leader } of groups) {
-        pipeline.get(idempotencyKey(leader.data.event.id));
-        pipeline.exists(queue.toKey(leader.jobId));
-        pipeline.zscore(failedKey, leader.jobId);
-      }
-      const replies = await pipeline.exec();
-      return groups.map((_, index) =>
-        eventState(replies?.[index * 3], replies?.[index * 3 + 1], replies?.[index * 3 + 2]),
+      // On a single Redis one script call looks the whole batch up (3 commands per event as a
+      // pipeline cost the ingest ~6 us more CPU per event, mostly in ioredis).
+      const keys: string[] = [];
+      for (const { leader } of groups) keys.push(idempotencyKey(leader.data.event.id));
+      for (const { leader } of groups) keys.push(queue.toKey(leader.jobId));
+      keys.push(failedKey);
+      const states = await (client as CheckClient).groqCheckEvents(
+        keys.length,
+        ...keys,
+        ...groups.map(({ leader }) => leader.jobId),
       );
+      return groups.map((_, index) => EVENT_STATES[states[index] ?? -1] ?? new Error('no reply'));
     }
     const queued = client.pipeline();
     for (const { leader } of groups) {
@@ -281,6 +285,34 @@ export class EventProducer {
 
 /** What Redis knows of an event: nothing, a live job or done-marker, or a failed job. */
 type EventState = 'new' | 'known' | 'failed';
+
+/** {@link CHECK_EVENTS}' replies, by number. */
+const EVENT_STATES: readonly EventState[] = ['new', 'known', 'failed'];
+
+/**
+ * KEYS: the batch's N done-markers, its N job keys, then the failed set; ARGV: the N job ids.
+ * Replies one number per event: 0 new, 1 known (done, or a live job), 2 its job failed for good.
+ */
+const CHECK_EVENTS = `
+local n = #ARGV
+local failed = KEYS[2 * n + 1]
+local states = {}
+for i = 1, n do
+  if redis.call('GET', KEYS[i]) == '${DONE}' then
+    states[i] = 1
+  elseif redis.call('EXISTS', KEYS[n + i]) == 0 then
+    states[i] = 0
+  elseif redis.call('ZSCORE', failed, ARGV[i]) then
+    states[i] = 2
+  else
+    states[i] = 1
+  end
+end
+return states`;
+
+type CheckClient = RedisClient & {
+  groqCheckEvents(keyCount: number, ...keysThenIds: string[]): Promise<number[]>;
+};
 
 /** One reply of a pipeline: `[error, value]`. */
 type Reply = [error: Error | null, value: unknown];
