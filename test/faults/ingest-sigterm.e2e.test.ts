@@ -1,0 +1,70 @@
+import { waitFor } from '@groq-webhooks/testing';
+import { afterAll, describe, expect, it } from 'vitest';
+import { reconcile, recoverySeconds } from './support/reconcile.js';
+import { faultEvent, Sender } from './support/sender.js';
+import { Stack } from './support/stack.js';
+
+const EVENTS = 1500;
+
+describe('fault: ingest SIGTERM under load', () => {
+  const stack = new Stack();
+  afterAll(() => stack.cleanup());
+
+  it('finishes in-flight requests, exits 0, and every 2xx it gave is handled once', async () => {
+    const redis = await stack.redis({ appendOnly: true });
+    const effectsRedis = await stack.redis();
+    const first = await stack.ingest(redis.url);
+    await stack.readyWorker(redis.url, effectsRedis.url);
+
+    const events = Array.from({ length: EVENTS }, (_, i) => faultEvent(`evt_term_${i}`, i % 10));
+    // Keep-alive sockets and 32 requests in flight, as a busy sender has.
+    const sender = new Sender({ url: first.url, concurrency: 32 });
+    const sending = sender.sendAll(events);
+    await waitFor(() => sender.acked() >= EVENTS / 3, { timeoutMs: 60_000, description: 'load' });
+
+    const terminatedAt = Date.now();
+    const exitCode = await first.process.stop('SIGTERM', 20_000);
+    const exitedAt = Date.now();
+    // A rolling restart: the replacement takes the same port.
+    await stack.ingest(redis.url, {}, first.port);
+    await sending;
+    sender.close();
+
+    const result = await reconcile({
+      scenario: 'ingest-sigterm',
+      senders: [sender],
+      effects: stack.client(effectsRedis.url),
+      queue: stack.client(redis.url),
+      maxRecoverySeconds: recoverySeconds([sender], exitedAt),
+    });
+    const attempts = sender.attempts();
+    const inFlight = attempts.filter((a) => a.at - a.ms < terminatedAt && a.at >= terminatedAt);
+    console.log(
+      `ingest-sigterm: exit ${exitCode} after ${exitedAt - terminatedAt} ms, ${inFlight.length} requests in flight at SIGTERM: ${JSON.stringify(countBy(inFlight))}; all answers ${JSON.stringify(Object.fromEntries(result.statuses))}`,
+    );
+    expect(exitCode).toBe(0);
+    // In-flight requests were answered (200, or 503 if the queue refused), never cut off.
+    expect(inFlight.length).toBeGreaterThan(0);
+    expect(inFlight.every((a) => a.status === 200 || a.status === 503)).toBe(true);
+    // Outside the in-flight set, the only failures are refused connections while no ingest listened.
+    for (const status of result.statuses.keys()) {
+      expect(['200', '503', 'error:ECONNREFUSED']).toContain(status);
+    }
+    expect(result.hangs).toBe(0);
+    expect(result.rejected).toEqual([]);
+    expect(result.acked).toBe(EVENTS);
+    expect(result.lost).toEqual([]);
+    expect(result.duplicated).toEqual([]);
+    expect(result.unexpected).toEqual([]);
+    expect(result.overlaps).toEqual([]);
+  }, 120_000);
+});
+
+function countBy(attempts: { status: number | undefined; error: string | undefined }[]) {
+  const counts: Record<string, number> = {};
+  for (const a of attempts) {
+    const key = a.status === undefined ? `error:${a.error}` : String(a.status);
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
+}
