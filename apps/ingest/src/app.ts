@@ -1,8 +1,9 @@
+import type { IncomingMessage } from 'node:http';
 import { parseEnvelope } from '@groq-webhooks/core';
 import { type EventJobData, QueueUnavailableError } from '@groq-webhooks/queue';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verify } from '@groq-webhooks/signature';
 import { type Context, Hono } from 'hono';
-import { readBody } from './body.js';
+import { readBody, readIncoming } from './body.js';
 import {
   IngestError,
   REJECTIONS,
@@ -35,7 +36,11 @@ class RequestOutcome {
   error: Error | undefined = undefined;
 }
 
-type Env = { Variables: { outcome: RequestOutcome | undefined } };
+/** `@hono/node-server` passes Node's request as `c.env.incoming`; `app.request()` passes none. */
+type Env = {
+  Variables: { outcome: RequestOutcome | undefined };
+  Bindings: { incoming?: IncomingMessage };
+};
 
 /**
  * Builds the ingest HTTP app: `POST /webhooks/groq` (SPEC §4), `/healthz`, `/readyz`, `/metrics`.
@@ -61,7 +66,12 @@ export function createApp(deps: AppDeps): Hono<Env> {
     },
     async function receive(c) {
       const outcome = c.get('outcome') as RequestOutcome;
-      const body = await readBody(c.req.raw, maxBodyBytes);
+      // Typed as always there, but `app.request()` without an env leaves it undefined.
+      const incoming = (c.env as Env['Bindings'] | undefined)?.incoming;
+      const body =
+        incoming === undefined
+          ? await readBody(c.req.raw, maxBodyBytes)
+          : await readIncoming(incoming, maxBodyBytes);
       const verified = verify({
         secrets,
         signature: c.req.header(SIGNATURE_HEADER),

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { IngestError } from './errors.js';
 
 const EMPTY = new Uint8Array(0);
@@ -62,4 +63,59 @@ async function readStream(stream: ReadableStream<Uint8Array>, limit: number): Pr
     offset += chunk.byteLength;
   }
   return body;
+}
+
+/**
+ * {@link readBody} straight from Node's request stream, as served by `@hono/node-server`: the
+ * same limits and errors without the Web `Request` wrapping and its copies (measured: a few µs a
+ * request). When the body is over the limit reading stops; the adapter drains or drops the rest.
+ */
+export function readIncoming(incoming: IncomingMessage, limit: number): Promise<Uint8Array> {
+  const declared = incoming.headers['content-length'];
+  if (
+    declared !== undefined &&
+    incoming.headers['transfer-encoding'] === undefined &&
+    DIGITS.test(declared) &&
+    Number(declared) > limit
+  ) {
+    return Promise.reject(new IngestError('payload_too_large'));
+  }
+  if (incoming.readableEnded) return Promise.resolve(EMPTY);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size > limit) {
+        cleanup();
+        incoming.pause();
+        reject(new IngestError('payload_too_large'));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(new IngestError('request_aborted', {}, { cause: error }));
+    };
+    const onClose = () => {
+      // 'close' before 'end': the client went away midway.
+      cleanup();
+      reject(new IngestError('request_aborted'));
+    };
+    const cleanup = () => {
+      incoming.off('data', onData);
+      incoming.off('end', onEnd);
+      incoming.off('error', onError);
+      incoming.off('close', onClose);
+    };
+    incoming.on('data', onData);
+    incoming.on('end', onEnd);
+    incoming.on('error', onError);
+    incoming.on('close', onClose);
+  });
 }

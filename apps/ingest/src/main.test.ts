@@ -359,6 +359,42 @@ describe('ingest process (node dist/main.js) with a real redis-server', () => {
     expect(codes).not.toContain('internal_error');
   });
 
+  it('over the wire: a chunked body sent in pieces is read whole; a client gone midway is logged, not fatal', async () => {
+    const redis = await redisServer();
+    const ingest = await startIngest(redis.url);
+    const { queue } = await inspect(redis);
+    const payload = event();
+    const body = Buffer.from(JSON.stringify(payload));
+    const upload = openUpload(ingest, {
+      'content-type': 'application/json',
+      ...sign({ secret: SECRET, body }),
+    });
+    upload.req.write(body.subarray(0, 10));
+    upload.req.write(body.subarray(10, 40));
+    upload.req.end(body.subarray(40));
+    const answer = await upload.response;
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.text)).toEqual({ received: true });
+    expect((await queue.getJob(jobIdFor(String(payload.id))))?.data.event).toEqual(payload);
+
+    // Declares 1000 bytes, sends 100, hangs up.
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(ingest.port, '127.0.0.1', () => {
+        socket.write(
+          'POST /webhooks/groq HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n' +
+            'x'.repeat(100),
+          () => {
+            socket.destroy();
+            resolve();
+          },
+        );
+      });
+      socket.once('error', reject);
+    });
+    await waitFor(() => ingest.process.logLines().some((line) => line.code === 'request_aborted'));
+    expect((await deliver(ingest, event())).status).toBe(200);
+  });
+
   it.each([
     ['PORT=abc', { PORT: 'abc' }, 'PORT'],
     ['no secret', { GROQ_WEBHOOK_SECRET: undefined }, 'GROQ_WEBHOOK_SECRET'],
