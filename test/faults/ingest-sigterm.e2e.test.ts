@@ -5,6 +5,12 @@ import { faultEvent, Sender } from './support/sender.js';
 import { Stack } from './support/stack.js';
 
 const EVENTS = 1500;
+/**
+ * Resets tolerated during the drain. Responses carry `Connection: close` while draining, so a
+ * keep-alive sender does not reuse their sockets; only a request written onto an idle socket at
+ * the very moment the server closes it can still be reset, a race HTTP/1.1 cannot rule out.
+ */
+const MAX_RACE_RESETS = 2;
 
 describe('fault: ingest SIGTERM under load', () => {
   const stack = new Stack();
@@ -13,7 +19,8 @@ describe('fault: ingest SIGTERM under load', () => {
   it('finishes in-flight requests, exits 0, and every 2xx it gave is handled once', async () => {
     const redis = await stack.redis({ appendOnly: true });
     const effectsRedis = await stack.redis();
-    const first = await stack.ingest(redis.url);
+    // Info level: the ingest logs every request it finished, with its event id.
+    const first = await stack.ingest(redis.url, { LOG_LEVEL: 'info' });
     await stack.readyWorker(redis.url, effectsRedis.url);
 
     const events = Array.from({ length: EVENTS }, (_, i) => faultEvent(`evt_term_${i}`, i % 10));
@@ -39,17 +46,31 @@ describe('fault: ingest SIGTERM under load', () => {
     });
     const attempts = sender.attempts();
     const inFlight = attempts.filter((a) => a.at - a.ms < terminatedAt && a.at >= terminatedAt);
+    const finished = new Map<string, number>();
+    for (const line of first.process.logLines()) {
+      if (typeof line.eventId === 'string' && typeof line.status === 'number') {
+        finished.set(line.eventId, (finished.get(line.eventId) ?? 0) + 1);
+      }
+    }
     console.log(
-      `ingest-sigterm: exit ${exitCode} after ${exitedAt - terminatedAt} ms, ${inFlight.length} requests in flight at SIGTERM: ${JSON.stringify(countBy(inFlight))}; all answers ${JSON.stringify(Object.fromEntries(result.statuses))}`,
+      `ingest-sigterm: exit ${exitCode} after ${exitedAt - terminatedAt} ms (it logged ${[...finished.values()].reduce((sum, n) => sum + n, 0)} finished requests), ${inFlight.length} requests in flight at SIGTERM: ${JSON.stringify(countBy(inFlight))}; all answers ${JSON.stringify(Object.fromEntries(result.statuses))}`,
     );
     expect(exitCode).toBe(0);
-    // In-flight requests were answered (200, or 503 if the queue refused), never cut off.
     expect(inFlight.length).toBeGreaterThan(0);
-    expect(inFlight.every((a) => a.status === 200 || a.status === 503)).toBe(true);
-    // Outside the in-flight set, the only failures are refused connections while no ingest listened.
+    // No answer was lost: for every event, the first ingest finished no more requests than the
+    // sender got answers from it. (A reset after the ingest handled a request would hide a 200.)
+    const hidden = sender.deliveries.filter(
+      (d) =>
+        (finished.get(d.id) ?? 0) >
+        d.attempts.filter((a) => a.status !== undefined && a.at <= exitedAt).length,
+    );
+    expect(hidden.map((d) => d.id)).toEqual([]);
+    // Only 200/503 answers; failures are refused connections while no ingest listened, plus at
+    // most the inherent idle-socket race.
     for (const status of result.statuses.keys()) {
-      expect(['200', '503', 'error:ECONNREFUSED']).toContain(status);
+      expect(['200', '503', 'error:ECONNREFUSED', 'error:ECONNRESET']).toContain(status);
     }
+    expect(result.statuses.get('error:ECONNRESET') ?? 0).toBeLessThanOrEqual(MAX_RACE_RESETS);
     expect(result.hangs).toBe(0);
     expect(result.rejected).toEqual([]);
     expect(result.acked).toBe(EVENTS);
