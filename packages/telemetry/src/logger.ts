@@ -1,4 +1,5 @@
 import { type Logger, type LoggerOptions, pino } from 'pino';
+import { TurnBufferedStdout } from './turn-buffered-stdout.js';
 
 export type { Logger } from 'pino';
 
@@ -38,9 +39,9 @@ export interface CreateLoggerOptions {
   /** pino level. Default `info`. */
   level?: string;
   /**
-   * Where lines go. Default: stdout, one synchronous write per line: a line is out before the
-   * call returns (measured: asynchronous writes saved ~1 µs a line into a pipe, not worth lines
-   * that trail the responses they describe).
+   * Where lines go. Default: stdout, the lines of one event-loop turn written together at the
+   * end of that turn ({@link TurnBufferedStdout}); `logger.flush(cb)` and process exit write
+   * what is left.
    */
   destination?: pino.DestinationStream;
 }
@@ -60,7 +61,7 @@ export function createLogger(options: CreateLoggerOptions): Logger {
       bindings: censorNested,
     },
   };
-  const logger = options.destination ? pino(settings, options.destination) : pino(settings);
+  const logger = pino(settings, options.destination ?? new TurnBufferedStdout(1));
   return censorChildBindings(logger);
 }
 
