@@ -1,0 +1,50 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+// Not a timed test: it proves `pnpm bench` runs end to end and checks what it measured, on a
+// few seconds of load. The figures themselves come from full runs (README, Performance).
+const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const out = mkdtempSync(join(tmpdir(), 'groq-bench-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+interface Report {
+  load: { kind: string; requests: number; ackedWithoutJob?: number }[];
+  workers: { kind: string; jobsPerSecond: number; failed: number }[];
+}
+
+describe('pnpm bench --quick', () => {
+  it('measures the baseline and the ingest, and every 200 it got has its job in Redis', async () => {
+    const result = await new Promise<{ code: number; stdout: string; stderr: string }>(
+      (resolve) => {
+        execFile(
+          process.execPath,
+          [MAIN, '--quick', '--out', out],
+          { timeout: 150_000 },
+          (error, stdout, stderr) =>
+            resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+        );
+      },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('Ratio ingest / baseline');
+    const json = readdirSync(out).find((file) => file.endsWith('.json'));
+    expect(json).toBeDefined();
+    const report = JSON.parse(readFileSync(join(out, json ?? ''), 'utf8')) as Report;
+    const ingest = report.load.filter((row) => row.kind === 'ingest');
+    expect(report.load.some((row) => row.kind === 'baseline' && row.requests > 0)).toBe(true);
+    expect(ingest.length).toBeGreaterThan(0);
+    for (const row of ingest) {
+      expect(row.requests).toBeGreaterThan(0);
+      expect(row.ackedWithoutJob).toBe(0);
+    }
+    expect(report.workers.map((row) => row.kind).sort()).toEqual(['bare', 'worker']);
+    for (const row of report.workers) {
+      expect(row.jobsPerSecond).toBeGreaterThan(0);
+      expect(row.failed).toBe(0);
+    }
+  }, 180_000);
+});
