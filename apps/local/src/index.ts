@@ -1,10 +1,4 @@
-export {
-  ADMIN_TOKEN_FILE,
-  DEV_SECRET_FILE,
-  ensureLocalSecrets,
-  findRepoRoot,
-  type LocalSecrets,
-} from './local-state.js';
+export { ensureLocalSecrets, type LocalSecrets } from './local-state.js';
 export {
   findOnPath,
   NO_REDIS_MESSAGE,

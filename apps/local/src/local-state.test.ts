@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ensureLocalSecrets, findRepoRoot } from './local-state.js';
+import { ensureLocalSecrets } from './local-state.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -21,13 +21,5 @@ describe('ensureLocalSecrets', () => {
     expect(readFileSync(join(dir, 'dev-secret'), 'utf8').trim()).toBe(first.webhookSecret);
     const second = ensureLocalSecrets(dir);
     expect(second).toEqual({ ...first, created: [] });
-  });
-});
-
-describe('findRepoRoot', () => {
-  it('finds the folder holding pnpm-workspace.yaml', () => {
-    const root = findRepoRoot(import.meta.dirname);
-    expect(root && statSync(join(root, 'pnpm-workspace.yaml')).isFile()).toBe(true);
-    expect(findRepoRoot(tmpdir())).toBeUndefined();
   });
 });

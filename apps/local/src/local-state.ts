@@ -1,27 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-
-/** Finds the repository root: the nearest folder above `start` holding pnpm-workspace.yaml. */
-export function findRepoRoot(start: string): string | undefined {
-  let dir = resolve(start);
-  for (;;) {
-    if (existsSync(join(dir, 'pnpm-workspace.yaml'))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) return undefined;
-    dir = parent;
-  }
-}
+import { join } from 'node:path';
+import { ADMIN_TOKEN_FILE, DEV_SECRET_FILE } from '@groq-webhooks/config';
 
 /** Secrets `pnpm start` invents when none is configured, kept (git-ignored) between runs. */
 export interface LocalSecrets {
   webhookSecret: string;
   adminToken: string;
 }
-
-/** File names inside the local state folder (`.local/` at the repo root by default). */
-export const DEV_SECRET_FILE = 'dev-secret';
-export const ADMIN_TOKEN_FILE = 'admin-token';
 
 /**
  * Reads the local development secret and admin token from `dir`, making (and keeping, mode

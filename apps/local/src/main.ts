@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findRepoRoot, localStateDir } from '@groq-webhooks/config';
 import { prettyFactory } from 'pino-pretty';
-import { ensureLocalSecrets, findRepoRoot } from './local-state.js';
+import { ensureLocalSecrets } from './local-state.js';
 import { NoRedisError, type RedisSource, resolveRedis } from './redis-source.js';
 import { Supervisor } from './supervisor.js';
 
@@ -27,7 +28,7 @@ const ingestPort = port('PORT', 3000);
 const dashboardPort = port('DASHBOARD_PORT', 3001);
 const metricsPort = env.WORKER_METRICS_PORT === '0' ? 0 : port('WORKER_METRICS_PORT', 9464);
 const probePort = port('START_REDIS_PORT', 6379);
-const stateDir = env.GROQ_LOCAL_DIR || join(root, '.local');
+const stateDir = localStateDir(env, root) ?? join(root, '.local');
 
 let redis: RedisSource;
 try {

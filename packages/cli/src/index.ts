@@ -1,7 +1,7 @@
 export { REDIS_CONNECT_TIMEOUT_MS, redisLocation } from './admin.js';
 export { CliError, type CliIo, EXIT, type OutputStream } from './io.js';
 export { createProgram, run } from './program.js';
-export { findRepoRoot, readDevSecret } from './secret.js';
+export { readDevSecret } from './secret.js';
 export {
   buildEnvelope,
   eventIds,
