@@ -108,6 +108,50 @@ describe('pnpm start', () => {
     await expect(rawCommand(redisPort, ['PING'], 500)).rejects.toThrow();
   }, 120_000);
 
+  it('run as pnpm start, stops everything when pnpm itself gets SIGTERM', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'groq-start-pnpm-'));
+    dirs.push(state);
+    const env = bareEnv({
+      GROQ_LOCAL_DIR: state,
+      PORT: String(await freePort()),
+      DASHBOARD_PORT: String(await freePort()),
+      WORKER_METRICS_PORT: String(await freePort()),
+      START_REDIS_PORT: String(await freePort()),
+    });
+    const pnpm = startProcess('pnpm', ['start'], { env, cwd: ROOT });
+    await pnpm.waitForOutput('groq-webhooks is running', 90_000);
+    const redisLine = await pnpm.waitForOutput(/Redis: redis:\/\/127\.0\.0\.1:[0-9]+ \(throwaway/);
+    const redisPort = Number(/127\.0\.0\.1:([0-9]+)/.exec(redisLine)?.[1]);
+    const pids = await waitFor(() => {
+      const found = new Set(
+        pnpm
+          .logLines()
+          .filter((line) => typeof line.pid === 'number' && typeof line.service === 'string')
+          .map((line) => line.pid as number),
+      );
+      return found.size >= 3 ? [...found] : undefined;
+    });
+    try {
+      await pnpm.stop('SIGTERM', 30_000);
+      await waitFor(() => pids.every((pid) => !alive(pid)), {
+        timeoutMs: 30_000,
+        description: 'ingest, worker and dashboard to exit',
+      });
+      await waitFor(
+        async () =>
+          rawCommand(redisPort, ['PING'], 500).then(
+            () => false,
+            () => true,
+          ),
+        { timeoutMs: 10_000, description: 'the throwaway redis-server to stop' },
+      );
+    } finally {
+      // Whatever happened above, leave nothing running.
+      for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+      await rawCommand(redisPort, ['SHUTDOWN', 'NOSAVE'], 500).catch(() => {});
+    }
+  }, 150_000);
+
   it('says how to get Redis, and exits non-zero, when there is none and no redis-server', async () => {
     const emptyPath = mkdtempSync(join(tmpdir(), 'groq-nopath-'));
     dirs.push(emptyPath);

@@ -77,6 +77,15 @@ async function shutdown(code: number): Promise<void> {
 process.once('SIGINT', () => void shutdown(0));
 process.once('SIGTERM', () => void shutdown(0));
 
+// Run by `pnpm start`, a SIGTERM usually reaches pnpm, which exits without passing it on; the
+// runner would be left orphaned with its children. So it stops when its launcher goes away.
+if (env.npm_lifecycle_event === 'start') {
+  const launcher = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== launcher) void shutdown(0);
+  }, 500).unref();
+}
+
 const app = (name: string) => join(root, 'apps', name, 'dist', 'main.js');
 supervisor.start({
   name: 'ingest',
