@@ -97,19 +97,28 @@ async function status(ingest: Ingest, path: string): Promise<number> {
 function openUpload(
   ingest: Ingest,
   headers: Record<string, string>,
-): { req: ClientRequest; response: Promise<{ status: number; text: string }> } {
+): {
+  req: ClientRequest;
+  response: Promise<{ status: number; text: string; connection: string | undefined }>;
+} {
   const req = request(`${ingest.url}/webhooks/groq`, {
     method: 'POST',
     headers: { ...headers, 'transfer-encoding': 'chunked' },
   });
-  const response = new Promise<{ status: number; text: string }>((resolve, reject) => {
+  const response = new Promise<{
+    status: number;
+    text: string;
+    connection: string | undefined;
+  }>((resolve, reject) => {
     req.on('response', (res: IncomingMessage) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
         text += chunk;
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, text, connection: res.headers.connection }),
+      );
     });
     req.on('error', reject);
   });
@@ -252,6 +261,8 @@ describe('ingest process (node dist/main.js) with a real redis-server', () => {
     const answeredAt = Date.now();
     expect(answered.status).toBe(200);
     expect(JSON.parse(answered.text)).toEqual({ received: true });
+    // Answered while draining: the sender must not reuse the connection for another request.
+    expect(answered.connection).toBe('close');
     expect(await ingest.process.exited).toBe(0);
     // Well inside the keep-alive timeout (5 s): nothing waited for sockets to time out.
     expect(Date.now() - answeredAt).toBeLessThan(2000);

@@ -1,8 +1,9 @@
 import type { Server } from 'node:http';
+import { Server as NetServer } from 'node:net';
 import { loadIngestConfig, loadOrExit } from '@groq-webhooks/config';
 import { closeRedis, createRedis, EventProducer, isRedisReady } from '@groq-webhooks/queue';
 import { createLogger } from '@groq-webhooks/telemetry';
-import { serve } from '@hono/node-server';
+import { type Http2Bindings, type HttpBindings, serve } from '@hono/node-server';
 import { createApp } from './app.js';
 import { createIngestMetrics } from './metrics.js';
 
@@ -29,7 +30,18 @@ const app = createApp({
   isReady: async () => !stopping && (await isRedisReady(client)),
 });
 
-const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
+/**
+ * While draining, every answer says `Connection: close`: a keep-alive sender then opens a new
+ * connection (refused, or to the next instance) instead of writing its next request into a
+ * socket the idle sweep is about to close, which it would see as a reset after sending.
+ */
+async function respond(request: Request, env: HttpBindings | Http2Bindings): Promise<Response> {
+  const response = await app.fetch(request, env);
+  if (stopping) response.headers.set('connection', 'close');
+  return response;
+}
+
+const server = serve({ fetch: respond, port: config.port, hostname: config.host }, (info) => {
   logger.info(
     {
       url: `http://${config.host}:${info.port}`,
@@ -70,10 +82,13 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   }, SHUTDOWN_DEADLINE_MS);
   deadline.unref();
 
-  // close() stops accepting and resolves once every connection is gone; keep-alive sockets only
-  // go once idle, so sweep them as in-flight requests finish.
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeIdleConnections();
+  // Stop listening and wait for every connection to go. Not http.Server#close: it also closes
+  // idle keep-alive sockets at once, resetting any request a sender has just written into one.
+  // Left open until the first sweep, such a request is answered, with `Connection: close`.
+  // Keep-alive sockets only go once idle, so sweep them as in-flight requests finish.
+  const closed = new Promise<void>((resolve) =>
+    NetServer.prototype.close.call(server, () => resolve()),
+  );
   const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
   await closed;
   clearInterval(sweep);
