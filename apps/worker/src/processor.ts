@@ -195,9 +195,14 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
     // The map's type ties each handler to its own payload; here the type is only known at run time.
     const handler = deps.handlers[type] as unknown as AnyHandler;
     let settled = false;
-    const run = (async () => handler(event as unknown as GroqEvent, ctx))().finally(() => {
-      settled = true;
-    });
+    let succeeded = false;
+    const run = (async () => handler(event as unknown as GroqEvent, ctx))()
+      .then(() => {
+        succeeded = true;
+      })
+      .finally(() => {
+        settled = true;
+      });
     const durationTimer = metrics.handlerDuration.startTimer({ type });
     try {
       await Promise.race([run, rejectOnAbort(controller.signal)]);
@@ -210,6 +215,17 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
       const error = controller.signal.aborted ? toError(controller.signal.reason) : toError(thrown);
       // A handler that honours its signal gets a moment to unwind before its claim is released.
       if (!settled) await Promise.race([run.catch(() => {}), delay(ABORT_SETTLE_MS)]);
+      if (succeeded) {
+        // It finished its work as it was being stopped: the effect happened, so the event is
+        // done. Putting it back would run the handler a second time.
+        await store.markDone(event.id, settings.idempotencyTtlSeconds);
+        metrics.processed.inc({ type });
+        deps.logger.info(
+          { ...base, durationMs: elapsed(), outcome: 'completed' },
+          'Event handled (finished as it was aborted)',
+        );
+        return;
+      }
       if (settled) await releaseQuietly(event.id, token);
       else settleLater(run, event.id, token);
       if (error instanceof ShutdownAbortError) {
