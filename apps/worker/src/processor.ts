@@ -87,6 +87,8 @@ export type EventProcessor = (
 
 /** How long an aborted handler may take to settle before the attempt ends without it. */
 const ABORT_SETTLE_MS = 250;
+/** Tries at marking a handled event done (about 3 s in all) before its job is failed and retried. */
+const MARK_DONE_TRIES = 5;
 
 type AnyHandler = (event: GroqEvent, ctx: HandlerContext) => Promise<void> | void;
 
@@ -216,13 +218,13 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
       // A handler that honours its signal gets a moment to unwind before its claim is released.
       if (!settled) await Promise.race([run.catch(() => {}), delay(ABORT_SETTLE_MS)]);
       if (succeeded) {
-        // It finished its work as it was being stopped: the effect happened, so the event is
-        // done. Putting it back would run the handler a second time.
-        await store.markDone(event.id, settings.idempotencyTtlSeconds);
+        // It finished its work (as it was being stopped, or its first done-mark failed): the
+        // effect happened, so the event is done. Putting it back would run the handler again.
+        await markDoneRetrying(event.id);
         metrics.processed.inc({ type });
         deps.logger.info(
           { ...base, durationMs: elapsed(), outcome: 'completed' },
-          'Event handled (finished as it was aborted)',
+          'Event handled (marked done late: it finished as it was aborted, or Redis refused the first mark)',
         );
         return;
       }
@@ -258,6 +260,22 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
       deps.claims.delete(jobId);
     }
   };
+
+  /**
+   * Marks a handled event done, retrying through a short Redis hiccup (a failover, a restart):
+   * giving up means the handler runs again, so it is worth a few seconds.
+   */
+  async function markDoneRetrying(eventId: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await store.markDone(eventId, settings.idempotencyTtlSeconds);
+        return;
+      } catch (error) {
+        if (attempt >= MARK_DONE_TRIES) throw error;
+        await delay(100 * 2 ** attempt);
+      }
+    }
+  }
 
   async function releaseQuietly(eventId: string, token: string): Promise<void> {
     try {

@@ -374,6 +374,20 @@ describe('createWorker: idempotency', () => {
     expect(await attemptsSeen(event)).toEqual(['1']);
   });
 
+  it('keeps trying the done-mark when Redis refuses it right after the handler, so the effect stays once', async () => {
+    const settings = testSettings();
+    const { lines } = await startWorker(settings);
+    const producer = await producerFor(settings);
+    const queue = queueFor(settings);
+    const event = newEvent({ behaviour: 'refuse-writes', ms: 700 });
+    expect(await producer.enqueue(jobData(event), 2000)).toBe('enqueued');
+    await finished(queue, event);
+    expect(await effects(event)).toBe(1);
+    expect(await attemptsSeen(event)).toEqual(['1']);
+    expect(await client.get(`groq:event:${event.id}`)).toBe('done');
+    expect(lines.some((l) => l.eventId === event.id && l.outcome === 'completed')).toBe(true);
+  });
+
   it('never runs one event in two workers at once: the second job waits without spending an attempt', async () => {
     const settings = testSettings();
     const first = await startWorker(settings);

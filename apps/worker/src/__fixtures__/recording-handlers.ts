@@ -11,10 +11,17 @@ import { createRedis, type RedisClient } from '@groq-webhooks/queue';
 
 /** What a test event asks its handler to do, in `event.data`. */
 export interface Behaviour {
-  behaviour?: 'ok' | 'flaky' | 'fail' | 'non-retryable' | 'slow' | 'ignore-signal';
+  behaviour?:
+    | 'ok'
+    | 'flaky'
+    | 'fail'
+    | 'non-retryable'
+    | 'slow'
+    | 'ignore-signal'
+    | 'refuse-writes';
   /** flaky: attempts that fail before one succeeds. */
   failTimes?: number;
-  /** slow / ignore-signal: how long the handler runs. */
+  /** slow / ignore-signal: how long the handler runs; refuse-writes: how long Redis refuses writes. */
   ms?: number;
 }
 
@@ -61,6 +68,12 @@ export function recordingHandlers(redis: () => RedisClient): HandlerMap {
       // Two commands, not MULTI: the keys live in different slots on a Redis Cluster.
       await client.hincrby('effects', id, 1);
       await client.hincrby('effects-by-pid', String(process.pid), 1);
+      if (data.behaviour === 'refuse-writes') {
+        // Redis refuses every write (OOM under noeviction) right after the effect, as in a
+        // failover: the worker's done-mark fails until writes come back.
+        await client.config('SET', 'maxmemory', '1');
+        setTimeout(() => void client.config('SET', 'maxmemory', '0'), data.ms ?? 500);
+      }
     } finally {
       await client.srem(`running:${id}`, pid);
     }
