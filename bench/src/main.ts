@@ -1,8 +1,6 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   closeRedis,
@@ -16,20 +14,11 @@ import { sign } from '@groq-webhooks/signature';
 import { freePort, startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
 import autocannon from 'autocannon';
 import { cpuMillis } from './proc-stat.js';
+import { ENTRY, machine, ROOT, SECRET, spawnNode, stop } from './processes.js';
 import { runScale } from './scale.js';
 
 // pnpm bench: the real ingest vs a bare Hono server, and the real worker vs a bare BullMQ
 // worker, alternating on the same machine in one run, reported as ratios.
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const ENTRY = {
-  ingest: join(ROOT, 'apps/ingest/dist/main.js'),
-  worker: join(ROOT, 'apps/worker/dist/main.js'),
-  baseline: join(ROOT, 'bench/dist/baseline-server.js'),
-  bareWorker: join(ROOT, 'bench/dist/bare-worker.js'),
-  trivialHandlers: join(ROOT, 'bench/fixtures/trivial-handlers.mjs'),
-};
-const SECRET = 'whsec_bench_secret_not_for_production';
 
 const { values: args } = parseArgs({
   // `pnpm bench -- --scale` hands the `--` through.
@@ -127,20 +116,11 @@ type Event = ReturnType<typeof makeEvents>[number];
 
 function startServer(entry: string, env: Record<string, string>): ChildProcess {
   const profile = args['cpu-prof'];
-  const nodeArgs = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
-  return spawn(process.execPath, [...nodeArgs, entry], {
-    env: { ...process.env, ...env },
-    stdio: 'ignore',
-  });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
+  return spawnNode(
+    entry,
+    env,
+    profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`],
+  );
 }
 
 async function drive(url: string, events: Event[], seconds: number, acked: string[] | undefined) {
@@ -342,20 +322,6 @@ function spread(values: number[]): string {
   const min = Math.min(...values);
   const max = Math.max(...values);
   return `${min.toFixed(2)}–${max.toFixed(2)}`;
-}
-
-function machine() {
-  const cpu = cpus();
-  let redisVersion = 'unknown';
-  try {
-    redisVersion = execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).trim();
-  } catch {}
-  return {
-    cpu: `${cpu.length} × ${cpu[0]?.model ?? 'unknown'}`,
-    memoryGiB: Math.round(totalmem() / 2 ** 30),
-    node: process.version,
-    redis: redisVersion,
-  };
 }
 
 function markdown(report: {

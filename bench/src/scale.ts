@@ -1,8 +1,6 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   closeRedis,
   createRedis,
@@ -26,17 +24,11 @@ import {
 } from '@groq-webhooks/testing';
 import autocannon from 'autocannon';
 import { cpuMillis } from './proc-stat.js';
+import { ENTRY, machine, SECRET, spawnNode, stop } from './processes.js';
 
 // pnpm bench -- --scale: how throughput grows with worker processes, ingest processes and queue
 // shards, and which process is the ceiling (CPU of every Redis and Node process in the run).
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const ENTRY = {
-  ingest: join(ROOT, 'apps/ingest/dist/main.js'),
-  worker: join(ROOT, 'apps/worker/dist/main.js'),
-  trivialHandlers: join(ROOT, 'bench/fixtures/trivial-handlers.mjs'),
-};
-const SECRET = 'whsec_bench_secret_not_for_production';
 const PREFIX = '{groq}';
 const JOB_CONFIG = { jobAttempts: 8, backoffBaseMs: 1000 };
 const WORKER_CONCURRENCY = 50;
@@ -107,19 +99,6 @@ export interface ScaleReport {
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
-
-function spawnNode(entry: string, env: Record<string, string | undefined>): ChildProcess {
-  return spawn(process.execPath, [entry], { env: { ...process.env, ...env }, stdio: 'ignore' });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 /** Busy and total jiffies of the whole machine, from /proc/stat. */
 function machineTicks(): { busy: number; total: number } {
@@ -434,21 +413,6 @@ function cpuText(cpu: CpuShares): string {
   return Object.entries(cpu)
     .map(([name, share]) => `${name} ${share}%`)
     .join(', ');
-}
-
-function machine(): ScaleReport['machine'] {
-  const cpu = cpus();
-  let redis = 'unknown';
-  try {
-    redis = execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).trim();
-  } catch {}
-  return {
-    cpu: `${cpu.length} × ${cpu[0]?.model ?? 'unknown'}`,
-    cores: cpu.length,
-    memoryGiB: Math.round(totalmem() / 2 ** 30),
-    node: process.version,
-    redis,
-  };
 }
 
 /** The busiest process of a run and the whole machine's load: where the ceiling is. */
