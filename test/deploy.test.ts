@@ -82,6 +82,10 @@ describe('docker-compose.yml', () => {
     expect(seconds(service('dashboard').stop_grace_period)).toBeGreaterThan(10);
   });
 
+  it('mounts the user handlers under /app, where @groq-webhooks/core resolves', () => {
+    expect(service('worker').volumes).toContain('./handlers:/app/handlers:ro');
+  });
+
   it('lets the worker scale: no host ports and no fixed container name', () => {
     const worker = service('worker');
     expect(worker.ports).toBeUndefined();
