@@ -5,7 +5,6 @@ import { parseArgs } from 'node:util';
 import {
   closeRedis,
   createRedis,
-  type EventJobData,
   jobIdFor,
   openQueue,
   type RedisClient,
@@ -13,6 +12,7 @@ import {
 import { sign } from '@groq-webhooks/signature';
 import { freePort, startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
 import autocannon from 'autocannon';
+import { benchJob } from './jobs.js';
 import { cpuMillis } from './proc-stat.js';
 import { ENTRY, machine, ROOT, SECRET, spawnNode, stop } from './processes.js';
 import { runScale } from './scale.js';
@@ -254,15 +254,9 @@ async function workerRound(
   const created = new Date().toISOString();
   for (let i = 0; i < jobs; i += 1000) {
     await queue.addBulk(
-      Array.from({ length: Math.min(1000, jobs - i) }, (_, j) => {
-        const id = `evt_${queueName}_${Date.now()}_${i + j}`;
-        const data: EventJobData = {
-          event: { id, type: 'resource.created', data: { id: `res_${i + j}` }, created },
-          receivedAt: created,
-          keyIndex: 0,
-        };
-        return { name: 'resource.created', data, opts: { jobId: jobIdFor(id) } };
-      }),
+      Array.from({ length: Math.min(1000, jobs - i) }, (_, j) =>
+        benchJob(`evt_${queueName}_${Date.now()}_${i + j}`, i + j, created),
+      ),
     );
   }
   const env = {

@@ -4,9 +4,7 @@ import { join } from 'node:path';
 import {
   closeRedis,
   createRedis,
-  type EventJobData,
   type EventQueue,
-  jobIdFor,
   openQueue,
   type QueueShard,
   queueShards,
@@ -23,6 +21,7 @@ import {
   waitFor,
 } from '@groq-webhooks/testing';
 import autocannon from 'autocannon';
+import { benchJob } from './jobs.js';
 import { cpuMillis } from './proc-stat.js';
 import { ENTRY, machine, SECRET, spawnNode, stop } from './processes.js';
 
@@ -203,20 +202,10 @@ async function workerRun(
   try {
     await Promise.all(queues.map((queue) => queue.pause()));
     const created = new Date().toISOString();
-    const perShard = layout.map(
-      () => [] as { name: string; data: EventJobData; opts: { jobId: string } }[],
-    );
+    const perShard = layout.map(() => [] as ReturnType<typeof benchJob>[]);
     for (let i = 0; i < jobs; i++) {
       const id = `evt_${queueName}_${Date.now()}_${i}`;
-      perShard[shardOf(id, shards)]?.push({
-        name: 'resource.created',
-        data: {
-          event: { id, type: 'resource.created', data: { id: `res_${i}` }, created },
-          receivedAt: created,
-          keyIndex: 0,
-        },
-        opts: { jobId: jobIdFor(id) },
-      });
+      perShard[shardOf(id, shards)]?.push(benchJob(id, i, created));
     }
     for (const [index, batch] of perShard.entries()) {
       const queue = queues[index];

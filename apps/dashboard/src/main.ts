@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { loadDashboardConfig, loadOrExit } from '@groq-webhooks/config';
 import { closeRedis, createRedis, FailedEvents, waitForRedis } from '@groq-webhooks/queue';
-import { createLogger } from '@groq-webhooks/telemetry';
+import { createLogger, flushAndExit } from '@groq-webhooks/telemetry';
 import { serve } from '@hono/node-server';
 import { createApp } from './app.js';
 
@@ -34,7 +34,7 @@ const server = serve({ fetch: app.fetch, port: config.port, hostname: config.hos
 
 server.on('error', (error) => {
   logger.fatal({ err: error }, 'dashboard could not listen');
-  exit(1);
+  flushAndExit(logger, 1);
 });
 
 let stopping = false;
@@ -45,7 +45,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   logger.info({ signal }, 'dashboard shutting down');
   setTimeout(() => {
     logger.error({ deadlineMs: SHUTDOWN_DEADLINE_MS }, 'shutdown deadline passed: exiting now');
-    exit(1);
+    flushAndExit(logger, 1);
   }, SHUTDOWN_DEADLINE_MS).unref();
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
@@ -53,13 +53,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   await events.close().catch((error: unknown) => logger.warn({ err: error }, 'queue close'));
   await closeRedis(client);
   logger.info('dashboard stopped');
-  exit(0);
-}
-
-/** Ends the process once the last log lines are out (or after a moment if flushing hangs). */
-function exit(code: number): void {
-  setTimeout(() => process.exit(code), 1000).unref();
-  logger.flush(() => process.exit(code));
+  flushAndExit(logger, 0);
 }
 
 process.on('SIGTERM', (signal) => void shutdown(signal));

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { Server as NetServer } from 'node:net';
 import { loadIngestConfig, loadOrExit } from '@groq-webhooks/config';
 import { closeRedis, createRedis, EventProducer, isRedisReady } from '@groq-webhooks/queue';
-import { createLogger } from '@groq-webhooks/telemetry';
+import { createLogger, flushAndExit } from '@groq-webhooks/telemetry';
 import { type Http2Bindings, type HttpBindings, serve } from '@hono/node-server';
 import { createApp } from './app.js';
 import { createIngestMetrics } from './metrics.js';
@@ -65,20 +65,20 @@ server.on('checkContinue', (req, res) => {
 
 server.on('error', (error) => {
   logger.fatal({ err: error }, 'ingest could not listen');
-  exit(1);
+  flushAndExit(logger, 1);
 });
 
 async function shutdown(signal: NodeJS.Signals): Promise<void> {
   if (stopping) {
     logger.warn({ signal }, 'second signal: exiting now');
-    exit(1);
+    flushAndExit(logger, 1);
     return;
   }
   stopping = true;
   logger.info({ signal }, 'shutting down: finishing in-flight requests');
   const deadline = setTimeout(() => {
     logger.error({ deadlineMs: SHUTDOWN_DEADLINE_MS }, 'shutdown deadline passed: exiting now');
-    exit(1);
+    flushAndExit(logger, 1);
   }, SHUTDOWN_DEADLINE_MS);
   deadline.unref();
 
@@ -95,13 +95,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   await producer.close().catch((error: unknown) => logger.warn({ err: error }, 'queue close'));
   await closeRedis(client);
   logger.info('ingest stopped');
-  exit(0);
-}
-
-/** Ends the process once the last log lines are out (or after a moment if flushing hangs). */
-function exit(code: number): void {
-  setTimeout(() => process.exit(code), 1000).unref();
-  logger.flush(() => process.exit(code));
+  flushAndExit(logger, 0);
 }
 
 process.on('SIGTERM', (signal) => void shutdown(signal));

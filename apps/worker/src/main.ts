@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { loadOrExit, loadWorkerConfig } from '@groq-webhooks/config';
 import type { HandlerMap } from '@groq-webhooks/core';
 import { createRedis } from '@groq-webhooks/queue';
-import { createLogger, createRegistry } from '@groq-webhooks/telemetry';
+import { createLogger, createRegistry, flushAndExit } from '@groq-webhooks/telemetry';
 import { exampleHandlers } from './example-handlers.js';
 import { HandlersModuleError, loadHandlers } from './handlers-module.js';
 import { metricsListener } from './metrics.js';
@@ -56,7 +56,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   logger.info('Worker stopped');
   // User handler modules may hold their own sockets and timers; they must not keep us alive.
-  logger.flush(() => process.exit(0));
+  flushAndExit(logger, 0);
 }
 process.on('SIGTERM', (signal) => void shutdown(signal));
 process.on('SIGINT', (signal) => void shutdown(signal));

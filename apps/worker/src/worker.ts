@@ -13,6 +13,7 @@ import {
   queueShards,
   type RedisClient,
   Worker,
+  waitForRedis,
 } from '@groq-webhooks/queue';
 import type { Logger, Registry } from '@groq-webhooks/telemetry';
 import {
@@ -155,9 +156,11 @@ export function createWorker(deps: WorkerDeps): EventWorker {
       shards.map(async (shard) => {
         const connection = deps.connect(`groq-webhooks-worker-${shard.name}`);
         clients.push(connection);
-        if (!(await whenReady(connection, stopping.signal, () => waitingForRedis(shard.name)))) {
-          return;
-        }
+        // A fresh client is still connecting; only report a wait that lasts.
+        const notice = setTimeout(() => waitingForRedis(shard.name), 1000);
+        const ready = await waitForRedis(connection, undefined, stopping.signal);
+        clearTimeout(notice);
+        if (!ready) return;
         const worker = new Worker<EventJobData, void, string>(shard.name, processor, {
           connection,
           prefix: shard.prefix,
@@ -306,26 +309,6 @@ export function createWorker(deps: WorkerDeps): EventWorker {
  */
 export function bullStalledInterval(maxGapMs: number): number {
   return Math.max(500, Math.floor(maxGapMs / 2));
-}
-
-/** Resolves true once the client is ready, false when `stop` aborts first. */
-function whenReady(client: RedisClient, stop: AbortSignal, onWait: () => void): Promise<boolean> {
-  if (client.status === 'ready') return Promise.resolve(true);
-  if (stop.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    // A fresh client is still connecting; only report a wait that lasts.
-    const notice = setTimeout(onWait, 1000);
-    const done = (ready: boolean) => {
-      clearTimeout(notice);
-      client.off('ready', onReady);
-      stop.removeEventListener('abort', onStop);
-      resolve(ready);
-    };
-    const onReady = () => done(true);
-    const onStop = () => done(false);
-    client.on('ready', onReady);
-    stop.addEventListener('abort', onStop, { once: true });
-  });
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

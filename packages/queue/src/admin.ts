@@ -378,22 +378,3 @@ function emptyCounts(): StateCounts {
     failed: 0,
   };
 }
-
-/**
- * Resolves true once the client is connected, false when `timeoutMs` passes first. Never throws:
- * an operator tool turns `false` into one clear "Redis unreachable" line.
- */
-export function waitForRedis(client: RedisClient, timeoutMs: number): Promise<boolean> {
-  if (client.status === 'ready') return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const onReady = (): void => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    const timer = setTimeout(() => {
-      client.off('ready', onReady);
-      resolve(false);
-    }, timeoutMs);
-    client.once('ready', onReady);
-  });
-}

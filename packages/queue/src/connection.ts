@@ -104,6 +104,32 @@ function withErrorListener<T extends RedisClient>(client: T): T {
   return client;
 }
 
+/**
+ * Resolves true once the client is connected, false when the timeout passes or the signal aborts
+ * first. Never throws: callers turn `false` into one clear line, or into stopping quietly.
+ */
+export function waitForRedis(
+  client: RedisClient,
+  timeoutMs: number | undefined,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  if (client.status === 'ready') return Promise.resolve(true);
+  if (signal?.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (ready: boolean): void => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      signal?.removeEventListener('abort', onAbort);
+      resolve(ready);
+    };
+    const onReady = (): void => done(true);
+    const onAbort = (): void => done(false);
+    const timer = timeoutMs === undefined ? undefined : setTimeout(onAbort, timeoutMs);
+    client.on('ready', onReady);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 /** True when the client answers PING within `timeoutMs`. Never throws. */
 export async function isRedisReady(client: RedisClient, timeoutMs = 1000): Promise<boolean> {
   if (client.status !== 'ready') return false;

@@ -21,7 +21,6 @@ export {
   type FailedOperationOutcome,
   type QueueStats,
   type StateCounts,
-  waitForRedis,
 } from './admin.js';
 export {
   type ConnectionRole,
@@ -30,6 +29,7 @@ export {
   isRedisReady,
   type RedisClient,
   type RedisSettings,
+  waitForRedis,
 } from './connection.js';
 export { type ClaimResult, DONE, IdempotencyStore } from './idempotency.js';
 export {

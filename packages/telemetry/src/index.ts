@@ -1,2 +1,8 @@
-export { type CreateLoggerOptions, createLogger, type Logger, REDACTED_PATHS } from './logger.js';
+export {
+  type CreateLoggerOptions,
+  createLogger,
+  flushAndExit,
+  type Logger,
+  REDACTED_PATHS,
+} from './logger.js';
 export { Counter, createRegistry, Gauge, Histogram, type Registry } from './metrics.js';

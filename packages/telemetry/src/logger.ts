@@ -123,3 +123,12 @@ function cachedIsoTime(): () => string {
     return lastTime;
   };
 }
+
+/**
+ * Ends the process once the logger's last lines are out, or after a second if flushing hangs:
+ * what shutdown logged must not be lost, and a stuck destination must not keep the process up.
+ */
+export function flushAndExit(logger: Logger, code: number): void {
+  setTimeout(() => process.exit(code), 1000).unref();
+  logger.flush(() => process.exit(code));
+}
