@@ -52,6 +52,7 @@ export {
 } from './naming.js';
 export {
   DEFAULT_MAX_BATCH,
+  DEFAULT_MAX_IN_FLIGHT,
   type EnqueueOutcome,
   EventProducer,
   type ProducerDeps,

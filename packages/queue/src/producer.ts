@@ -1,6 +1,8 @@
 import { Job } from 'bullmq';
 import type { RedisClient } from './connection.js';
+import { ENQUEUE_EVENTS, storedJobOptions } from './enqueue-script.js';
 import { DONE } from './idempotency.js';
+import { jobOptions } from './job-options.js';
 import { idempotencyKey, jobIdFor, queueShards, shardOf } from './naming.js';
 import {
   type EventJobData,
@@ -30,10 +32,20 @@ export interface ProducerDeps {
   settings: QueueHandleSettings;
   /** Most events one round trip carries per shard. Default {@link DEFAULT_MAX_BATCH}. */
   maxBatch?: number;
+  /**
+   * Most batches per shard in flight at once on a single Redis (on a Cluster: 1).
+   * Default {@link DEFAULT_MAX_IN_FLIGHT}.
+   */
+  maxInFlight?: number;
 }
 
 /** Default of {@link ProducerDeps.maxBatch}. */
 export const DEFAULT_MAX_BATCH = 256;
+/**
+ * Default of {@link ProducerDeps.maxInFlight}: with one batch at a time the ingest sat idle
+ * ~20 % of the time waiting on Redis under load; with 4, ~11 % (bench: +10–15 % req/s).
+ */
+export const DEFAULT_MAX_IN_FLIGHT = 4;
 
 /** One waiting `enqueue` call. Settled exactly once: by its batch or by its own deadline. */
 interface PendingEnqueue {
@@ -56,10 +68,12 @@ interface EventGroup {
  * Puts verified events into their queue shard, at most once per event id. Safe to create while
  * Redis is down: it fails fast meanwhile and works as soon as Redis answers.
  *
- * Concurrent calls are coalesced per shard: while one batch is in flight, arriving events form
- * the next one, which then costs one round trip for every duplicate check and one for every new
- * job, instead of four round trips per event. Each call still resolves only once its own job is
- * in Redis, with its own outcome and its own deadline.
+ * Concurrent calls are coalesced per shard into batches. On a single Redis a batch is one script
+ * call that looks every event up and adds the new ones with BullMQ's own add script
+ * ({@link ENQUEUE_EVENTS}); a few batches may be in flight at once, as each is atomic. On a
+ * Cluster, where done-markers and queue keys live in different slots, a batch is one round of
+ * lookups and then one `addBulk`, one batch at a time. Either way each call resolves only once its
+ * own job is in Redis, with its own outcome and its own deadline.
  */
 export class EventProducer {
   readonly #client: RedisClient;
@@ -68,6 +82,8 @@ export class EventProducer {
   readonly #queues = new Map<number, Promise<EventQueue>>();
   readonly #batchers: ShardBatcher[];
   readonly #maxBatch: number;
+  /** The JSON of the options every job gets, as BullMQ stores them (for the batch script). */
+  readonly #storedOptions: string;
   #closed = false;
 
   constructor(deps: ProducerDeps) {
@@ -75,10 +91,18 @@ export class EventProducer {
     this.#settings = deps.settings;
     this.#shards = queueShards(deps.settings);
     this.#maxBatch = Math.max(1, deps.maxBatch ?? DEFAULT_MAX_BATCH);
+    this.#storedOptions = storedJobOptions(jobOptions(deps.settings));
     // defineCommand only registers the script locally; it is sent with EVALSHA on first use.
-    deps.client.defineCommand('groqCheckEvents', { lua: CHECK_EVENTS });
+    deps.client.defineCommand('groqEnqueueEvents', { lua: ENQUEUE_EVENTS });
     this.#batchers = this.#shards.map(
-      (shard) => new ShardBatcher(this.#maxBatch, (batch) => this.#flush(shard.index, batch)),
+      (shard) =>
+        new ShardBatcher(
+          this.#maxBatch,
+          // On a Cluster a batch is a lookup and then an add: two batches in flight could both
+          // see the same new event. On a single Redis each batch is one atomic script.
+          deps.client.isCluster ? 1 : Math.max(1, deps.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT),
+          (batch) => this.#flush(shard.index, batch),
+        ),
     );
   }
 
@@ -136,13 +160,17 @@ export class EventProducer {
         throw new QueueUnavailableError(`Redis is ${this.#client.status}`);
       }
       const queue = await this.#queue(shardIndex);
-      const known = await this.#check(queue, all);
+      const known = this.#client.isCluster
+        ? await this.#check(queue, all)
+        : await this.#checkAndAdd(queue, all);
       const fresh: EventGroup[] = [];
       const work: Promise<void>[] = [];
       all.forEach((group, index) => {
         const state = known[index];
         if (state === undefined || state instanceof Error) {
           settleGroup(group, unavailable(state ?? new Error('no reply')));
+        } else if (state === 'added') {
+          settleGroup(group, 'enqueued');
         } else if (state === 'new') {
           fresh.push(group);
         } else if (state === 'known') {
@@ -175,28 +203,48 @@ export class EventProducer {
   }
 
   /**
-   * Looks every event of a batch up in one round trip: its done-marker, whether its job exists,
-   * and whether that job failed for good. The done-markers live in other Cluster slots than the
-   * queue keys, so on a Cluster they go out as separate commands (ioredis routes each one), and
-   * only the queue keys, which share the shard's hash tag, share a pipeline.
+   * On a single Redis: looks every event of a batch up and adds the new ones in one script call
+   * ({@link ENQUEUE_EVENTS}: BullMQ's own add script run per new event).
+   */
+  async #checkAndAdd(queue: EventQueue, groups: EventGroup[]): Promise<(EventState | Error)[]> {
+    const keys = queue.keys;
+    const args: (string | number)[] = [
+      keys.wait,
+      keys.paused,
+      keys.meta,
+      keys.id,
+      keys.completed,
+      keys.delayed,
+      keys.active,
+      keys.events,
+      keys.marker,
+      keys.failed,
+    ] as string[];
+    for (const { leader } of groups) args.push(idempotencyKey(leader.data.event.id));
+    args.push(keys[''] as string, Date.now(), this.#storedOptions);
+    for (const { leader } of groups) {
+      args.push(leader.jobId, leader.data.event.type, JSON.stringify(leader.data));
+    }
+    const states = await (this.#client as EnqueueClient).groqEnqueueEvents(
+      10 + groups.length,
+      ...args,
+    );
+    return groups.map((_, index) => {
+      const state = states[index];
+      if (state === undefined) return new Error('no reply');
+      return EVENT_STATES[state] ?? new Error(`BullMQ refused the job (code ${state})`);
+    });
+  }
+
+  /**
+   * On a Cluster: looks every event of a batch up in one round trip: its done-marker, whether
+   * its job exists, and whether that job failed for good. The done-markers live in other slots
+   * than the queue keys, so they go out as separate commands (ioredis routes each one), and only
+   * the queue keys, which share the shard's hash tag, share a pipeline.
    */
   async #check(queue: EventQueue, groups: EventGroup[]): Promise<(EventState | Error)[]> {
     const failedKey = queue.keys.failed ?? queue.toKey('failed');
     const client = this.#client;
-    if (!client.isCluster) {
-      // On a single Redis one script call looks the whole batch up (3 commands per event as a
-      // pipeline cost the ingest ~6 us more CPU per event, mostly in ioredis).
-      const keys: string[] = [];
-      for (const { leader } of groups) keys.push(idempotencyKey(leader.data.event.id));
-      for (const { leader } of groups) keys.push(queue.toKey(leader.jobId));
-      keys.push(failedKey);
-      const states = await (client as CheckClient).groqCheckEvents(
-        keys.length,
-        ...keys,
-        ...groups.map(({ leader }) => leader.jobId),
-      );
-      return groups.map((_, index) => EVENT_STATES[states[index] ?? -1] ?? new Error('no reply'));
-    }
     const queued = client.pipeline();
     for (const { leader } of groups) {
       queued.exists(queue.toKey(leader.jobId));
@@ -283,35 +331,17 @@ export class EventProducer {
   }
 }
 
-/** What Redis knows of an event: nothing, a live job or done-marker, or a failed job. */
-type EventState = 'new' | 'known' | 'failed';
-
-/** {@link CHECK_EVENTS}' replies, by number. */
-const EVENT_STATES: readonly EventState[] = ['new', 'known', 'failed'];
-
 /**
- * KEYS: the batch's N done-markers, its N job keys, then the failed set; ARGV: the N job ids.
- * Replies one number per event: 0 new, 1 known (done, or a live job), 2 its job failed for good.
+ * What Redis knows of an event: nothing yet, nothing before and now its job is added, a live job
+ * or done-marker, or a failed job.
  */
-const CHECK_EVENTS = `
-local n = #ARGV
-local failed = KEYS[2 * n + 1]
-local states = {}
-for i = 1, n do
-  if redis.call('GET', KEYS[i]) == '${DONE}' then
-    states[i] = 1
-  elseif redis.call('EXISTS', KEYS[n + i]) == 0 then
-    states[i] = 0
-  elseif redis.call('ZSCORE', failed, ARGV[i]) then
-    states[i] = 2
-  else
-    states[i] = 1
-  end
-end
-return states`;
+type EventState = 'new' | 'added' | 'known' | 'failed';
 
-type CheckClient = RedisClient & {
-  groqCheckEvents(keyCount: number, ...keysThenIds: string[]): Promise<number[]>;
+/** {@link ENQUEUE_EVENTS}' replies, by number. */
+const EVENT_STATES: readonly EventState[] = ['added', 'known', 'failed'];
+
+type EnqueueClient = RedisClient & {
+  groqEnqueueEvents(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
 };
 
 /** One reply of a pipeline: `[error, value]`. */
@@ -349,26 +379,36 @@ function unavailable(error: unknown): QueueUnavailableError {
 }
 
 /**
- * One shard's queue of waiting calls, with at most one batch in flight. A batch starts on the
- * next turn of the event loop after the first call, so calls that arrive together go together;
- * calls that arrive while it is in flight form the next one.
+ * One shard's queue of waiting calls, with at most `maxInFlight` batches in flight. A batch
+ * starts on the next turn of the event loop after the first call, so calls that arrive together
+ * go together; calls that arrive while the limit is reached form the next one.
  */
 class ShardBatcher {
   readonly #maxBatch: number;
+  readonly #maxInFlight: number;
   readonly #run: (batch: PendingEnqueue[]) => Promise<void>;
   #waiting: PendingEnqueue[] = [];
-  #active = false;
+  #inFlight = 0;
+  #scheduled = false;
 
-  constructor(maxBatch: number, run: (batch: PendingEnqueue[]) => Promise<void>) {
+  constructor(
+    maxBatch: number,
+    maxInFlight: number,
+    run: (batch: PendingEnqueue[]) => Promise<void>,
+  ) {
     this.#maxBatch = maxBatch;
+    this.#maxInFlight = maxInFlight;
     this.#run = run;
   }
 
   push(pending: PendingEnqueue): void {
     this.#waiting.push(pending);
-    if (!this.#active) {
-      this.#active = true;
-      setImmediate(() => void this.#drain());
+    if (!this.#scheduled && this.#inFlight < this.#maxInFlight) {
+      this.#scheduled = true;
+      setImmediate(() => {
+        this.#scheduled = false;
+        this.#launch();
+      });
     }
   }
 
@@ -378,17 +418,17 @@ class ShardBatcher {
     }
   }
 
-  async #drain(): Promise<void> {
-    try {
-      while (this.#waiting.length > 0) {
-        const taken = this.#waiting.splice(0, this.#maxBatch);
-        // Calls whose deadline passed while they waited are answered already: send nothing.
-        const batch = taken.filter((pending) => !pending.settled);
-        if (batch.length === 0) continue;
-        await this.#boundedRun(batch);
-      }
-    } finally {
-      this.#active = false;
+  #launch(): void {
+    while (this.#inFlight < this.#maxInFlight && this.#waiting.length > 0) {
+      const taken = this.#waiting.splice(0, this.#maxBatch);
+      // Calls whose deadline passed while they waited are answered already: send nothing.
+      const batch = taken.filter((pending) => !pending.settled);
+      if (batch.length === 0) continue;
+      this.#inFlight++;
+      void this.#boundedRun(batch).then(() => {
+        this.#inFlight--;
+        this.#launch();
+      });
     }
   }
 

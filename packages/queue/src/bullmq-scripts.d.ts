@@ -1,0 +1,4 @@
+// BullMQ's built Lua scripts ship without type declarations under dist/cjs.
+declare module 'bullmq/dist/cjs/scripts/addStandardJob-9.js' {
+  export const addStandardJob: { name: string; content: string; keys: number };
+}
