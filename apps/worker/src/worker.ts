@@ -22,7 +22,12 @@ import {
   type QueueState,
   type WorkerMetrics,
 } from './metrics.js';
-import { createProcessor, HandlerAbortedError, type HeldClaim } from './processor.js';
+import {
+  createProcessor,
+  HandlerAbortedError,
+  type HeldClaim,
+  shutdownAbortError,
+} from './processor.js';
 
 /**
  * Times a job may be recovered after its worker died (SIGKILL, OOM, lost network) before BullMQ
@@ -94,6 +99,10 @@ export function createWorker(deps: WorkerDeps): EventWorker {
   const shards = queueShards(settings);
   const claims = new Map<string, HeldClaim>();
   const shutdown = new AbortController();
+  // At the end of the grace period every running handler is aborted through its claim.
+  shutdown.signal.addEventListener('abort', () => {
+    for (const claim of claims.values()) claim.abort(shutdownAbortError());
+  });
   const stopping = new AbortController();
   const clients: RedisClient[] = [];
   const workers: Worker<EventJobData, void, string>[] = [];
@@ -226,7 +235,7 @@ export function createWorker(deps: WorkerDeps): EventWorker {
             // Still running but no longer ours: another worker may run it, so stop this one.
             if (!renewed && claims.get(jobId) === claim) {
               logger.warn({ eventId: claim.eventId, jobId }, 'Idempotency claim lost; aborting');
-              worker.cancelJob(jobId, 'idempotency claim lost');
+              claim.abort(new HandlerAbortedError('Handler aborted: idempotency claim lost'));
             }
           },
           (error: unknown) =>
@@ -237,7 +246,7 @@ export function createWorker(deps: WorkerDeps): EventWorker {
     worker.on('lockRenewalFailed', (jobIds) => {
       for (const jobId of jobIds) {
         logger.warn({ jobId, eventId: eventIdFromJobId(jobId) }, 'Job lock lost; aborting handler');
-        worker.cancelJob(jobId, 'job lock lost');
+        claims.get(jobId)?.abort(new HandlerAbortedError('Handler aborted: job lock lost'));
       }
     });
     worker.on('stalled', (jobId) => {
