@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { parseEnvelope } from '@groq-webhooks/core';
 import { type EventJobData, QueueUnavailableError } from '@groq-webhooks/queue';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verify } from '@groq-webhooks/signature';
+import { writeLine } from '@groq-webhooks/telemetry';
 import { type Context, Hono } from 'hono';
 import { readBody, readIncoming } from './body.js';
 import {
@@ -51,6 +52,17 @@ export function createApp(deps: AppDeps): Hono<Env> {
     deps;
   const now = deps.now ?? Date.now;
   const utf8 = new TextDecoder('utf-8', { fatal: true });
+  // The ISO time of `now()`, formatted once per millisecond rather than once per request.
+  let isoMillis = Number.NaN;
+  let isoText = '';
+  const isoNow = () => {
+    const millis = now();
+    if (millis !== isoMillis) {
+      isoMillis = millis;
+      isoText = new Date(millis).toISOString();
+    }
+    return isoText;
+  };
   const app = new Hono<Env>();
 
   app.post(
@@ -72,10 +84,17 @@ export function createApp(deps: AppDeps): Hono<Env> {
         incoming === undefined
           ? await readBody(c.req.raw, maxBodyBytes)
           : await readIncoming(incoming, maxBodyBytes);
+      // Node's parsed headers when served by @hono/node-server (a property read); the Web
+      // headers otherwise. Node joins repeated values with ", " as the Headers class does.
+      const headers = incoming?.headers;
       const verified = verify({
         secrets,
-        signature: c.req.header(SIGNATURE_HEADER),
-        timestamp: c.req.header(TIMESTAMP_HEADER),
+        signature: headers
+          ? headerValue(headers[SIGNATURE_HEADER])
+          : c.req.header(SIGNATURE_HEADER),
+        timestamp: headers
+          ? headerValue(headers[TIMESTAMP_HEADER])
+          : c.req.header(TIMESTAMP_HEADER),
         body,
         nowSeconds: now() / 1000,
         toleranceSeconds,
@@ -97,7 +116,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
       const data: EventJobData = {
         event,
-        receivedAt: new Date(now()).toISOString(),
+        receivedAt: isoNow(),
         keyIndex: verified.keyIndex,
       };
       const enqueueStarted = performance.now();
@@ -177,26 +196,32 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const level = status < 400 ? 'info' : status < 500 ? 'warn' : 'error';
     // Building the line costs more than the request: skip it when nobody reads it.
     if (!logger.isLevelEnabled(level)) return;
-    const line: Record<string, unknown> = {
+    const error = outcome.error;
+    const details = error instanceof IngestError ? error.details : undefined;
+    const fields = {
       code: outcome.code,
       status,
       durationMs: Math.round(durationMs * 1000) / 1000,
+      eventId: outcome.eventId,
+      type: outcome.type,
+      keyIndex: outcome.keyIndex,
+      reason: details?.reason,
+      skewSeconds: details?.skewSeconds,
+      problem: details?.problem,
+      cause:
+        error instanceof QueueUnavailableError
+          ? error.cause instanceof Error
+            ? error.cause.message
+            : error.message
+          : undefined,
     };
-    if (outcome.eventId !== undefined) line.eventId = outcome.eventId;
-    if (outcome.type !== undefined) line.type = outcome.type;
-    if (outcome.keyIndex !== undefined) line.keyIndex = outcome.keyIndex;
-    const error = outcome.error;
-    if (error instanceof IngestError) {
-      const { reason, skewSeconds, problem } = error.details;
-      if (reason !== undefined) line.reason = reason;
-      if (skewSeconds !== undefined) line.skewSeconds = skewSeconds;
-      if (problem !== undefined) line.problem = problem;
-    } else if (error instanceof QueueUnavailableError) {
-      line.cause = error.cause instanceof Error ? error.cause.message : error.message;
-    } else if (error !== undefined) {
-      line.err = error;
+    const msg = status < 400 ? 'webhook accepted' : 'webhook rejected';
+    if (error === undefined || details !== undefined || error instanceof QueueUnavailableError) {
+      // Flat fields only: written straight, as pino would (see writeLine).
+      writeLine(logger, level, fields, msg);
+    } else {
+      logger[level]({ ...fields, err: error }, msg);
     }
-    logger[level](line, status < 400 ? 'webhook accepted' : 'webhook rejected');
   }
 
   return app;
@@ -206,6 +231,11 @@ function rejectionCode(error: Error): RejectionCode {
   if (error instanceof IngestError) return error.code;
   if (error instanceof QueueUnavailableError) return 'queue_unavailable';
   return 'internal_error';
+}
+
+/** A Node header value as the Web `Headers` gives it (Node joins these headers with ", "). */
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 function methodNotAllowed(c: Context<Env>, allow: string): Response {

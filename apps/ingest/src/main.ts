@@ -35,8 +35,15 @@ const app = createApp({
  * connection (refused, or to the next instance) instead of writing its next request into a
  * socket the idle sweep is about to close, which it would see as a reset after sending.
  */
-async function respond(request: Request, env: HttpBindings | Http2Bindings): Promise<Response> {
-  const response = await app.fetch(request, env);
+function respond(
+  request: Request,
+  env: HttpBindings | Http2Bindings,
+): Response | Promise<Response> {
+  const response = app.fetch(request, env);
+  return response instanceof Promise ? response.then(closeIfStopping) : closeIfStopping(response);
+}
+
+function closeIfStopping(response: Response): Response {
   if (stopping) response.headers.set('connection', 'close');
   return response;
 }

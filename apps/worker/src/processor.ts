@@ -15,7 +15,7 @@ import {
   type Job,
   UnrecoverableError,
 } from '@groq-webhooks/queue';
-import type { Logger } from '@groq-webhooks/telemetry';
+import { type Logger, writeLine } from '@groq-webhooks/telemetry';
 import type { WorkerMetrics } from './metrics.js';
 
 /** How an attempt ended, as written in its log line. */
@@ -208,7 +208,7 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
       durationTimer();
       await store.markDone(event.id, settings.idempotencyTtlSeconds);
       metrics.processed.inc({ type });
-      deps.logger.info(line('completed'), 'Event handled');
+      writeLine(deps.logger, 'info', line('completed'), 'Event handled');
     } catch (thrown) {
       durationTimer();
       const error = abort.reason ?? toError(thrown);

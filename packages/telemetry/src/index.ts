@@ -1,3 +1,4 @@
+export { type LineFields, type LineLevel, writeLine } from './line.js';
 export {
   type CreateLoggerOptions,
   createLogger,
