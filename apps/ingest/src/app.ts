@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { parseEnvelope } from '@groq-webhooks/core';
 import { type EventJobData, QueueUnavailableError } from '@groq-webhooks/queue';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verify } from '@groq-webhooks/signature';
-import { writeLine } from '@groq-webhooks/telemetry';
+import { isoClock, writeLine } from '@groq-webhooks/telemetry';
 import { type Context, Hono } from 'hono';
 import { readBody, readIncoming } from './body.js';
 import {
@@ -52,17 +52,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     deps;
   const now = deps.now ?? Date.now;
   const utf8 = new TextDecoder('utf-8', { fatal: true });
-  // The ISO time of `now()`, formatted once per millisecond rather than once per request.
-  let isoMillis = Number.NaN;
-  let isoText = '';
-  const isoNow = () => {
-    const millis = now();
-    if (millis !== isoMillis) {
-      isoMillis = millis;
-      isoText = new Date(millis).toISOString();
-    }
-    return isoText;
-  };
+  const isoNow = isoClock(now);
   const app = new Hono<Env>();
 
   app.post(

@@ -121,8 +121,7 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
       throw new UnrecoverableError(`Invalid event: ${parsed.problem}`);
     }
     const event = parsed.envelope;
-    const base = { eventId: event.id, type: event.type, attempt };
-    // Written out, not spread from `base`: an object spread costs ~2.5 µs here, per line.
+    // Written out, not spread from a shared object: an object spread costs ~2.5 µs here.
     const line = (outcome: AttemptOutcome) => ({
       eventId: event.id,
       type: event.type,
@@ -190,7 +189,7 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
     );
     if (deps.shutdown.aborted) abort.abort(shutdownAbortError());
 
-    const ctx = new AttemptContext(event.id, attempt, abort, deps.logger, base);
+    const ctx = new AttemptContext(event.id, event.type, attempt, abort, deps.logger);
     // The map's type ties each handler to its own payload; here the type is only known at run time.
     const handler = deps.handlers[type] as unknown as AnyHandler;
     let settled = false;
@@ -345,23 +344,17 @@ class AttemptAbort {
 class AttemptContext implements HandlerContext {
   readonly eventId: string;
   readonly attempt: number;
+  readonly #type: string;
   readonly #abort: AttemptAbort;
   readonly #parent: Logger;
-  readonly #bindings: Record<string, unknown>;
   #logger: Logger | undefined = undefined;
 
-  constructor(
-    eventId: string,
-    attempt: number,
-    abort: AttemptAbort,
-    parent: Logger,
-    bindings: Record<string, unknown>,
-  ) {
+  constructor(eventId: string, type: string, attempt: number, abort: AttemptAbort, parent: Logger) {
     this.eventId = eventId;
     this.attempt = attempt;
+    this.#type = type;
     this.#abort = abort;
     this.#parent = parent;
-    this.#bindings = bindings;
   }
 
   get signal(): AbortSignal {
@@ -369,7 +362,11 @@ class AttemptContext implements HandlerContext {
   }
 
   get logger(): Logger {
-    this.#logger ??= this.#parent.child(this.#bindings);
+    this.#logger ??= this.#parent.child({
+      eventId: this.eventId,
+      type: this.#type,
+      attempt: this.attempt,
+    });
     return this.#logger;
   }
 }

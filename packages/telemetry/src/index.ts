@@ -3,6 +3,7 @@ export {
   type CreateLoggerOptions,
   createLogger,
   flushAndExit,
+  isoClock,
   type Logger,
   REDACTED_PATHS,
 } from './logger.js';

@@ -112,13 +112,22 @@ function censorNested(line: Record<string, unknown>): Record<string, unknown> {
 
 /** pino's `isoTime`, but formatted once per millisecond rather than once per line. */
 function cachedIsoTime(): () => string {
+  const iso = isoClock();
+  return () => `,"time":"${iso()}"`;
+}
+
+/**
+ * A clock that answers the ISO-8601 time of `now()`, formatting it once per millisecond rather
+ * than on every call (for a log line or a timestamp per request).
+ */
+export function isoClock(now: () => number = Date.now): () => string {
   let lastMillis = Number.NaN;
   let lastTime = '';
   return () => {
-    const now = Date.now();
-    if (now !== lastMillis) {
-      lastMillis = now;
-      lastTime = `,"time":"${new Date(now).toISOString()}"`;
+    const millis = now();
+    if (millis !== lastMillis) {
+      lastMillis = millis;
+      lastTime = new Date(millis).toISOString();
     }
     return lastTime;
   };
