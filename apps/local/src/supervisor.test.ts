@@ -8,6 +8,15 @@ import { Supervisor } from './supervisor.js';
 const dir = mkdtempSync(join(tmpdir(), 'groq-supervisor-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function script(name: string, body: string): string {
   const path = join(dir, name);
   writeFileSync(path, body);
@@ -43,6 +52,80 @@ describe('Supervisor', () => {
     await supervisor.stopAll(5000);
     expect(lines.some((line) => line.includes('PRETTY bye'))).toBe(true);
     expect(exits).toEqual([]);
+  });
+
+  it('shows every line a child writes while it shuts down before stopAll returns', async () => {
+    const lines: string[] = [];
+    const supervisor = new Supervisor({
+      mode: 'json',
+      write: (line) => lines.push(line),
+      pretty: (line) => line,
+      onUnexpectedExit: () => {},
+    });
+    supervisor.start({
+      name: 'burst',
+      entry: script(
+        'burst.mjs',
+        `console.log('ready');
+const timer = setInterval(() => {}, 1000);
+process.on('SIGTERM', () => {
+  for (let i = 0; i < 5000; i++) console.log('line ' + i);
+  clearInterval(timer);
+});`,
+      ),
+      env: process.env,
+    });
+    await waitFor(() => lines.length === 1);
+    await supervisor.stopAll(5000);
+    expect(lines).toHaveLength(5001);
+    expect(JSON.parse(lines.at(-1) ?? '')).toEqual({ service: 'burst', msg: 'line 4999' });
+  });
+
+  // A parent that, once asked to stop, exits at once and leaves a grandchild (sharing its pipes)
+  // running `grandchildCode`. Returns the supervisor's lines and the grandchild's pid.
+  async function stopParentOfGrandchild(grandchildCode: string) {
+    const lines: string[] = [];
+    const supervisor = new Supervisor({
+      mode: 'json',
+      write: (line) => lines.push(line),
+      pretty: (line) => line,
+      onUnexpectedExit: () => {},
+    });
+    supervisor.start({
+      name: 'parent',
+      entry: script(
+        'parent.mjs',
+        `import { spawn } from 'node:child_process';
+const grandchild = spawn(process.execPath, ['-e', process.env.GRANDCHILD], {
+  stdio: 'inherit',
+  detached: true,
+});
+console.log(String(grandchild.pid));
+process.on('SIGTERM', () => process.exit(0));
+setInterval(() => {}, 1000);`,
+      ),
+      env: { ...process.env, GRANDCHILD: grandchildCode },
+    });
+    await waitFor(() => lines.length === 1);
+    const grandchild = Number(JSON.parse(lines[0] ?? '').msg);
+    try {
+      await supervisor.stopAll(5000);
+      return { lines: lines.map((line) => JSON.parse(line).msg), running: isRunning(grandchild) };
+    } finally {
+      if (isRunning(grandchild)) process.kill(grandchild, 'SIGKILL');
+    }
+  }
+
+  it('waits for output still coming through a child’s pipes after it exited', async () => {
+    const { lines } = await stopParentOfGrandchild(
+      `setTimeout(() => console.log('late line'), 500);`,
+    );
+    expect(lines.at(-1)).toBe('late line');
+  });
+
+  it('does not wait forever for pipes a grandchild still holds open', async () => {
+    const { running } = await stopParentOfGrandchild('setInterval(() => {}, 1000);');
+    expect(running).toBe(true);
   });
 
   it('keeps the stream JSON when not on a terminal and reports a child that dies on its own', async () => {

@@ -26,6 +26,8 @@ export interface SupervisorOptions {
 
 const COLORS = ['\u001b[36m', '\u001b[35m', '\u001b[33m', '\u001b[32m'];
 const RESET = '\u001b[0m';
+/** How long a child's pipes may stay open after it exited. */
+const PIPE_GRACE_MS = 2000;
 
 /**
  * Runs child processes with prefixed, line-buffered output and stops them together. Children
@@ -54,9 +56,18 @@ export class Supervisor {
       if (!stream) continue;
       createInterface({ input: stream }).on('line', (line) => this.#emit(prefix, spec.name, line));
     }
+    // 'close' comes after 'exit' once the child's stdout and stderr have ended, so its last lines
+    // (those written while it shuts down) are shown before the supervisor reports it gone. A
+    // grandchild that inherited the pipes could hold them open: past a short grace they are cut.
     const exited = new Promise<number | string>((resolve) => {
-      child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
+      child.once('close', (code, signal) => resolve(code ?? signal ?? 'unknown'));
       child.once('error', (error) => resolve(error.message));
+    });
+    child.once('exit', () => {
+      setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+      }, PIPE_GRACE_MS).unref();
     });
     void exited.then((code) => {
       if (!this.#stopping) this.#options.onUnexpectedExit(spec.name, code);
@@ -83,7 +94,7 @@ export class Supervisor {
     return pids;
   }
 
-  /** SIGTERM to every child, SIGKILL past `timeoutMs`; resolves when all have exited. */
+  /** SIGTERM to every child, SIGKILL past `timeoutMs`; resolves when all have exited and their output is shown. */
   async stopAll(timeoutMs: number): Promise<void> {
     this.#stopping = true;
     await Promise.all(
