@@ -8,11 +8,13 @@ import {
   payloadProblem,
 } from '@groq-webhooks/core';
 import {
+  claimedAtFetch,
   DelayedError,
   type EventJobData,
   eventIdFromJobId,
   type IdempotencyStore,
   type Job,
+  type JobFinisher,
   UnrecoverableError,
 } from '@groq-webhooks/queue';
 import { type Logger, writeLine } from '@groq-webhooks/telemetry';
@@ -67,6 +69,11 @@ export interface HeldClaim {
 export interface ProcessorDeps {
   handlers: HandlerMap;
   store: IdempotencyStore;
+  /**
+   * On a single Redis: claims taken when BullMQ fetched the job, and done-markers written when
+   * it finishes the job (one round trip per job). Without it (a Cluster), each is its own command.
+   */
+  finisher?: JobFinisher | undefined;
   logger: Logger;
   metrics: WorkerMetrics;
   settings: ProcessorSettings;
@@ -154,7 +161,9 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
       throw new DelayedError();
     }
 
-    const claim = await store.claim(event.id, token, settings.lockDurationMs);
+    const claim = claimedAtFetch(job.data, token)
+      ? 'claimed'
+      : await store.claim(event.id, token, settings.lockDurationMs);
     if (claim === 'done') {
       deps.logger.info(line('skipped-done'), 'Event already handled; skipped');
       metrics.processed.inc({ type });
@@ -205,7 +214,10 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
     try {
       await Promise.race([run, abort.rejection()]);
       durationTimer();
-      await store.markDone(event.id, settings.idempotencyTtlSeconds);
+      // With a finisher the marker is written by the job's finish, which BullMQ sends as soon as
+      // this returns; Redis refusing it fails that finish, so the job is never completed unmarked.
+      if (deps.finisher !== undefined) deps.finisher.markDoneOnFinish(jobId, event.id);
+      else await store.markDone(event.id, settings.idempotencyTtlSeconds);
       metrics.processed.inc({ type });
       writeLine(deps.logger, 'info', line('completed'), 'Event handled');
     } catch (thrown) {

@@ -9,6 +9,7 @@ import {
   eventIdFromJobId,
   IdempotencyStore,
   idempotencyKey,
+  JobFinisher,
   openQueue,
   queueShards,
   type RedisClient,
@@ -110,6 +111,8 @@ export function createWorker(deps: WorkerDeps): EventWorker {
   let starting: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
   let watchdog: NodeJS.Timeout | undefined;
+  let store: IdempotencyStore | undefined;
+  let finisher: JobFinisher | undefined;
 
   const metrics = createWorkerMetrics(deps.registry, queueDepth);
 
@@ -136,10 +139,15 @@ export function createWorker(deps: WorkerDeps): EventWorker {
   async function start(): Promise<void> {
     const storeClient = deps.connect('groq-webhooks-worker-store');
     clients.push(storeClient);
-    const store = new IdempotencyStore(storeClient);
+    const idempotency = new IdempotencyStore(storeClient);
+    store = idempotency;
+    finisher = storeClient.isCluster
+      ? undefined
+      : new JobFinisher({ doneTtlSeconds: settings.idempotencyTtlSeconds });
     const processor = createProcessor({
       handlers: deps.handlers,
-      store,
+      store: idempotency,
+      finisher,
       logger,
       metrics,
       settings: {
@@ -191,12 +199,15 @@ export function createWorker(deps: WorkerDeps): EventWorker {
             },
           },
         });
-        watch(worker, store);
+        watch(worker, idempotency);
         workers.push(worker);
+        // BullMQ defines its commands on the connection while getting ready; the finisher takes
+        // over its job-finishing one before the first job is fetched.
+        await worker.waitUntilReady();
+        finisher?.install(connection);
         worker.run().catch((error: unknown) => {
           logger.error({ err: error, queue: shard.name }, 'Worker loop stopped');
         });
-        await worker.waitUntilReady();
       }),
     );
   }
@@ -287,12 +298,28 @@ export function createWorker(deps: WorkerDeps): EventWorker {
         () => false,
       );
       if (!closed) logger.warn('Workers did not close in time; cutting connections');
+      await markUnfinishedDone();
       await Promise.allSettled(queues.map((queue) => queue.close()));
     } finally {
       clearTimeout(graceTimer);
       clearInterval(watchdog);
       await Promise.all(clients.map((client) => closeRedis(client)));
     }
+  }
+
+  /**
+   * Events whose handler succeeded but whose job BullMQ did not finish before closing: their
+   * effect happened, so they are marked done (their jobs run again later and are skipped).
+   */
+  async function markUnfinishedDone(): Promise<void> {
+    const eventIds = finisher?.takeUnfinished() ?? [];
+    if (store === undefined || eventIds.length === 0) return;
+    const marking = store;
+    const results = await Promise.allSettled(
+      eventIds.map((eventId) => marking.markDone(eventId, settings.idempotencyTtlSeconds)),
+    );
+    const failed = results.filter((result) => result.status === 'rejected').length;
+    if (failed > 0) logger.warn({ count: failed }, 'Could not mark handled events done at close');
   }
 
   return {

@@ -2,3 +2,9 @@
 declare module 'bullmq/dist/cjs/scripts/addStandardJob-9.js' {
   export const addStandardJob: { name: string; content: string; keys: number };
 }
+declare module 'bullmq/dist/cjs/scripts/moveToFinished-14.js' {
+  export const moveToFinished: { name: string; content: string; keys: number };
+}
+declare module 'bullmq/dist/cjs/version.js' {
+  export const version: string;
+}

@@ -3,7 +3,8 @@ import { idempotencyKey } from './naming.js';
 
 /** Value of an idempotency record once the event's handler has finished. */
 export const DONE = 'done';
-const PROCESSING = 'processing:';
+/** Value prefix of a claim: `processing:<owner>`. */
+export const PROCESSING = 'processing:';
 
 /** Outcome of {@link IdempotencyStore.claim}. */
 export type ClaimResult = 'claimed' | 'done' | 'busy';

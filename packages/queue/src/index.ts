@@ -31,6 +31,7 @@ export {
   type RedisSettings,
   waitForRedis,
 } from './connection.js';
+export { claimedAtFetch, FINISH_JOB, JobFinisher } from './finish-script.js';
 export { type ClaimResult, DONE, IdempotencyStore } from './idempotency.js';
 export {
   BACKOFF_TYPE,

@@ -63,7 +63,8 @@ export function shardOf(eventId: string, shardCount: number): number {
   return createHash('sha1').update(eventId).digest().readUInt32BE(0) % shardCount;
 }
 
-const JOB_ID_PREFIX = 'evt-';
+/** What every job id made by {@link jobIdFor} starts with. */
+export const JOB_ID_PREFIX = 'evt-';
 
 /**
  * BullMQ job id for an event id. BullMQ ids may not contain `:` nor be integers, so `%` and `:`

@@ -12,6 +12,11 @@ export interface EventJobData {
   receivedAt: string;
   /** Index of the receiver secret that verified the signature. */
   keyIndex: number;
+  /**
+   * Never stored: set on the worker's copy of a job when fetching it already claimed its event
+   * for this lock token (see `JobFinisher`).
+   */
+  fetchClaim?: string;
 }
 
 /** A BullMQ queue typed for event jobs (job name = event type). */
