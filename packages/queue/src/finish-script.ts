@@ -8,6 +8,9 @@ import { DONE, PROCESSING } from './idempotency.js';
 import { idempotencyKey, JOB_ID_PREFIX } from './naming.js';
 import type { EventJobData } from './queues.js';
 
+/** Where BullMQ's script unpacks its options (exactly once). */
+const BULLMQ_OPTS = 'local opts = cmsgpack.unpack(ARGV[8])';
+
 /**
  * BullMQ's `moveToFinished` with the worker's two idempotency writes folded in, so that on a
  * single Redis a job costs the worker one round trip, as in a bare BullMQ worker, instead of
@@ -26,8 +29,10 @@ import type { EventJobData } from './queues.js';
  * KEYS and ARGV[1..9]: BullMQ's own. A BullMQ upgrade that changes them fails at start-up.
  */
 export const FINISH_JOB = `
+-- BullMQ's options, unpacked once for its body and for the claim below.
+local opts = cmsgpack.unpack(ARGV[8])
 local function bullmqMoveToFinished(KEYS, ARGV)
-${moveToFinished.content}
+${moveToFinished.content.replace(BULLMQ_OPTS, 'local opts = opts')}
 end
 if ARGV[10] ~= '' then
   redis.call('SET', ARGV[10], '${DONE}', 'EX', ARGV[11])
@@ -38,9 +43,10 @@ if type(result) == 'table' and type(result[1]) == 'table' and ARGV[12] ~= '' the
   local jobId = result[2]
   if string.sub(jobId, 1, ${JOB_ID_PREFIX.length}) == '${JOB_ID_PREFIX}' then
     local eventId = string.sub(jobId, ${JOB_ID_PREFIX.length + 1})
-    eventId = string.gsub(eventId, '%%3A', ':')
-    eventId = string.gsub(eventId, '%%25', '%%')
-    local opts = cmsgpack.unpack(ARGV[8])
+    if string.find(eventId, '%', 1, true) then
+      eventId = string.gsub(eventId, '%%3A', ':')
+      eventId = string.gsub(eventId, '%%25', '%%')
+    end
     local token = opts['token']
     if redis.call('SET', ARGV[12] .. eventId, '${PROCESSING}' .. token,
         'PX', opts['lockDuration'], 'NX') then
@@ -61,7 +67,7 @@ return result`;
 
 if (
   moveToFinished.keys !== 14 ||
-  !moveToFinished.content.includes('local opts = cmsgpack.unpack(ARGV[8])') ||
+  moveToFinished.content.split(BULLMQ_OPTS).length !== 2 ||
   !moveToFinished.content.includes('return {rcall("HGETALL", jobKey), jobId, 0, 0}')
 ) {
   // A BullMQ upgrade changed the script's interface: fail at start-up, not on the first job.
