@@ -117,9 +117,16 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
     const started = performance.now();
     const attempt = job.attemptsMade + 1;
     const elapsed = () => Math.round(performance.now() - started);
+    // Fetching the job may have claimed its event already (JobFinisher): an attempt that ends
+    // before its handler runs gives that claim back, so the event is not held for a lock period.
+    const fetchClaimed = token !== undefined && job.data != null && claimedAtFetch(job.data, token);
+    const giveBackFetchClaim = async (eventId: string | undefined) => {
+      if (fetchClaimed && eventId !== undefined) await releaseQuietly(eventId, token);
+    };
     const parsed = parseEnvelope(job.data?.event);
     if (!parsed.ok) {
       const eventId = eventIdFromJobId(job.id ?? '') ?? job.id;
+      await giveBackFetchClaim(eventIdFromJobId(job.id ?? ''));
       deps.logger.error(
         { eventId, type: job.name, attempt, durationMs: elapsed(), outcome: 'failed' },
         `Invalid event in job: ${parsed.problem}`,
@@ -137,6 +144,7 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
       outcome,
     });
     if (!isEventType(event.type)) {
+      await giveBackFetchClaim(event.id);
       deps.logger.warn(line('unhandled'), 'Unhandled event type');
       metrics.processed.inc({ type: 'unknown' });
       return;
@@ -144,6 +152,7 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
     const type: EventType = event.type;
     const problem = payloadProblem(type, event.data);
     if (problem !== undefined) {
+      await giveBackFetchClaim(event.id);
       deps.logger.error(line('failed'), `Invalid payload: ${problem}`);
       metrics.failed.inc({ type });
       throw new UnrecoverableError(`Invalid payload for ${type}: ${problem}`);
@@ -153,6 +162,7 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
     if (deps.claims.has(jobId)) {
       // The same job again while its previous run here still unwinds (its lock was lost and the
       // stall checker re-queued it): BullMQ tracks locks by job id, so two runs would clash.
+      await giveBackFetchClaim(event.id);
       await job.moveToDelayed(Date.now() + settings.requeueDelayMs, token);
       deps.logger.info(
         line('delayed-busy'),
@@ -161,7 +171,7 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
       throw new DelayedError();
     }
 
-    const claim = claimedAtFetch(job.data, token)
+    const claim = fetchClaimed
       ? 'claimed'
       : await store.claim(event.id, token, settings.lockDurationMs);
     if (claim === 'done') {

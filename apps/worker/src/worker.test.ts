@@ -269,6 +269,27 @@ describe('createWorker: retries, failures, timeouts', () => {
     expect(await attemptsSeen(event)).toEqual([]);
   });
 
+  it('gives back the claim its fetch took when an attempt ends before the handler runs', async () => {
+    // One slot: the jobs after the first are fetched by the first one's finish, which claims.
+    const settings = testSettings({ concurrency: 1 });
+    await startWorker(settings);
+    const producer = await producerFor(settings);
+    const queue = queueFor(settings);
+    const first = newEvent({ behaviour: 'slow', ms: 300 });
+    const unknown = newEvent({}, 'invoice.paid');
+    const invalid = newEvent({ id: 42 });
+    const normal = newEvent({});
+    for (const event of [first, unknown, invalid, normal]) {
+      await producer.enqueue(jobData(event), 2000);
+    }
+    expect((await finished(queue, unknown)).state).toBe('completed');
+    expect((await finished(queue, invalid)).state).toBe('failed');
+    expect((await finished(queue, normal)).state).toBe('completed');
+    expect(await client.get(`groq:event:${unknown.id}`)).toBeNull();
+    expect(await client.get(`groq:event:${invalid.id}`)).toBeNull();
+    expect(await client.get(`groq:event:${normal.id}`)).toBe('done');
+  });
+
   it('cuts a handler off at HANDLER_TIMEOUT_MS, aborts its signal, and fails the attempt', async () => {
     const settings = testSettings({ jobAttempts: 1, handlerTimeoutMs: 300 });
     const { lines } = await startWorker(settings);

@@ -219,6 +219,14 @@ describe('JobFinisher', { timeout: 30_000 }, () => {
     return Number(line?.[1] ?? 0) + Number(line?.[2] ?? 0);
   }
 
+  it('hands back the events marked for a finish that never came, once', () => {
+    const finisher = new JobFinisher({ doneTtlSeconds: TTL_SECONDS });
+    finisher.markDoneOnFinish(jobIdFor('evt_a'), 'evt_a');
+    finisher.markDoneOnFinish(jobIdFor('evt:b'), 'evt:b');
+    expect(finisher.takeUnfinished().sort()).toEqual(['evt:b', 'evt_a']);
+    expect(finisher.takeUnfinished()).toEqual([]);
+  });
+
   it('refuses a Cluster connection, and a connection BullMQ has not set up yet', () => {
     const finisher = new JobFinisher({ doneTtlSeconds: TTL_SECONDS });
     const fresh = createRedis({ redisUrl: redis.url, redisClusterNodes: undefined }, 'worker');
