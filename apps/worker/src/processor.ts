@@ -120,15 +120,18 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
     // Fetching the job may have claimed its event already (JobFinisher): an attempt that ends
     // before its handler runs gives that claim back, so the event is not held for a lock period.
     const fetchClaimed = token !== undefined && job.data != null && claimedAtFetch(job.data, token);
-    const giveBackFetchClaim = async (eventId: string | undefined) => {
-      if (fetchClaimed && eventId !== undefined) await releaseQuietly(eventId, token);
-    };
     const parsed = parseEnvelope(job.data?.event);
     if (!parsed.ok) {
-      const eventId = eventIdFromJobId(job.id ?? '') ?? job.id;
-      await giveBackFetchClaim(eventIdFromJobId(job.id ?? ''));
+      const eventId = eventIdFromJobId(job.id ?? '');
+      if (fetchClaimed && eventId !== undefined) await releaseQuietly(eventId, token);
       deps.logger.error(
-        { eventId, type: job.name, attempt, durationMs: elapsed(), outcome: 'failed' },
+        {
+          eventId: eventId ?? job.id,
+          type: job.name,
+          attempt,
+          durationMs: elapsed(),
+          outcome: 'failed',
+        },
         `Invalid event in job: ${parsed.problem}`,
       );
       metrics.failed.inc({ type: 'invalid' });
@@ -144,7 +147,7 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
       outcome,
     });
     if (!isEventType(event.type)) {
-      await giveBackFetchClaim(event.id);
+      if (fetchClaimed) await releaseQuietly(event.id, token);
       deps.logger.warn(line('unhandled'), 'Unhandled event type');
       metrics.processed.inc({ type: 'unknown' });
       return;
@@ -152,7 +155,7 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
     const type: EventType = event.type;
     const problem = payloadProblem(type, event.data);
     if (problem !== undefined) {
-      await giveBackFetchClaim(event.id);
+      if (fetchClaimed) await releaseQuietly(event.id, token);
       deps.logger.error(line('failed'), `Invalid payload: ${problem}`);
       metrics.failed.inc({ type });
       throw new UnrecoverableError(`Invalid payload for ${type}: ${problem}`);
@@ -162,7 +165,7 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
     if (deps.claims.has(jobId)) {
       // The same job again while its previous run here still unwinds (its lock was lost and the
       // stall checker re-queued it): BullMQ tracks locks by job id, so two runs would clash.
-      await giveBackFetchClaim(event.id);
+      if (fetchClaimed) await releaseQuietly(event.id, token);
       await job.moveToDelayed(Date.now() + settings.requeueDelayMs, token);
       deps.logger.info(
         line('delayed-busy'),
@@ -213,13 +216,14 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
     const handler = deps.handlers[type] as unknown as AnyHandler;
     let settled = false;
     let succeeded = false;
-    const run = (async () => handler(event as unknown as GroqEvent, ctx))()
-      .then(() => {
+    const run = (async () => {
+      try {
+        await handler(event as unknown as GroqEvent, ctx);
         succeeded = true;
-      })
-      .finally(() => {
+      } finally {
         settled = true;
-      });
+      }
+    })();
     const durationTimer = metrics.handlerDuration.startTimer({ type });
     try {
       await Promise.race([run, abort.rejection()]);
