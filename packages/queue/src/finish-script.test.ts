@@ -153,8 +153,17 @@ describe('JobFinisher', { timeout: 30_000 }, () => {
     await client.set(idempotencyKey('evt_done'), 'done');
     await client.set(idempotencyKey('evt_busy'), 'processing:someone-else');
     await fill('claims', ids);
+    // Then a job whose data is an empty object: it keeps it (its claim is then found the usual way).
+    const queue = openQueue(client, { index: 0, name: 'claims', prefix: '{groq}' }, settings);
+    cleanups.push(() => queue.close());
+    await queue.add('resource.created', {} as EventJobData, { jobId: jobIdFor('evt_empty') });
+    let emptyData: unknown;
     const views: { id: string; claimed: boolean; record: string | null; pttl: number }[] = [];
     await run('claims', async (job, token) => {
+      if (job.id === jobIdFor('evt_empty')) {
+        emptyData = job.data;
+        return;
+      }
       const id = job.data.event.id;
       views.push({
         id,
@@ -167,7 +176,9 @@ describe('JobFinisher', { timeout: 30_000 }, () => {
         expect(await client.get(idempotencyKey(id))).toBe(`processing:${token}`);
       }
     });
-    await waitFor(() => views.length === ids.length);
+    await waitFor(() => views.length === ids.length && emptyData !== undefined);
+    expect(emptyData).toEqual({});
+    expect(await client.get(idempotencyKey('evt_empty'))).toMatch(/^processing:/);
     expect(views.map((view) => [view.id, view.claimed])).toEqual([
       // The first job of a slot comes from BullMQ's moveToActive, which claims nothing.
       ['evt_first', false],

@@ -54,7 +54,8 @@ if type(result) == 'table' and type(result[1]) == 'table' and ARGV[12] ~= '' the
       for i = 1, #fields, 2 do
         if fields[i] == 'data' then
           local data = fields[i + 1]
-          if string.sub(data, -1) == '}' then
+          -- Only a JSON object with members takes one more (BullMQ's own default data is {}).
+          if string.sub(data, -1) == '}' and not string.find(data, '^%s*{%s*}$') then
             fields[i + 1] = string.sub(data, 1, -2) .. ',"fetchClaim":' .. cjson.encode(token) .. '}'
           end
           break
