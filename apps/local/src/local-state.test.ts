@@ -11,8 +11,9 @@ afterEach(() => {
 
 describe('ensureLocalSecrets', () => {
   it('makes a whsec_ secret and an admin token once, private to the user, and keeps them', () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'groq-state-')), '.local');
-    dirs.push(dir);
+    const parent = mkdtempSync(join(tmpdir(), 'groq-state-'));
+    dirs.push(parent);
+    const dir = join(parent, '.local');
     const first = ensureLocalSecrets(dir);
     expect(first.webhookSecret).toMatch(/^whsec_[A-Za-z0-9_-]{32}$/);
     expect(first.adminToken.length).toBeGreaterThanOrEqual(16);

@@ -81,12 +81,11 @@ describe('EventProducer against a real redis-server', () => {
   });
 
   it('starts before Redis exists and becomes usable when it appears', async () => {
-    const port = redis.port;
     await redis.kill();
     const { producer: p, client } = producer();
     const data = { event: event('evt_late'), receivedAt: new Date().toISOString(), keyIndex: 0 };
     await expect(p.enqueue(data, 500)).rejects.toBeInstanceOf(QueueUnavailableError);
-    redis = await startRedis({ port, dir: redis.dir });
+    redis = await redis.restart();
     await waitFor(() => client.status === 'ready', { timeoutMs: 10_000 });
     expect(await p.enqueue(data, 2000)).toBe('enqueued');
   });

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from './redis.js';
 
@@ -14,5 +15,10 @@ describe('startRedis', () => {
     await expect(redis.command('PING')).rejects.toThrow();
     redis = await redis.restart();
     expect(await redis.command('PING')).toBe('+PONG\r\n');
+    // Its temporary directory is still its own: cleanup removes it.
+    const { dir } = redis;
+    await redis.cleanup();
+    redis = undefined;
+    expect(existsSync(dir)).toBe(false);
   });
 });

@@ -37,9 +37,16 @@ export interface TestRedis {
 }
 
 /** Starts a `redis-server` from PATH on a free port and waits until it answers PING. */
-export async function startRedis(options: StartRedisOptions = {}): Promise<TestRedis> {
+export function startRedis(options: StartRedisOptions = {}): Promise<TestRedis> {
+  return launch(options, options.dir === undefined);
+}
+
+/**
+ * `ownDir`: the data directory is this helper's, so `cleanup` removes it — also after
+ * `restart`, which hands the same directory on.
+ */
+async function launch(options: StartRedisOptions, ownDir: boolean): Promise<TestRedis> {
   const port = options.port ?? (await freePort());
-  const ownDir = options.dir === undefined;
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'groq-redis-'));
   const args = [
     '--port',
@@ -82,7 +89,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
     async stop() {
       await child.stop('SIGTERM', 10_000);
     },
-    restart: () => startRedis({ ...options, port, dir }),
+    restart: () => launch({ ...options, port, dir }, ownDir),
     async cleanup() {
       await child.kill();
       if (ownDir) rmSync(dir, { recursive: true, force: true });
