@@ -77,7 +77,7 @@ if (
   );
 }
 
-/** BullMQ's `moveToFinished` arguments: 14 keys, then jobId, …, target (6th), … (9 in all). */
+/** BullMQ's `moveToFinished` arguments: 14 keys, then 9 ARGV: jobId 1st, target 5th, fields 9th. */
 const KEY_COUNT = 14;
 const JOB_ID_ARG = KEY_COUNT;
 const TARGET_ARG = KEY_COUNT + 4;
