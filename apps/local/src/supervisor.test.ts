@@ -17,6 +17,20 @@ function isRunning(pid: number): boolean {
   }
 }
 
+/** A supervisor that keeps the stream JSON (not a terminal), collecting the lines it writes. */
+function jsonSupervisor(
+  onUnexpectedExit: (name: string, code: number | string) => void = () => {},
+): { supervisor: Supervisor; lines: string[] } {
+  const lines: string[] = [];
+  const supervisor = new Supervisor({
+    mode: 'json',
+    write: (line) => lines.push(line),
+    pretty: (line) => line,
+    onUnexpectedExit,
+  });
+  return { supervisor, lines };
+}
+
 function script(name: string, body: string): string {
   const path = join(dir, name);
   writeFileSync(path, body);
@@ -55,13 +69,7 @@ describe('Supervisor', () => {
   });
 
   it('shows every line a child writes while it shuts down before stopAll returns', async () => {
-    const lines: string[] = [];
-    const supervisor = new Supervisor({
-      mode: 'json',
-      write: (line) => lines.push(line),
-      pretty: (line) => line,
-      onUnexpectedExit: () => {},
-    });
+    const { supervisor, lines } = jsonSupervisor();
     supervisor.start({
       name: 'burst',
       entry: script(
@@ -84,13 +92,7 @@ process.on('SIGTERM', () => {
   // A parent that, once asked to stop, exits at once and leaves a grandchild (sharing its pipes)
   // running `grandchildCode`. Returns the supervisor's lines and the grandchild's pid.
   async function stopParentOfGrandchild(grandchildCode: string) {
-    const lines: string[] = [];
-    const supervisor = new Supervisor({
-      mode: 'json',
-      write: (line) => lines.push(line),
-      pretty: (line) => line,
-      onUnexpectedExit: () => {},
-    });
+    const { supervisor, lines } = jsonSupervisor();
     supervisor.start({
       name: 'parent',
       entry: script(
@@ -129,14 +131,8 @@ setInterval(() => {}, 1000);`,
   });
 
   it('keeps the stream JSON when not on a terminal and reports a child that dies on its own', async () => {
-    const lines: string[] = [];
     const exits: Array<[string, number | string]> = [];
-    const supervisor = new Supervisor({
-      mode: 'json',
-      write: (line) => lines.push(line),
-      pretty: (line) => line,
-      onUnexpectedExit: (name, code) => exits.push([name, code]),
-    });
+    const { supervisor, lines } = jsonSupervisor((name, code) => exits.push([name, code]));
     supervisor.start({
       name: 'crashy',
       entry: script('crashy.mjs', `console.log('about to fail'); process.exit(3);`),

@@ -15,6 +15,7 @@ import {
   type IdempotencyStore,
   type Job,
   type JobFinisher,
+  retryDoneMark,
   UnrecoverableError,
 } from '@groq-webhooks/queue';
 import { type Logger, writeLine } from '@groq-webhooks/telemetry';
@@ -102,8 +103,6 @@ export type EventProcessor = (
 
 /** How long an aborted handler may take to settle before the attempt ends without it. */
 const ABORT_SETTLE_MS = 250;
-/** Tries at marking a handled event done (about 3 s in all) before its job is failed and retried. */
-const MARK_DONE_TRIES = 5;
 type AnyHandler = (event: GroqEvent, ctx: HandlerContext) => Promise<void> | void;
 
 /**
@@ -279,20 +278,9 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
     }
   };
 
-  /**
-   * Marks a handled event done, retrying through a short Redis hiccup (a failover, a restart):
-   * giving up means the handler runs again, so it is worth a few seconds.
-   */
-  async function markDoneRetrying(eventId: string): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await store.markDone(eventId, settings.idempotencyTtlSeconds);
-        return;
-      } catch (error) {
-        if (attempt >= MARK_DONE_TRIES) throw error;
-        await delay(100 * 2 ** attempt);
-      }
-    }
+  /** Marks a handled event done, retrying through a short Redis hiccup. */
+  function markDoneRetrying(eventId: string): Promise<void> {
+    return retryDoneMark(() => store.markDone(eventId, settings.idempotencyTtlSeconds));
   }
 
   async function releaseQuietly(eventId: string, token: string): Promise<void> {

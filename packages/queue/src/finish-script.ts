@@ -4,7 +4,7 @@
 import { moveToFinished } from 'bullmq/dist/cjs/scripts/moveToFinished-14.js';
 import { version as bullmqVersion } from 'bullmq/dist/cjs/version.js';
 import type { RedisClient } from './connection.js';
-import { DONE, PROCESSING } from './idempotency.js';
+import { DONE, PROCESSING, retryDoneMark } from './idempotency.js';
 import { idempotencyKey, JOB_ID_PREFIX } from './naming.js';
 import type { EventJobData } from './queues.js';
 
@@ -82,8 +82,6 @@ const KEY_COUNT = 14;
 const JOB_ID_ARG = KEY_COUNT;
 const TARGET_ARG = KEY_COUNT + 4;
 const FIELDS_ARG = KEY_COUNT + 8;
-/** Tries at finishing a job whose done-marker Redis refuses (about 3 s in all). */
-const REFUSED_TRIES = 5;
 /** Replies that mean Redis ran nothing and may take the same call a moment later. */
 const REFUSAL = /^(OOM|READONLY|LOADING|MASTERDOWN|TRYAGAIN)\b/;
 
@@ -130,15 +128,9 @@ export class JobFinisher {
         this.#doneTtlSeconds,
         claimPrefix,
       );
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await client.groqFinishJob(full);
-        } catch (error) {
-          // Without a marker to write, BullMQ handles its own errors as it always does.
-          if (eventId === undefined || attempt >= REFUSED_TRIES || !isRefusal(error)) throw error;
-          await delay(100 * 2 ** attempt);
-        }
-      }
+      // Without a marker to write, BullMQ handles its own errors as it always does.
+      if (eventId === undefined) return client.groqFinishJob(full);
+      return retryDoneMark(() => client.groqFinishJob(full), isRefusal);
     };
   }
 
@@ -165,8 +157,4 @@ export function claimedAtFetch(data: EventJobData, token: string): boolean {
 
 function isRefusal(error: unknown): boolean {
   return error instanceof Error && REFUSAL.test(error.message);
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

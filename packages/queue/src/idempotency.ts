@@ -51,6 +51,28 @@ for _, key in ipairs(KEYS) do
 end
 return #KEYS`;
 
+/** Tries at writing a done-marker (about 3 s in all): giving up means the handler runs again. */
+const DONE_MARK_TRIES = 5;
+
+/**
+ * Runs `write` (a write that carries a done-marker) until it succeeds, through a short Redis
+ * hiccup (a failover, a restart, writes refused at maxmemory): up to {@link DONE_MARK_TRIES}
+ * tries, 200 ms, 400 ms, … apart, while `retryable` says the error is worth another try.
+ */
+export async function retryDoneMark<T>(
+  write: () => Promise<T>,
+  retryable: (error: unknown) => boolean = () => true,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      if (attempt >= DONE_MARK_TRIES || !retryable(error)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt).unref());
+    }
+  }
+}
+
 /** Most keys one coalesced command carries. */
 const MAX_KEYS = 500;
 

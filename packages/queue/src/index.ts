@@ -32,7 +32,7 @@ export {
   waitForRedis,
 } from './connection.js';
 export { claimedAtFetch, FINISH_JOB, JobFinisher } from './finish-script.js';
-export { type ClaimResult, DONE, IdempotencyStore } from './idempotency.js';
+export { type ClaimResult, DONE, IdempotencyStore, retryDoneMark } from './idempotency.js';
 export {
   BACKOFF_TYPE,
   backoffDelay,
