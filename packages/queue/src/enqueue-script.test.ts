@@ -7,8 +7,8 @@ import { jobIdFor } from './naming.js';
 import { EventProducer } from './producer.js';
 import { type EventJobData, openQueue } from './queues.js';
 
-// The ingest's batch script writes jobs with BullMQ's own addStandardJob Lua instead of
-// Queue.add: these tests hold it to writing exactly what Queue.add writes.
+// The ingest's batch script writes jobs as BullMQ's addStandardJob Lua does, batched, instead of
+// Queue.add: these tests hold it to leaving exactly the keys Queue.add leaves.
 
 const settings = { queuePrefix: '{groq}', queueShards: 1, jobAttempts: 5, backoffBaseMs: 250 };
 
@@ -122,6 +122,31 @@ describe('the batch enqueue script writes what Queue.add writes', () => {
       await queue.close();
     }
     expect(await snapshot('paused-script')).toEqual(await snapshot('paused-queue'));
+  });
+
+  it.each([
+    ['at its global concurrency: no worker is woken', 1],
+    ['under its global concurrency: a worker is woken', 2],
+  ] as const)('on a queue %s, as with Queue.add', async (_case, concurrency) => {
+    const [byQueueName, byScriptName] = [
+      `maxed-queue-${concurrency}`,
+      `maxed-script-${concurrency}`,
+    ];
+    for (const name of [byQueueName, byScriptName]) {
+      const queue = openQueue(client, { index: 0, name, prefix: '{groq}' }, settings);
+      await queue.setGlobalConcurrency(concurrency);
+      // One job running: the limit counts the active list.
+      await client.lpush(`{groq}:${name}:active`, 'evt-running');
+      if (name === byQueueName) {
+        await queue.add('resource.created', data('evt_m'), { jobId: jobIdFor('evt_m') });
+      } else {
+        expect(await producerFor(name).enqueue(data('evt_m'), 2000)).toBe('enqueued');
+      }
+      await queue.close();
+    }
+    const [byQueue, byScript] = [await snapshot(byQueueName), await snapshot(byScriptName)];
+    expect(byQueue.marker === undefined).toBe(concurrency === 1);
+    expect(byScript).toEqual(byQueue);
   });
 
   it('a BullMQ worker runs the jobs it added with their data and options', async () => {

@@ -69,7 +69,7 @@ interface EventGroup {
  * Redis is down: it fails fast meanwhile and works as soon as Redis answers.
  *
  * Concurrent calls are coalesced per shard into batches. On a single Redis a batch is one script
- * call that looks every event up and adds the new ones with BullMQ's own add script
+ * call that looks every event up and adds the new ones as BullMQ's add script would
  * ({@link ENQUEUE_EVENTS}); a few batches may be in flight at once, as each is atomic. On a
  * Cluster, where done-markers and queue keys live in different slots, a batch is one round of
  * lookups and then one `addBulk`, one batch at a time. Either way each call resolves only once its
@@ -204,7 +204,7 @@ export class EventProducer {
 
   /**
    * On a single Redis: looks every event of a batch up and adds the new ones in one script call
-   * ({@link ENQUEUE_EVENTS}: BullMQ's own add script run per new event).
+   * ({@link ENQUEUE_EVENTS}: the writes of BullMQ's add script, batched).
    */
   async #checkAndAdd(queue: EventQueue, groups: EventGroup[]): Promise<(EventState | Error)[]> {
     const keys = queue.keys;
