@@ -223,10 +223,12 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
         settled = true;
       }
     })();
-    const durationTimer = metrics.handlerDuration.startTimer({ type });
+    const handlerStarted = performance.now();
+    const observeDuration = () =>
+      metrics.handlerDuration.observe({ type }, (performance.now() - handlerStarted) / 1000);
     try {
-      await Promise.race([run, abort.rejection()]);
-      durationTimer();
+      await abort.race(run);
+      observeDuration();
       // With a finisher the marker is written by the job's finish, which BullMQ sends as soon as
       // this returns; Redis refusing it fails that finish, so the job is never completed unmarked.
       if (deps.finisher !== undefined) deps.finisher.markDoneOnFinish(jobId, event.id);
@@ -234,7 +236,7 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
       metrics.processed.inc({ type });
       writeLine(deps.logger, 'info', line('completed'), 'Event handled');
     } catch (thrown) {
-      durationTimer();
+      observeDuration();
       const error = abort.reason ?? toError(thrown);
       // A handler that honours its signal gets a moment to unwind before its claim is released.
       if (!settled) await Promise.race([run.catch(() => {}), delay(ABORT_SETTLE_MS)]);
@@ -345,11 +347,15 @@ class AttemptAbort {
     this.#reject?.(reason);
   }
 
-  /** Rejects with the reason once aborted (at once if it already is). */
-  rejection(): Promise<never> {
-    return new Promise((_, reject) => {
-      if (this.reason !== undefined) reject(this.reason);
-      else this.#reject = reject;
+  /** Settles as `run` does, unless the attempt is aborted first: then rejects with the reason. */
+  race(run: Promise<void>): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.reason !== undefined) {
+        reject(this.reason);
+        return;
+      }
+      this.#reject = reject;
+      run.then(resolve, reject);
     });
   }
 }

@@ -35,6 +35,7 @@ describe('writeLine', () => {
       ],
       [{ skewSeconds: -301, ok: true, nan: Number.NaN, inf: Infinity, gone: undefined }, ''],
       [{}, 'no fields'],
+      [{ 'k"ey': 'plain', é: 'x\u007f', long: 'y'.repeat(60) }, 'odd keys'],
     ];
     for (const [fields, msg] of cases) {
       const { fastLine, slowLine } = samePinoLine('info', fields, msg);
@@ -45,6 +46,14 @@ describe('writeLine', () => {
     const { fastLine, slowLine } = samePinoLine('warn', { code: 'invalid_signature' }, 'rejected');
     expect(fastLine).toBe(slowLine);
     expect(JSON.parse(fastLine).level).toBe('warn');
+  });
+
+  it('escapes a lone surrogate, which pino writes raw (it then reaches the log as U+FFFD)', () => {
+    const { writes, logger } = capture();
+    writeLine(logger, 'info', { type: 'a\ud800b', eventId: 'evt_\udfff' }, 'x');
+    const line = writes.join('');
+    expect(line).toContain('"type":"a\\ud800b","eventId":"evt_\\udfff"');
+    expect(JSON.parse(line)).toMatchObject({ type: 'a\ud800b', eventId: 'evt_\udfff' });
   });
 
   it('writes nothing below the logger level', () => {
