@@ -600,6 +600,24 @@ describe('POST /webhooks/groq against a real redis-server', () => {
       expect(logs.raw.at(-1)).not.toContain('s3cr3t');
     });
 
+    it('stores the body as sent as the event: spacing, key order and escapes kept', async () => {
+      const id = eventId();
+      const body = `\ufeff{ "type" : "resource.created",\n "id":"${id}", "created":"x",\n  "data": {"n": 1.50, "s": "\\u00e9\\/"} }`;
+      expect((await send(body, signedHeaders(body))).status).toBe(200);
+      const stored = await client.hget(queue.toKey(jobIdFor(id)), 'data');
+      // The text after the byte order mark, which decoding drops.
+      expect(stored).toBe(
+        `{"event":${body.slice(1)},"receivedAt":"${new Date(NOW_MS).toISOString()}","keyIndex":0}`,
+      );
+      const job = await queue.getJob(jobIdFor(id));
+      expect(job?.data.event).toEqual({
+        type: 'resource.created',
+        id,
+        created: 'x',
+        data: { n: 1.5, s: 'é/' },
+      });
+    });
+
     it('keeps a __proto__ key as data, polluting nothing', async () => {
       const body = `{"id":"${eventId()}","type":"resource.created","data":{"__proto__":{"polluted":true}},"created":"x"}`;
       expect((await send(body, signedHeaders(body))).status).toBe(200);

@@ -6,9 +6,10 @@ import type { IngestMetrics } from './metrics.js';
 export interface Producer {
   /**
    * Resolves once Redis holds the job (or knows the event already); rejects with
-   * `QueueUnavailableError` when Redis is unreachable or `timeoutMs` passes.
+   * `QueueUnavailableError` when Redis is unreachable or `timeoutMs` passes. `eventJson` is the
+   * request body's text, which `data.event` was parsed from.
    */
-  enqueue(data: EventJobData, timeoutMs: number): Promise<EnqueueOutcome>;
+  enqueue(data: EventJobData, timeoutMs: number, eventJson?: string): Promise<EnqueueOutcome>;
 }
 
 /** Dependencies of {@link createApp}. Everything with a side effect is passed in. */

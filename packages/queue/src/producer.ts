@@ -7,6 +7,7 @@ import { idempotencyKey, jobIdFor, queueShards, shardOf } from './naming.js';
 import {
   type EventJobData,
   type EventQueue,
+  jobDataJson,
   openQueue,
   type QueueHandleSettings,
 } from './queues.js';
@@ -50,6 +51,8 @@ export const DEFAULT_MAX_IN_FLIGHT = 4;
 /** One waiting `enqueue` call. Settled exactly once: by its batch or by its own deadline. */
 interface PendingEnqueue {
   readonly data: EventJobData;
+  /** The JSON text `data.event` was parsed from, when the caller has it. */
+  readonly eventJson: string | undefined;
   readonly jobId: string;
   readonly deadline: number;
   settled: boolean;
@@ -109,8 +112,10 @@ export class EventProducer {
   /**
    * Enqueues an event unless it is known already. Resolves only once Redis holds the job;
    * rejects with {@link QueueUnavailableError} when Redis is unreachable or `timeoutMs` passes.
+   * `eventJson`, when given, is the JSON text `data.event` was parsed from: on a single Redis the
+   * job's data then carries that text instead of `data.event` serialised again.
    */
-  enqueue(data: EventJobData, timeoutMs: number): Promise<EnqueueOutcome> {
+  enqueue(data: EventJobData, timeoutMs: number, eventJson?: string): Promise<EnqueueOutcome> {
     if (this.#closed) return Promise.reject(new QueueUnavailableError('producer is closed'));
     if (this.#client.status !== 'ready') {
       return Promise.reject(new QueueUnavailableError(`Redis is ${this.#client.status}`));
@@ -121,6 +126,7 @@ export class EventProducer {
     return new Promise<EnqueueOutcome>((resolve, reject) => {
       const pending: PendingEnqueue = {
         data,
+        eventJson,
         jobId: jobIdFor(id),
         deadline: Date.now() + timeoutMs,
         settled: false,
@@ -223,7 +229,12 @@ export class EventProducer {
     for (const { leader } of groups) args.push(idempotencyKey(leader.data.event.id));
     args.push(keys[''] as string, Date.now(), this.#storedOptions);
     for (const { leader } of groups) {
-      args.push(leader.jobId, leader.data.event.type, JSON.stringify(leader.data));
+      const { data, eventJson } = leader;
+      args.push(
+        leader.jobId,
+        data.event.type,
+        eventJson === undefined ? JSON.stringify(data) : jobDataJson(data, eventJson),
+      );
     }
     const states = await (this.#client as EnqueueClient).groqEnqueueEvents(
       10 + groups.length,

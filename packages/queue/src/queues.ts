@@ -19,6 +19,15 @@ export interface EventJobData {
   fetchClaim?: string;
 }
 
+/**
+ * The JSON of a job's data, as `JSON.stringify(data)` lays it out, but with the event written as
+ * `eventJson`, the JSON text `data.event` was parsed from: the text as received, so that nothing
+ * is serialised twice and the worker parses exactly what the sender signed.
+ */
+export function jobDataJson(data: EventJobData, eventJson: string): string {
+  return `{"event":${eventJson},"receivedAt":${JSON.stringify(data.receivedAt)},"keyIndex":${JSON.stringify(data.keyIndex)}}`;
+}
+
 /** A BullMQ queue typed for event jobs (job name = event type). */
 export type EventQueue = Queue<EventJobData, void, string>;
 

@@ -79,14 +79,11 @@ export function verify(input: VerifyInput): VerifyResult {
   if (candidates.length === 0) {
     return { ok: false, reason: 'invalid_signature' };
   }
+  const signedPrefix = `${timestamp}.`;
   for (let keyIndex = 0; keyIndex < input.secrets.length; keyIndex++) {
     const secret = input.secrets[keyIndex];
     if (secret === undefined) continue;
-    const expected = createHmac('sha256', secret)
-      .update(timestamp)
-      .update('.')
-      .update(input.body)
-      .digest();
+    const expected = createHmac('sha256', secret).update(signedPrefix).update(input.body).digest();
     // Every candidate is compared, so the time taken does not tell which one matched.
     let matched = false;
     for (const candidate of candidates) {
@@ -99,10 +96,17 @@ export function verify(input: VerifyInput): VerifyResult {
 
 /** Splits a signature header into 32-byte MACs; anything not 64 lowercase hex is dropped. */
 function parseSignatures(header: string): Buffer[] {
+  // The usual header is one MAC, bare or versioned: no splitting.
+  const bare = header.length === 64 ? header : header.length === 67 ? versioned(header) : undefined;
+  if (bare !== undefined && SIGNATURE_PATTERN.test(bare)) return [Buffer.from(bare, 'hex')];
   const macs: Buffer[] = [];
   for (const part of header.split(SEPARATORS)) {
     const hex = part.startsWith(VERSION_PREFIX) ? part.slice(VERSION_PREFIX.length) : part;
     if (SIGNATURE_PATTERN.test(hex)) macs.push(Buffer.from(hex, 'hex'));
   }
   return macs;
+}
+
+function versioned(part: string): string | undefined {
+  return part.startsWith(VERSION_PREFIX) ? part.slice(VERSION_PREFIX.length) : undefined;
 }
