@@ -3,7 +3,8 @@ import { startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
 import { Worker } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closeRedis, createRedis, type RedisClient } from './connection.js';
-import { jobIdFor } from './naming.js';
+import { DONE, PROCESSING } from './idempotency.js';
+import { idempotencyKey, jobIdFor } from './naming.js';
 import { EventProducer } from './producer.js';
 import { type EventJobData, openQueue } from './queues.js';
 
@@ -179,6 +180,26 @@ describe('the batch enqueue script writes what Queue.add writes', () => {
       expect(job.attempts).toBe(5);
       expect(job.data).toEqual(data(`evt_${job.id.slice('evt-evt_'.length)}`));
     }
+  });
+
+  it('looks every event up in one batch: done, claimed without a job, queued, failed, new', async () => {
+    const queue = openQueue(
+      client,
+      { index: 0, name: 'lookup-script', prefix: '{groq}' },
+      settings,
+    );
+    await client.set(idempotencyKey('evt_done'), DONE);
+    // A claim whose job is gone (removed by an operator): the event is not known to be handled.
+    await client.set(idempotencyKey('evt_claimed'), `${PROCESSING}tok`);
+    await queue.add('resource.created', data('evt_queued'), { jobId: jobIdFor('evt_queued') });
+    await queue.add('resource.created', data('evt_failed'), { jobId: jobIdFor('evt_failed') });
+    await client.zadd('{groq}:lookup-script:failed', Date.now(), jobIdFor('evt_failed'));
+    await queue.close();
+    const producer = producerFor('lookup-script');
+    const ids = ['evt_done', 'evt_claimed', 'evt_queued', 'evt_failed', 'evt_new'];
+    const outcomes = await Promise.all(ids.map((id) => producer.enqueue(data(id), 2000)));
+    expect(outcomes).toEqual(['duplicate', 'enqueued', 'duplicate', 'requeued', 'enqueued']);
+    expect(await client.exists(`{groq}:lookup-script:${jobIdFor('evt_done')}`)).toBe(0);
   });
 
   it('one job per event when the same event is in several batches in flight at once', async () => {

@@ -46,11 +46,19 @@ local maxEvents
 for i = 1, n do
   local jobId = ARGV[3 * i + 1]
   local jobKey = prefix .. jobId
-  if rcall('GET', KEYS[10 + i]) == '${DONE}' then
-    states[i] = 1
-  elseif rcall('EXISTS', jobKey) == 1 then
-    if rcall('ZSCORE', failedKey, jobId) then states[i] = 2 else states[i] = 1 end
-  else
+  local doneKey = KEYS[10 + i]
+  -- Usually neither exists: one lookup answers that.
+  local fresh = rcall('EXISTS', doneKey, jobKey) == 0
+  if not fresh then
+    if rcall('GET', doneKey) == '${DONE}' then
+      states[i] = 1
+    elseif rcall('EXISTS', jobKey) == 1 then
+      if rcall('ZSCORE', failedKey, jobId) then states[i] = 2 else states[i] = 1 end
+    else
+      fresh = true
+    end
+  end
+  if fresh then
     if maxEvents == nil then
       maxEvents = rcall('HGET', metaKey, 'opts.maxLenEvents')
       if not maxEvents then
