@@ -4,7 +4,7 @@ import { type EventJobData, QueueUnavailableError } from '@groq-webhooks/queue';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verify } from '@groq-webhooks/signature';
 import { isoClock, writeLine } from '@groq-webhooks/telemetry';
 import { type Context, Hono } from 'hono';
-import { readBody, readIncoming } from './body.js';
+import { readBody, readIncoming, webhookHeaders } from './body.js';
 import {
   IngestError,
   REJECTIONS,
@@ -23,6 +23,13 @@ const JSON_HEADERS = { 'content-type': 'application/json' } as const;
 const RECEIVED = JSON.stringify({ received: true });
 const DUPLICATE = JSON.stringify({ received: true, duplicate: true });
 const NOT_FOUND = JSON.stringify({ error: 'Not found', code: 'not_found' });
+/** The methods each path answers (HEAD with GET: Hono serves it with the GET route). */
+const ALLOWED_METHODS = new Map([
+  [WEBHOOK_PATH, 'POST'],
+  ['/healthz', 'GET, HEAD'],
+  ['/readyz', 'GET, HEAD'],
+  ['/metrics', 'GET, HEAD'],
+]);
 const METHOD_NOT_ALLOWED = JSON.stringify({
   error: 'Method not allowed',
   code: 'method_not_allowed',
@@ -39,7 +46,6 @@ class RequestOutcome {
 
 /** `@hono/node-server` passes Node's request as `c.env.incoming`; `app.request()` passes none. */
 type Env = {
-  Variables: { outcome: RequestOutcome | undefined };
   Bindings: { incoming?: IncomingMessage };
 };
 
@@ -55,117 +61,107 @@ export function createApp(deps: AppDeps): Hono<Env> {
   const isoNow = isoClock(now);
   const app = new Hono<Env>();
 
-  app.post(
-    WEBHOOK_PATH,
-    async function observe(c, next) {
-      const started = performance.now();
-      const outcome = new RequestOutcome();
-      c.set('outcome', outcome);
-      logger.debug('webhook request started');
-      await next();
-      metrics.countRequest(outcome.code);
-      logOutcome(outcome, c.res.status, performance.now() - started);
-    },
-    async function receive(c) {
-      const outcome = c.get('outcome') as RequestOutcome;
-      // Typed as always there, but `app.request()` without an env leaves it undefined.
-      const incoming = (c.env as Env['Bindings'] | undefined)?.incoming;
-      const body =
-        incoming === undefined
-          ? await readBody(c.req.raw, maxBodyBytes)
-          : await readIncoming(incoming, maxBodyBytes);
-      // Node's parsed headers when served by @hono/node-server (a property read); the Web
-      // headers otherwise. Node joins repeated values with ", " as the Headers class does.
-      const headers = incoming?.headers;
-      const verified = verify({
-        secrets,
-        signature: headers
-          ? headerValue(headers[SIGNATURE_HEADER])
-          : c.req.header(SIGNATURE_HEADER),
-        timestamp: headers
-          ? headerValue(headers[TIMESTAMP_HEADER])
-          : c.req.header(TIMESTAMP_HEADER),
-        body,
-        nowSeconds: now() / 1000,
-        toleranceSeconds,
-      });
-      if (!verified.ok) {
-        const { reason, skewSeconds } = verified;
-        throw new IngestError(
-          verifyFailureCode(reason),
-          skewSeconds === undefined ? { reason } : { reason, skewSeconds },
-        );
-      }
-      outcome.keyIndex = verified.keyIndex;
-
-      const text = decodeBody(body);
-      const parsed = parseEnvelope(parseJson(text));
-      if (!parsed.ok) throw new IngestError('invalid_payload', { problem: parsed.problem });
-      const event = parsed.envelope;
-      outcome.eventId = event.id;
-      outcome.type = event.type;
-
-      const data: EventJobData = {
-        event,
-        receivedAt: isoNow(),
-        keyIndex: verified.keyIndex,
-      };
-      const enqueueStarted = performance.now();
-      let result: Awaited<ReturnType<typeof producer.enqueue>>;
-      try {
-        // The job carries the body's text as the event: parsing it again gives the same event.
-        result = await producer.enqueue(data, enqueueTimeoutMs, text);
-      } finally {
-        metrics.observeEnqueue((performance.now() - enqueueStarted) / 1000);
-      }
-      if (result === 'duplicate') {
-        outcome.code = 'duplicate';
-        return c.body(DUPLICATE, 200, JSON_HEADERS);
-      }
-      outcome.code = result === 'requeued' ? 'requeued' : 'received';
-      return c.body(RECEIVED, 200, JSON_HEADERS);
-    },
-  );
-  app.all(WEBHOOK_PATH, (c) => methodNotAllowed(c, 'POST'));
+  // One handler, not a middleware chain: Hono then calls it directly, without composing.
+  app.post(WEBHOOK_PATH, async function webhook(c) {
+    const started = performance.now();
+    const outcome = new RequestOutcome();
+    logger.debug('webhook request started');
+    let response: Response;
+    try {
+      response = await receive(c, outcome);
+    } catch (error) {
+      outcome.code = rejectionCode(error);
+      outcome.error = error instanceof Error ? error : new Error(String(error));
+      response = errorResponse(c, outcome.code, error);
+    }
+    metrics.countRequest(outcome.code);
+    logOutcome(outcome, response.status, performance.now() - started);
+    return response;
+  });
 
   app.get('/healthz', (c) => c.json({ ok: true }));
-  app.all('/healthz', (c) => methodNotAllowed(c, 'GET, HEAD'));
 
   app.get('/readyz', async (c) => {
     const ready = await deps.isReady();
     return c.json({ ready }, ready ? 200 : 503);
   });
-  app.all('/readyz', (c) => methodNotAllowed(c, 'GET, HEAD'));
 
   app.get('/metrics', async (c) => {
     const text = await metrics.registry.metrics();
     return c.body(text, 200, { 'content-type': metrics.registry.contentType });
   });
-  app.all('/metrics', (c) => methodNotAllowed(c, 'GET, HEAD'));
 
-  app.notFound((c) => c.body(NOT_FOUND, 404, JSON_HEADERS));
-
-  // The one place errors become HTTP: rejections get their contract status and body, a queue
-  // outage a 503 the sender retries, anything else (a bug) a 500 that names nothing.
-  app.onError((error, c) => {
-    const code = rejectionCode(error);
-    const outcome = c.get('outcome');
-    if (outcome !== undefined) {
-      outcome.code = code;
-      outcome.error = error;
-    } else {
-      logger.error({ err: error, path: c.req.path }, 'request failed');
-    }
-    const { status } = REJECTIONS[code];
-    const problem = error instanceof IngestError ? error.details.problem : undefined;
-    if (code === 'queue_unavailable') {
-      return c.body(rejectionBody(code), 503, {
-        ...JSON_HEADERS,
-        'retry-after': String(RETRY_AFTER_SECONDS),
-      });
-    }
-    return c.body(rejectionBody(code, problem), status, JSON_HEADERS);
+  // A known path with another method: 405 naming the allowed ones. Answered here rather than by
+  // catch-all routes, which would also match the webhook's POST and cost every request a
+  // middleware chain.
+  app.notFound((c) => {
+    const allow = ALLOWED_METHODS.get(c.req.path);
+    return allow === undefined
+      ? c.body(NOT_FOUND, 404, JSON_HEADERS)
+      : c.body(METHOD_NOT_ALLOWED, 405, { ...JSON_HEADERS, allow });
   });
+
+  // Errors of the other routes (bugs: they throw nothing on purpose) become a 500 naming nothing.
+  app.onError((error, c) => {
+    logger.error({ err: error, path: c.req.path }, 'request failed');
+    return errorResponse(c, 'internal_error', error);
+  });
+
+  /** Receives one webhook: read, verify, parse, enqueue. Throws what it refuses. */
+  async function receive(c: Context<Env>, outcome: RequestOutcome): Promise<Response> {
+    // Typed as always there, but `app.request()` without an env leaves it undefined.
+    const incoming = (c.env as Env['Bindings'] | undefined)?.incoming;
+    // Node's raw headers when served by @hono/node-server; the Web headers otherwise (both join
+    // repeated values with ", ").
+    const headers = incoming === undefined ? undefined : webhookHeaders(incoming.rawHeaders);
+    const body =
+      incoming === undefined || headers === undefined
+        ? await readBody(c.req.raw, maxBodyBytes)
+        : await readIncoming(incoming, headers, maxBodyBytes);
+    const verified = verify({
+      secrets,
+      signature: headers ? headers.signature : c.req.header(SIGNATURE_HEADER),
+      timestamp: headers ? headers.timestamp : c.req.header(TIMESTAMP_HEADER),
+      body,
+      nowSeconds: now() / 1000,
+      toleranceSeconds,
+    });
+    if (!verified.ok) {
+      const { reason, skewSeconds } = verified;
+      throw new IngestError(
+        verifyFailureCode(reason),
+        skewSeconds === undefined ? { reason } : { reason, skewSeconds },
+      );
+    }
+    outcome.keyIndex = verified.keyIndex;
+
+    const text = decodeBody(body);
+    const parsed = parseEnvelope(parseJson(text));
+    if (!parsed.ok) throw new IngestError('invalid_payload', { problem: parsed.problem });
+    const event = parsed.envelope;
+    outcome.eventId = event.id;
+    outcome.type = event.type;
+
+    const data: EventJobData = {
+      event,
+      receivedAt: isoNow(),
+      keyIndex: verified.keyIndex,
+    };
+    const enqueueStarted = performance.now();
+    let result: Awaited<ReturnType<typeof producer.enqueue>>;
+    try {
+      // The job carries the body's text as the event: parsing it again gives the same event.
+      result = await producer.enqueue(data, enqueueTimeoutMs, text);
+    } finally {
+      metrics.observeEnqueue((performance.now() - enqueueStarted) / 1000);
+    }
+    if (result === 'duplicate') {
+      outcome.code = 'duplicate';
+      return c.body(DUPLICATE, 200, JSON_HEADERS);
+    }
+    outcome.code = result === 'requeued' ? 'requeued' : 'received';
+    return c.body(RECEIVED, 200, JSON_HEADERS);
+  }
 
   function decodeBody(body: Uint8Array): string {
     if (body.byteLength === 0)
@@ -221,17 +217,23 @@ export function createApp(deps: AppDeps): Hono<Env> {
   return app;
 }
 
-function rejectionCode(error: Error): RejectionCode {
+/**
+ * The one place errors become HTTP: rejections get their contract status and body, a queue
+ * outage a 503 the sender retries, anything else (a bug) a 500 that names nothing.
+ */
+function errorResponse(c: Context<Env>, code: RejectionCode, error: unknown): Response {
+  if (code === 'queue_unavailable') {
+    return c.body(rejectionBody(code), 503, {
+      ...JSON_HEADERS,
+      'retry-after': String(RETRY_AFTER_SECONDS),
+    });
+  }
+  const problem = error instanceof IngestError ? error.details.problem : undefined;
+  return c.body(rejectionBody(code, problem), REJECTIONS[code].status, JSON_HEADERS);
+}
+
+function rejectionCode(error: unknown): RejectionCode {
   if (error instanceof IngestError) return error.code;
   if (error instanceof QueueUnavailableError) return 'queue_unavailable';
   return 'internal_error';
-}
-
-/** A Node header value as the Web `Headers` gives it (Node joins these headers with ", "). */
-function headerValue(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(', ') : value;
-}
-
-function methodNotAllowed(c: Context<Env>, allow: string): Response {
-  return c.body(METHOD_NOT_ALLOWED, 405, { ...JSON_HEADERS, allow });
 }

@@ -67,4 +67,21 @@ process.exit(0);`;
     expect(lines).toHaveLength(1000);
     expect(lines[999]).toBe('line 999');
   });
+
+  it('writes everything, in order, through a pipe that fills up (partial writes, EAGAIN)', () => {
+    // process.stdout makes fd 1 non-blocking; 4 MB in one turn overflow the 64 KB pipe buffer.
+    const script = `import { TurnBufferedStdout } from ${JSON.stringify(BUILT)};
+process.stdout;
+const out = new TurnBufferedStdout(1);
+const pad = 'é'.repeat(100);
+for (let i = 0; i < 20000; i++) out.write('line ' + i + ' ' + pad + '\\n');
+process.exit(0);`;
+    const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    const lines = output.trim().split('\n');
+    expect(lines).toHaveLength(20000);
+    for (let i = 0; i < 20000; i += 997) expect(lines[i]).toBe(`line ${i} ${'é'.repeat(100)}`);
+  });
 });
