@@ -50,7 +50,8 @@ if (args.scale) {
   });
   process.exit(0);
 }
-const rounds = Number(args.rounds ?? (quick ? 1 : 2));
+// Three rounds by default: an odd count has a median round.
+const rounds = Number(args.rounds ?? (quick ? 1 : 3));
 const durationSeconds = Number(args.duration ?? (quick ? 2 : 10));
 const warmupSeconds = quick ? 1 : 3;
 const connections = Number(args.connections);
@@ -312,6 +313,55 @@ async function workerRound(
   }
 }
 
+/** The targets of the benchmark issue, as ratios in one run. */
+const TARGETS = { ingestRatio: 0.5, ingestP99Ms: 15, workerRatio: 0.8, workerConcurrency: 50 };
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  const upper = sorted[middle] ?? Number.NaN;
+  return sorted.length % 2 === 1 ? upper : ((sorted[middle - 1] ?? Number.NaN) + upper) / 2;
+}
+
+/** One line per target: the median round against it, and every round beside it. */
+function targetLines(load: LoadResult[], workers: WorkerResult[]): string[] {
+  const lines: string[] = [];
+  const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  const ingestRatios = ratiosByRound(load);
+  if (ingestRatios.length > 0) {
+    const p99s = load.filter((r) => r.kind === 'ingest').map((r) => r.p99Ms);
+    const ratio = median(ingestRatios);
+    const p99 = median(p99s);
+    lines.push(
+      `- Ingest ≥ ${TARGETS.ingestRatio.toFixed(2)}× baseline req/s with p99 ≤ ${TARGETS.ingestP99Ms} ms: median round ${ratio.toFixed(2)}×, p99 ${p99} ms — ${met(ratio >= TARGETS.ingestRatio && p99 <= TARGETS.ingestP99Ms)} (rounds ${ingestRatios.map((r) => r.toFixed(2)).join(', ')}; p99 ${p99s.join(', ')} ms)`,
+    );
+  }
+  const workerRatios = workerRatiosByRound(workers, TARGETS.workerConcurrency);
+  if (workerRatios.length > 0) {
+    const ratio = median(workerRatios);
+    lines.push(
+      `- Worker ≥ ${TARGETS.workerRatio.toFixed(2)}× bare BullMQ at concurrency ${TARGETS.workerConcurrency}: median round ${ratio.toFixed(2)}× — ${met(ratio >= TARGETS.workerRatio)} (rounds ${workerRatios.map((r) => r.toFixed(2)).join(', ')})`,
+    );
+  }
+  return lines;
+}
+
+/** The bare and the real worker's results of one concurrency and round. */
+function workerPair(workers: WorkerResult[], concurrency: number, round: number) {
+  const find = (kind: WorkerResult['kind']) =>
+    workers.find((w) => w.kind === kind && w.concurrency === concurrency && w.round === round);
+  return { bare: find('bare'), real: find('worker') };
+}
+
+function workerRatiosByRound(workers: WorkerResult[], concurrency: number): number[] {
+  const ratios: number[] = [];
+  for (const round of new Set(workers.map((w) => w.round))) {
+    const { bare, real } = workerPair(workers, concurrency, round);
+    if (bare && real) ratios.push(real.jobsPerSecond / bare.jobsPerSecond);
+  }
+  return ratios;
+}
+
 function spread(values: number[]): string {
   const min = Math.min(...values);
   const max = Math.max(...values);
@@ -362,12 +412,7 @@ function markdown(report: {
     for (const c of new Set(report.workers.map((w) => w.concurrency))) {
       const ratios: number[] = [];
       for (const round of new Set(report.workers.map((w) => w.round))) {
-        const bare = report.workers.find(
-          (w) => w.kind === 'bare' && w.concurrency === c && w.round === round,
-        );
-        const real = report.workers.find(
-          (w) => w.kind === 'worker' && w.concurrency === c && w.round === round,
-        );
+        const { bare, real } = workerPair(report.workers, c, round);
         if (bare && real) {
           lines.push(
             `| ${c} | ${round} | ${bare.jobsPerSecond} | ${real.jobsPerSecond} | ${(real.jobsPerSecond / bare.jobsPerSecond).toFixed(2)} | ${bare.cpuMicrosPerJob ?? 'n/a'} / ${real.cpuMicrosPerJob ?? 'n/a'} | ${bare.redisCpuMicrosPerJob ?? 'n/a'} / ${real.redisCpuMicrosPerJob ?? 'n/a'} |`,
@@ -383,6 +428,8 @@ function markdown(report: {
       '',
     );
   }
+  const targets = targetLines(report.load, report.workers);
+  if (targets.length > 0) lines.push('## Targets (median round)', '', ...targets, '');
   return lines.join('\n');
 }
 

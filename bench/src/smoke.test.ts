@@ -31,6 +31,8 @@ describe('pnpm bench --quick', () => {
     );
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain('Ratio ingest / baseline');
+    // --quick measures the worker at concurrency 10 only: the ingest's target line alone.
+    expect(result.stdout).toMatch(/## Targets \(median round\)\n\n- Ingest ≥ 0\.50× baseline/);
     const json = readdirSync(out).find((file) => file.endsWith('.json'));
     expect(json).toBeDefined();
     const report = JSON.parse(readFileSync(join(out, json ?? ''), 'utf8')) as Report;

@@ -117,7 +117,7 @@ export class JobFinisher {
     }
     client.defineCommand('groqFinishJob', { numberOfKeys: KEY_COUNT, lua: FINISH_JOB });
     const claimPrefix = idempotencyKey('');
-    client[name] = async (args: (string | number | Buffer)[]) => {
+    client[name] = (args: (string | number | Buffer)[]) => {
       const jobId = String(args[JOB_ID_ARG]);
       const eventId = args[TARGET_ARG] === 'completed' ? this.#done.get(jobId) : undefined;
       if (eventId !== undefined) this.#done.delete(jobId);

@@ -1,7 +1,7 @@
 import { startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { closeRedis, createRedis, type RedisClient } from './connection.js';
-import { IdempotencyStore } from './idempotency.js';
+import { IdempotencyStore, retryDoneMark } from './idempotency.js';
 import { idempotencyKey } from './naming.js';
 
 describe('IdempotencyStore against a real redis-server', () => {
@@ -95,3 +95,52 @@ function countCommands(client: RedisClient): { stop(): number } {
     },
   };
 }
+
+describe('retryDoneMark (pure: the write is a stand-in)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** A write failing its first `failures` calls (the first by throwing outright). */
+  function flaky(failures: number) {
+    const calls: number[] = [];
+    const write = () => {
+      calls.push(Date.now());
+      if (calls.length === 1 && failures > 0) throw new Error('thrown');
+      if (calls.length <= failures) return Promise.reject(new Error(`refused ${calls.length}`));
+      return Promise.resolve('OK');
+    };
+    return { calls, write };
+  }
+
+  it('writes once when the write succeeds', async () => {
+    const { calls, write } = flaky(0);
+    expect(await retryDoneMark(write)).toBe('OK');
+    expect(calls).toHaveLength(1);
+  });
+
+  it('tries again 200, 400 and 800 ms apart until the write succeeds', async () => {
+    vi.useFakeTimers();
+    const { calls, write } = flaky(3);
+    const result = retryDoneMark(write);
+    await vi.advanceTimersByTimeAsync(1400);
+    expect(await result).toBe('OK');
+    expect(calls.map((at) => at - (calls[0] ?? 0))).toEqual([0, 200, 600, 1400]);
+  });
+
+  it('gives up after five tries with the last error', async () => {
+    vi.useFakeTimers();
+    const { calls, write } = flaky(10);
+    const result = retryDoneMark(write);
+    const settled = result.catch((error: Error) => error);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(((await settled) as Error).message).toBe('refused 5');
+    expect(calls).toHaveLength(5);
+  });
+
+  it('does not try again after an error it is told not to retry', async () => {
+    const { calls, write } = flaky(2);
+    await expect(retryDoneMark(write, () => false)).rejects.toThrow('thrown');
+    expect(calls).toHaveLength(1);
+  });
+});

@@ -59,18 +59,27 @@ const DONE_MARK_TRIES = 5;
  * hiccup (a failover, a restart, writes refused at maxmemory): up to {@link DONE_MARK_TRIES}
  * tries, 200 ms, 400 ms, … apart, while `retryable` says the error is worth another try.
  */
-export async function retryDoneMark<T>(
+export function retryDoneMark<T>(
   write: () => Promise<T>,
   retryable: (error: unknown) => boolean = () => true,
 ): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
+  // Promise chains rather than an async loop: the first try, which nearly always succeeds, then
+  // costs the caller no extra turns (this runs once per job on the worker's hot path).
+  const attempt = (tries: number): Promise<T> => {
+    let written: Promise<T>;
     try {
-      return await write();
+      written = write();
     } catch (error) {
-      if (attempt >= DONE_MARK_TRIES || !retryable(error)) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt).unref());
+      written = Promise.reject(error);
     }
-  }
+    return written.catch((error: unknown) => {
+      if (tries >= DONE_MARK_TRIES || !retryable(error)) throw error;
+      return new Promise<void>((resolve) => setTimeout(resolve, 100 * 2 ** tries).unref()).then(
+        () => attempt(tries + 1),
+      );
+    });
+  };
+  return attempt(1);
 }
 
 /** Most keys one coalesced command carries. */
