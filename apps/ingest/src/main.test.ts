@@ -186,7 +186,11 @@ describe('ingest process (node dist/main.js) with a real redis-server', () => {
     expect(second.body).toEqual({ received: true, duplicate: true });
     expect(await queue.getJobCounts()).toEqual(counts);
 
-    const lines = ingest.process.logLines().filter((line) => line.msg === 'webhook accepted');
+    // A line leaves at the end of its turn: it may reach the pipe just after the response.
+    const accepted = () =>
+      ingest.process.logLines().filter((line) => line.msg === 'webhook accepted');
+    await waitFor(() => accepted().length === 2, { description: 'two webhook accepted lines' });
+    const lines = accepted();
     expect(lines.map((line) => line.code)).toEqual(['received', 'duplicate']);
     expect(lines[0]).toMatchObject({ eventId: payload.id, type: 'resource.deleted', keyIndex: 0 });
     expect(ingest.process.output()).not.toContain(SECRET);
