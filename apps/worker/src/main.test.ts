@@ -282,7 +282,10 @@ describe('handler modules and endpoints', () => {
       /groq_worker_jobs_processed_total\{[^}]*type="resource.created"[^}]*\} 1/,
     );
     expect(metrics).toMatch(/groq_worker_queue_depth\{[^}]*state="completed"[^}]*\} 1/);
-    const line = worker.logLines().find((l) => l.msg === 'plain handler ran');
+    // Lines leave at the end of their turn: wait for this one rather than race the pipe.
+    const line = await waitFor(() => worker.logLines().find((l) => l.msg === 'plain handler ran'), {
+      description: 'the plain handler log line',
+    });
     expect(line).toMatchObject({ eventId: event.id, type: 'resource.created', attempt: 1 });
     expect(await worker.stop()).toBe(0);
   });
