@@ -3,7 +3,8 @@ import { startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
 import { type Job, Worker } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closeRedis, createRedis, type RedisClient } from './connection.js';
-import { claimedAtFetch, JobFinisher } from './finish-script.js';
+import { Packr } from 'msgpackr';
+import { claimedAtFetch, JobFinisher, optionsAsJson } from './finish-script.js';
 import { backoffDelay } from './job-options.js';
 import { idempotencyKey, jobIdFor } from './naming.js';
 import { type EventJobData, openQueue } from './queues.js';
@@ -14,6 +15,8 @@ import { type EventJobData, openQueue } from './queues.js';
 
 const settings = { queuePrefix: '{groq}', queueShards: 1, jobAttempts: 3, backoffBaseMs: 250 };
 const TTL_SECONDS = 3600;
+/** MessagePack as BullMQ packs its script options. */
+const bullmqPackr = new Packr({ useRecords: false, encodeUndefinedAsNil: true });
 const LOCK_MS = 20_000;
 
 function data(id: string): EventJobData {
@@ -55,7 +58,7 @@ describe('JobFinisher', { timeout: 30_000 }, () => {
   async function run(
     queueName: string,
     process: (job: Job<EventJobData>, token: string, finisher: JobFinisher) => Promise<void>,
-    options: { plain?: boolean; concurrency?: number } = {},
+    options: { plain?: boolean; concurrency?: number; packedOptions?: boolean } = {},
   ) {
     const connection = createRedis({ redisUrl: redis.url, redisClusterNodes: undefined }, 'worker');
     const finisher = new JobFinisher({ doneTtlSeconds: TTL_SECONDS });
@@ -74,6 +77,16 @@ describe('JobFinisher', { timeout: 30_000 }, () => {
     );
     await worker.waitUntilReady();
     if (options.plain !== true) finisher.install(connection);
+    if (options.packedOptions === true) {
+      // Sends the options the way BullMQ packed them: the script's MessagePack branch.
+      const target = connection as unknown as Record<string, (args: unknown[]) => unknown>;
+      const finish = target.groqFinishJob?.bind(connection);
+      target.groqFinishJob = (args: unknown[]) => {
+        const json = args[14 + 7];
+        expect(typeof json).toBe('string');
+        return finish?.(args.map((arg, i) => (i === 21 ? bullmqPackr.pack(JSON.parse(String(json))) : arg)));
+      };
+    }
     void worker.run();
     cleanups.push(async () => {
       await worker.close();
@@ -114,11 +127,13 @@ describe('JobFinisher', { timeout: 30_000 }, () => {
   it('finishes jobs exactly as BullMQ does, and marks done only the events it was told to', async () => {
     const ids = Array.from({ length: 12 }, (_, i) => `evt_same_${i}`);
     let seen = 0;
-    for (const [queueName, plain] of [
-      ['finish-plain', true],
-      ['finish-fused', false],
+    for (const [queueName, plain, packedOptions] of [
+      ['finish-plain', true, false],
+      ['finish-fused', false, false],
+      ['finish-packed', false, true],
     ] as const) {
       await fill(queueName, ids);
+      await client.del(...ids.map(idempotencyKey));
       await run(
         queueName,
         async (job, _token, finisher) => {
@@ -127,14 +142,15 @@ describe('JobFinisher', { timeout: 30_000 }, () => {
           if (!plain && index % 2 === 0) finisher.markDoneOnFinish(job.id ?? '', job.data.event.id);
           if (index === 5 && job.attemptsMade === 0) throw new Error('fails once');
         },
-        { plain },
+        { plain, packedOptions },
       );
       const queue = openQueue(client, { index: 0, name: queueName, prefix: '{groq}' }, settings);
       cleanups.push(() => queue.close());
       await waitFor(async () => (await queue.getCompletedCount()) === 12, { timeoutMs: 15_000 });
     }
-    expect(seen).toBe(26);
+    expect(seen).toBe(39);
     expect(await snapshot('finish-fused')).toEqual(await snapshot('finish-plain'));
+    expect(await snapshot('finish-packed')).toEqual(await snapshot('finish-plain'));
     for (const [i, id] of ids.entries()) {
       const marker = await client.get(idempotencyKey(id));
       // Events the plain run left no record of; odd ones the fused run claimed at fetch only.
@@ -229,6 +245,29 @@ describe('JobFinisher', { timeout: 30_000 }, () => {
     const line = /cmdstat_evalsha:.*rejected_calls=(\d+),failed_calls=(\d+)/.exec(stats);
     return Number(line?.[1] ?? 0) + Number(line?.[2] ?? 0);
   }
+
+  it('sends BullMQ’s options as JSON when they are plain values, else as they came', () => {
+    const options = {
+      token: 'tok:1',
+      name: 'groq-worker-1',
+      keepJobs: { count: 10_000, age: 3600 },
+      limiter: undefined,
+      lockDuration: 30_000,
+      attempts: 8,
+      maxMetricsSize: '',
+      fpof: false,
+    };
+    const json = optionsAsJson(bullmqPackr.pack(options));
+    expect(typeof json).toBe('string');
+    // Absent values are left out, as a nil decodes to a missing key in Lua.
+    const { limiter: _absent, ...present } = options;
+    expect(JSON.parse(String(json))).toEqual(present);
+    for (const odd of [{ list: [1, null] }, { n: Number.POSITIVE_INFINITY }, { at: new Date(0) }]) {
+      const packed = bullmqPackr.pack({ ...options, ...odd });
+      expect(optionsAsJson(packed)).toBe(packed);
+    }
+    expect(optionsAsJson('already a string')).toBe('already a string');
+  });
 
   it('hands back the events marked for a finish that never came, once', () => {
     const finisher = new JobFinisher({ doneTtlSeconds: TTL_SECONDS });

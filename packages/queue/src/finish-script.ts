@@ -3,6 +3,7 @@
 // built scripts are importable; the version is pinned.
 import { moveToFinished } from 'bullmq/dist/cjs/scripts/moveToFinished-14.js';
 import { version as bullmqVersion } from 'bullmq/dist/cjs/version.js';
+import { unpack } from 'msgpackr';
 import type { RedisClient } from './connection.js';
 import { DONE, PROCESSING, retryDoneMark } from './idempotency.js';
 import { idempotencyKey, JOB_ID_PREFIX } from './naming.js';
@@ -29,8 +30,10 @@ const BULLMQ_OPTS = 'local opts = cmsgpack.unpack(ARGV[8])';
  * KEYS and ARGV[1..9]: BullMQ's own. A BullMQ upgrade that changes them fails at start-up.
  */
 export const FINISH_JOB = `
--- BullMQ's options, unpacked once for its body and for the claim below.
-local opts = cmsgpack.unpack(ARGV[8])
+-- BullMQ's options, decoded once for its body and for the claim below: JSON when the worker
+-- could send them so (a JSON object starts with '{'), else BullMQ's MessagePack.
+local opts
+if string.byte(ARGV[8], 1) == 123 then opts = cjson.decode(ARGV[8]) else opts = cmsgpack.unpack(ARGV[8]) end
 local function bullmqMoveToFinished(KEYS, ARGV)
 ${moveToFinished.content.replace(BULLMQ_OPTS, 'local opts = opts')}
 end
@@ -77,10 +80,14 @@ if (
   );
 }
 
-/** BullMQ's `moveToFinished` arguments: 14 keys, then 9 ARGV: jobId 1st, target 5th, fields 9th. */
+/**
+ * BullMQ's `moveToFinished` arguments: 14 keys, then 9 ARGV: jobId 1st, target 5th, options 8th
+ * (MessagePack), fields 9th.
+ */
 const KEY_COUNT = 14;
 const JOB_ID_ARG = KEY_COUNT;
 const TARGET_ARG = KEY_COUNT + 4;
+const OPTIONS_ARG = KEY_COUNT + 7;
 const FIELDS_ARG = KEY_COUNT + 8;
 /** Replies that mean Redis ran nothing and may take the same call a moment later. */
 const REFUSAL = /^(OOM|READONLY|LOADING|MASTERDOWN|TRYAGAIN)\b/;
@@ -122,6 +129,8 @@ export class JobFinisher {
       const eventId = args[TARGET_ARG] === 'completed' ? this.#done.get(jobId) : undefined;
       if (eventId !== undefined) this.#done.delete(jobId);
       const full = args.slice(0, FIELDS_ARG);
+      const options = full[OPTIONS_ARG];
+      if (options !== undefined) full[OPTIONS_ARG] = optionsAsJson(options);
       full.push(
         args[FIELDS_ARG] ?? '',
         eventId === undefined ? '' : idempotencyKey(eventId),
@@ -148,6 +157,37 @@ export class JobFinisher {
     this.#done.clear();
     return eventIds;
   }
+}
+
+/**
+ * BullMQ's MessagePack-encoded finishing options as JSON, when they are plain JSON values (as
+ * BullMQ 6.7's are: strings, finite numbers, booleans, absent values, nested objects), else as
+ * they came. A Buffer among the arguments makes ioredis build the whole command piece by piece
+ * (measured: 11.3 µs a call against 4.2 µs for all strings, 6.5 µs with this conversion).
+ * Absent values are left out, as MessagePack's nil decodes to a missing key in Lua.
+ */
+export function optionsAsJson(packed: string | number | Buffer): string | number | Buffer {
+  if (!Buffer.isBuffer(packed)) return packed;
+  let plain = true;
+  const json = JSON.stringify(
+    unpack(packed),
+    function replace(this: Record<string, unknown>, key: string, value: unknown) {
+      // The value before any toJSON (a Date arrives here as its string).
+      const original = this[key];
+      if (original === null || original === undefined) return undefined;
+      if (typeof original === 'object') {
+        if (Array.isArray(original) || Object.getPrototypeOf(original) !== Object.prototype) {
+          plain = false;
+        }
+      } else if (typeof original === 'number') {
+        if (!Number.isFinite(original)) plain = false;
+      } else if (typeof original !== 'string' && typeof original !== 'boolean') {
+        plain = false;
+      }
+      return value;
+    },
+  );
+  return plain && typeof json === 'string' && json.startsWith('{') ? json : packed;
 }
 
 /** True when fetching this job already claimed its event for `token` (see {@link FINISH_JOB}). */
