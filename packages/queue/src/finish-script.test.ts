@@ -1,9 +1,9 @@
 import type { Envelope } from '@groq-webhooks/core';
 import { startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
 import { type Job, Worker } from 'bullmq';
+import { Packr } from 'msgpackr';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closeRedis, createRedis, type RedisClient } from './connection.js';
-import { Packr } from 'msgpackr';
 import { claimedAtFetch, JobFinisher, optionsAsJson } from './finish-script.js';
 import { backoffDelay } from './job-options.js';
 import { idempotencyKey, jobIdFor } from './naming.js';
@@ -84,7 +84,9 @@ describe('JobFinisher', { timeout: 30_000 }, () => {
       target.groqFinishJob = (args: unknown[]) => {
         const json = args[14 + 7];
         expect(typeof json).toBe('string');
-        return finish?.(args.map((arg, i) => (i === 21 ? bullmqPackr.pack(JSON.parse(String(json))) : arg)));
+        return finish?.(
+          args.map((arg, i) => (i === 21 ? bullmqPackr.pack(JSON.parse(String(json))) : arg)),
+        );
       };
     }
     void worker.run();

@@ -56,8 +56,22 @@ export function writeLine(logger: Logger, level: LineLevel, fields: LineFields, 
           ? 'null'
           : String(value));
   }
-  line += `,${JSON.stringify(internals[messageKeySym])}:${JSON.stringify(msg)}${internals[endSym] as string}`;
+  line += messageSuffix(internals[messageKeySym] as string, msg, internals[endSym] as string);
   (internals[streamSym] as { write(line: string): void }).write(line);
+}
+
+/** `,"msg":"…"}` and the line end by message: the hot paths log a handful of fixed messages. */
+const MESSAGE_SUFFIXES = new Map<string, { messageKey: string; end: string; suffix: string }>();
+
+function messageSuffix(messageKey: string, msg: string, end: string): string {
+  const cached = MESSAGE_SUFFIXES.get(msg);
+  if (cached !== undefined && cached.messageKey === messageKey && cached.end === end) {
+    return cached.suffix;
+  }
+  const suffix = `,${JSON.stringify(messageKey)}:${JSON.stringify(msg)}${end}`;
+  if (MESSAGE_SUFFIXES.size < MAX_KEY_PREFIXES)
+    MESSAGE_SUFFIXES.set(msg, { messageKey, end, suffix });
+  return suffix;
 }
 
 function keyPrefix(key: string): string {
