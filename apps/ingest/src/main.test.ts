@@ -51,7 +51,15 @@ interface Ingest {
   port: number;
 }
 
-async function startIngest(redisUrl: string, env: Record<string, string> = {}): Promise<Ingest> {
+/**
+ * Starts the ingest and, unless told not to, waits until it reports ready: it listens before its
+ * Redis connection is up, and a webhook sent in between gets a (correct) 503.
+ */
+async function startIngest(
+  redisUrl: string,
+  env: Record<string, string> = {},
+  { waitReady = true } = {},
+): Promise<Ingest> {
   const port = await freePort();
   const child = startProcess('node', [MAIN], {
     env: {
@@ -65,7 +73,13 @@ async function startIngest(redisUrl: string, env: Record<string, string> = {}): 
     },
   });
   await child.waitForOutput('ingest listening');
-  return { process: child, url: `http://127.0.0.1:${port}`, port };
+  const ingest = { process: child, url: `http://127.0.0.1:${port}`, port };
+  if (waitReady) {
+    await waitFor(async () => (await status(ingest, '/readyz')) === 200, {
+      description: 'the ingest to reach Redis',
+    });
+  }
+  return ingest;
 }
 
 async function deliver(
@@ -227,7 +241,7 @@ describe('ingest process (node dist/main.js) with a real redis-server', () => {
 
   it('starts before Redis exists: /readyz 503 and 503s, then ready and enqueuing once it answers', async () => {
     const port = await freePort();
-    const ingest = await startIngest(`redis://127.0.0.1:${port}`);
+    const ingest = await startIngest(`redis://127.0.0.1:${port}`, {}, { waitReady: false });
     expect(await status(ingest, '/healthz')).toBe(200);
     expect(await status(ingest, '/readyz')).toBe(503);
     const early = await deliver(ingest, event());
