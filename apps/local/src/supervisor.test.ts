@@ -37,12 +37,14 @@ function script(name: string, body: string): string {
   return path;
 }
 
+// The scripts below install their SIGTERM handler before printing the line a test waits for:
+// a signal that came between the two would find Node's default action and kill the child.
 const chatty = script(
   'chatty.mjs',
-  `console.log(JSON.stringify({ level: 'info', service: 'chatty', msg: 'hello' }));
-console.error('plain line');
-process.on('SIGTERM', () => { console.log(JSON.stringify({ level: 'info', msg: 'bye' })); process.exit(0); });
-setInterval(() => {}, 1000);`,
+  `process.on('SIGTERM', () => { console.log(JSON.stringify({ level: 'info', msg: 'bye' })); process.exit(0); });
+setInterval(() => {}, 1000);
+console.log(JSON.stringify({ level: 'info', service: 'chatty', msg: 'hello' }));
+console.error('plain line');`,
 );
 
 describe('Supervisor', () => {
@@ -74,12 +76,12 @@ describe('Supervisor', () => {
       name: 'burst',
       entry: script(
         'burst.mjs',
-        `console.log('ready');
-const timer = setInterval(() => {}, 1000);
+        `const timer = setInterval(() => {}, 1000);
 process.on('SIGTERM', () => {
   for (let i = 0; i < 5000; i++) console.log('line ' + i);
   clearInterval(timer);
-});`,
+});
+console.log('ready');`,
       ),
       env: process.env,
     });
@@ -102,9 +104,9 @@ const grandchild = spawn(process.execPath, ['-e', process.env.GRANDCHILD], {
   stdio: 'inherit',
   detached: true,
 });
-console.log(String(grandchild.pid));
 process.on('SIGTERM', () => process.exit(0));
-setInterval(() => {}, 1000);`,
+setInterval(() => {}, 1000);
+console.log(String(grandchild.pid));`,
       ),
       env: { ...process.env, GRANDCHILD: grandchildCode },
     });
