@@ -4,7 +4,7 @@ import { type EventJobData, QueueUnavailableError } from '@groq-webhooks/queue';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verify } from '@groq-webhooks/signature';
 import { isoClock, writeLine } from '@groq-webhooks/telemetry';
 import { type Context, Hono } from 'hono';
-import { readBody, readIncoming, webhookHeaders } from './body.js';
+import { readBody, readIncoming, type WebhookHeaders, webhookHeaders } from './body.js';
 import {
   IngestError,
   REJECTIONS,
@@ -113,11 +113,14 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const incoming = (c.env as Env['Bindings'] | undefined)?.incoming;
     // Node's raw headers when served by @hono/node-server; the Web headers otherwise (both join
     // repeated values with ", ").
-    const headers = incoming === undefined ? undefined : webhookHeaders(incoming.rawHeaders);
-    const body =
-      incoming === undefined || headers === undefined
-        ? await readBody(c.req.raw, maxBodyBytes)
-        : await readIncoming(incoming, headers, maxBodyBytes);
+    let headers: WebhookHeaders | undefined;
+    let body: Uint8Array;
+    if (incoming === undefined) {
+      body = await readBody(c.req.raw, maxBodyBytes);
+    } else {
+      headers = webhookHeaders(incoming.rawHeaders);
+      body = await readIncoming(incoming, headers, maxBodyBytes);
+    }
     const verified = verify({
       secrets,
       signature: headers ? headers.signature : c.req.header(SIGNATURE_HEADER),
@@ -187,19 +190,6 @@ export function createApp(deps: AppDeps): Hono<Env> {
     // Building the line costs more than the request: skip it when nobody reads it.
     if (!logger.isLevelEnabled(level)) return;
     const error = outcome.error;
-    if (error === undefined) {
-      // The usual line: only the fields it has (the same line, fewer keys to walk).
-      const fields = {
-        code: outcome.code,
-        status,
-        durationMs: Math.round(durationMs * 1000) / 1000,
-        eventId: outcome.eventId,
-        type: outcome.type,
-        keyIndex: outcome.keyIndex,
-      };
-      writeLine(logger, level, fields, status < 400 ? 'webhook accepted' : 'webhook rejected');
-      return;
-    }
     const details = error instanceof IngestError ? error.details : undefined;
     const fields = {
       code: outcome.code,
@@ -219,7 +209,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
           : undefined,
     };
     const msg = status < 400 ? 'webhook accepted' : 'webhook rejected';
-    if (details !== undefined || error instanceof QueueUnavailableError) {
+    if (error === undefined || details !== undefined || error instanceof QueueUnavailableError) {
       // Flat fields only: written straight, as pino would (see writeLine).
       writeLine(logger, level, fields, msg);
     } else {

@@ -97,16 +97,18 @@ export function verify(input: VerifyInput): VerifyResult {
 /** Splits a signature header into 32-byte MACs; anything not 64 lowercase hex is dropped. */
 function parseSignatures(header: string): Buffer[] {
   // The usual header is one MAC, bare or versioned: no splitting.
-  const bare = header.length === 64 ? header : header.length === 67 ? versioned(header) : undefined;
-  if (bare !== undefined && SIGNATURE_PATTERN.test(bare)) return [Buffer.from(bare, 'hex')];
+  if (header.length === 64 || header.length === 64 + VERSION_PREFIX.length) {
+    const hex = withoutVersion(header);
+    if (SIGNATURE_PATTERN.test(hex)) return [Buffer.from(hex, 'hex')];
+  }
   const macs: Buffer[] = [];
   for (const part of header.split(SEPARATORS)) {
-    const hex = part.startsWith(VERSION_PREFIX) ? part.slice(VERSION_PREFIX.length) : part;
+    const hex = withoutVersion(part);
     if (SIGNATURE_PATTERN.test(hex)) macs.push(Buffer.from(hex, 'hex'));
   }
   return macs;
 }
 
-function versioned(part: string): string | undefined {
-  return part.startsWith(VERSION_PREFIX) ? part.slice(VERSION_PREFIX.length) : undefined;
+function withoutVersion(part: string): string {
+  return part.startsWith(VERSION_PREFIX) ? part.slice(VERSION_PREFIX.length) : part;
 }
