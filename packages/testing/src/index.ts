@@ -1,6 +1,12 @@
 export { type StartRedisClusterOptions, startRedisCluster, type TestCluster } from './cluster.js';
 export { freePort, freePorts } from './ports.js';
 export {
+  postgresBinDir,
+  type StartPostgresOptions,
+  startPostgres,
+  type TestPostgres,
+} from './postgres.js';
+export {
   type RunningProcess,
   type StartProcessOptions,
   startProcess,

@@ -8,6 +8,8 @@ export interface StartProcessOptions {
   cwd?: string;
   /** Echo the child's output to the test's stderr (for debugging). Default: GROQ_TEST_VERBOSE. */
   echo?: boolean;
+  /** Run as this user and group (e.g. a server that refuses to run as root). */
+  user?: { uid: number; gid: number };
 }
 
 /** A child process whose output is captured line by line. */
@@ -40,6 +42,7 @@ export function startProcess(
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...options.user,
   });
   const echo = options.echo ?? process.env.GROQ_TEST_VERBOSE === '1';
   let text = '';
