@@ -12,7 +12,7 @@ export {
   HandlerAbortedError,
   HandlerTimeoutError,
   ShutdownAbortError,
-} from './processor.js';
+} from './steps/attempt.js';
 export {
   createWorker,
   DEFAULT_REQUEUE_DELAY_MS,

@@ -11,6 +11,7 @@ import {
   jobIdFor,
   openQueue,
   type RedisClient,
+  STOCK_PATH,
 } from '@groq-webhooks/queue';
 import {
   freePort,
@@ -52,7 +53,7 @@ beforeEach(async () => {
     'producer',
     'test-producer',
   );
-  producer = new EventProducer({ client: producerClient, settings });
+  producer = new EventProducer({ client: producerClient, settings, path: STOCK_PATH });
   queue = openQueue(client, { index: 0, name: 'groq-events', prefix: '{groq}' }, settings);
   await waitFor(() => client.status === 'ready' && producerClient.status === 'ready');
 });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { Envelope, HandlerMap } from '@groq-webhooks/core';
 import {
+  chooseQueuePath,
   closeRedis,
   createRedis,
   type EventJobData,
@@ -10,11 +11,18 @@ import {
   idempotencyKey,
   jobIdFor,
   openQueue,
+  type QueuePath,
   queueShards,
   type RedisClient,
 } from '@groq-webhooks/queue';
 import { createLogger, createRegistry, type Registry } from '@groq-webhooks/telemetry';
-import { freePort, startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
+import {
+  freePort,
+  startRedis,
+  type TestRedis,
+  testQueuePath,
+  waitFor,
+} from '@groq-webhooks/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Behaviour, recordingHandlers } from './__fixtures__/recording-handlers.js';
 import { createWorker, type EventWorker, type WorkerSettings } from './worker.js';
@@ -23,9 +31,12 @@ type LogLine = Record<string, unknown>;
 
 let redis: TestRedis;
 let client: RedisClient;
+/** The queue path of this run (vitest projects `fast` and `stock`). */
+let path: QueuePath;
 const cleanups: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
+  ({ path } = await chooseQueuePath(testQueuePath(), { isCluster: false }));
   redis = await startRedis();
   client = connectTo(redis.url, 'worker', 'test-client');
   await waitFor(() => client.status === 'ready');
@@ -88,6 +99,7 @@ function makeWorker(settings: WorkerSettings, handlers: HandlerMap, redisUrl: st
   const worker = createWorker({
     settings,
     connect: (name) => connectTo(redisUrl, 'worker', name),
+    path,
     handlers,
     logger: createLogger({ service: 'worker', level: 'debug', destination }),
     registry,
@@ -99,7 +111,7 @@ function makeWorker(settings: WorkerSettings, handlers: HandlerMap, redisUrl: st
 
 async function producerFor(settings: WorkerSettings): Promise<EventProducer> {
   const producerClient = connectTo(redis.url, 'producer', 'test-producer');
-  const producer = new EventProducer({ client: producerClient, settings });
+  const producer = new EventProducer({ client: producerClient, settings, path });
   cleanups.push(async () => {
     await producer.close();
     await closeRedis(producerClient);
@@ -507,7 +519,7 @@ describe('createWorker: lifecycle and metrics', () => {
     cleanups.push(() => late.cleanup());
     await starting;
     const producerClient = connectTo(late.url, 'producer', 'late-producer');
-    const producer = new EventProducer({ client: producerClient, settings });
+    const producer = new EventProducer({ client: producerClient, settings, path });
     cleanups.push(async () => {
       await producer.close();
       await closeRedis(producerClient);
@@ -536,7 +548,7 @@ describe('createWorker: lifecycle and metrics', () => {
     );
     await worker.start();
     const producerClient = connectTo(own.url, 'producer', 'restart-producer');
-    const producer = new EventProducer({ client: producerClient, settings });
+    const producer = new EventProducer({ client: producerClient, settings, path });
     cleanups.push(async () => {
       await producer.close();
       await closeRedis(producerClient);

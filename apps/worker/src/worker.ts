@@ -5,12 +5,11 @@ import {
   backoffDelay,
   closeRedis,
   type EventJobData,
+  type EventLedger,
   type EventQueue,
   eventIdFromJobId,
-  IdempotencyStore,
-  idempotencyKey,
-  JobFinisher,
   openQueue,
+  type QueuePath,
   queueShards,
   type RedisClient,
   Worker,
@@ -23,12 +22,8 @@ import {
   type QueueState,
   type WorkerMetrics,
 } from './metrics.js';
-import {
-  createProcessor,
-  HandlerAbortedError,
-  type HeldClaim,
-  shutdownAbortError,
-} from './processor.js';
+import { createProcessor } from './processor.js';
+import { HandlerAbortedError, type HeldClaim, shutdownAbortError } from './steps/attempt.js';
 
 /**
  * Times a job may be recovered after its worker died (SIGKILL, OOM, lost network) before BullMQ
@@ -68,6 +63,8 @@ export interface WorkerDeps {
    * Called by `start()`: once per queue shard and once for the idempotency store.
    */
   connect: (connectionName: string) => RedisClient;
+  /** The stock or the fast path (`chooseQueuePath`), chosen once for the process. */
+  path: QueuePath;
   handlers: HandlerMap;
   logger: Logger;
   /** Registry the worker's metrics are registered on. */
@@ -111,8 +108,7 @@ export function createWorker(deps: WorkerDeps): EventWorker {
   let starting: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
   let watchdog: NodeJS.Timeout | undefined;
-  let store: IdempotencyStore | undefined;
-  let finisher: JobFinisher | undefined;
+  let ledger: EventLedger | undefined;
 
   const metrics = createWorkerMetrics(deps.registry, queueDepth);
 
@@ -139,26 +135,22 @@ export function createWorker(deps: WorkerDeps): EventWorker {
   async function start(): Promise<void> {
     const storeClient = deps.connect('groq-webhooks-worker-store');
     clients.push(storeClient);
-    const idempotency = new IdempotencyStore(storeClient);
-    store = idempotency;
-    finisher = storeClient.isCluster
-      ? undefined
-      : new JobFinisher({ doneTtlSeconds: settings.idempotencyTtlSeconds });
+    const events = deps.path.ledger(storeClient, {
+      doneTtlSeconds: settings.idempotencyTtlSeconds,
+    });
+    ledger = events;
     const processor = createProcessor({
       handlers: deps.handlers,
-      store: idempotency,
-      finisher,
+      ledger: events,
       logger,
       metrics,
       settings: {
         lockDurationMs: settings.lockDurationMs,
         handlerTimeoutMs: settings.handlerTimeoutMs,
-        idempotencyTtlSeconds: settings.idempotencyTtlSeconds,
         requeueDelayMs: deps.requeueDelayMs ?? DEFAULT_REQUEUE_DELAY_MS,
       },
       shutdown: shutdown.signal,
       claims,
-      claimTtlMs: (eventId) => storeClient.pttl(idempotencyKey(eventId)),
     });
     watchdog = setInterval(checkRenewals, Math.max(100, settings.lockDurationMs / 4));
     watchdog.unref();
@@ -178,33 +170,41 @@ export function createWorker(deps: WorkerDeps): EventWorker {
         const ready = await waitForRedis(connection, undefined, stopping.signal);
         clearTimeout(notice);
         if (!ready) return;
-        const worker = new Worker<EventJobData, void, string>(shard.name, processor, {
-          connection,
-          prefix: shard.prefix,
-          autorun: false,
-          name: deps.name ?? 'groq-worker',
-          concurrency: settings.concurrency,
-          lockDuration: settings.lockDurationMs,
-          stalledInterval: bullStalledInterval(settings.stalledIntervalMs),
-          maxStalledCount: MAX_STALLED_COUNT,
-          settings: {
-            backoffStrategy: (attemptsMade, type, _error, job) => {
-              const backoff = job?.opts.backoff;
-              const base =
-                typeof backoff === 'number' ? backoff : (backoff?.delay ?? settings.backoffBaseMs);
-              if (type !== BACKOFF_TYPE) {
-                logger.warn({ jobId: job?.id, backoff: type }, 'Unknown backoff type; using ours');
-              }
-              return backoffDelay(attemptsMade, base);
+        const worker = new Worker<EventJobData, void, string>(
+          shard.name,
+          processor,
+          {
+            connection,
+            prefix: shard.prefix,
+            autorun: false,
+            name: deps.name ?? 'groq-worker',
+            concurrency: settings.concurrency,
+            lockDuration: settings.lockDurationMs,
+            stalledInterval: bullStalledInterval(settings.stalledIntervalMs),
+            maxStalledCount: MAX_STALLED_COUNT,
+            settings: {
+              backoffStrategy: (attemptsMade, type, _error, job) => {
+                const backoff = job?.opts.backoff;
+                const base =
+                  typeof backoff === 'number'
+                    ? backoff
+                    : (backoff?.delay ?? settings.backoffBaseMs);
+                if (type !== BACKOFF_TYPE) {
+                  logger.warn(
+                    { jobId: job?.id, backoff: type },
+                    'Unknown backoff type; using ours',
+                  );
+                }
+                return backoffDelay(attemptsMade, base);
+              },
             },
           },
-        });
-        watch(worker, idempotency);
+          // The path's BullMQ backend: BullMQ's own, or the fast path's fused job finish.
+          events.backendFactory,
+        );
+        watch(worker, events);
         workers.push(worker);
-        // BullMQ defines its commands on the connection while getting ready; the finisher takes
-        // over its job-finishing one before the first job is fetched.
         await worker.waitUntilReady();
-        finisher?.install(connection);
         worker.run().catch((error: unknown) => {
           logger.error({ err: error, queue: shard.name }, 'Worker loop stopped');
         });
@@ -235,13 +235,13 @@ export function createWorker(deps: WorkerDeps): EventWorker {
   }
 
   /** Wires lock events to claims: renew them together, abort a handler whose lock is lost. */
-  function watch(worker: Worker<EventJobData, void, string>, store: IdempotencyStore): void {
+  function watch(worker: Worker<EventJobData, void, string>, events: EventLedger): void {
     worker.on('locksRenewed', ({ jobIds }) => {
       for (const jobId of jobIds) {
         const claim = claims.get(jobId);
         if (claim === undefined) continue;
         claim.renewedAt = Date.now();
-        store.renew(claim.eventId, claim.token, settings.lockDurationMs).then(
+        events.renew(claim.eventId, claim.token, settings.lockDurationMs).then(
           (renewed) => {
             // Still running but no longer ours: another worker may run it, so stop this one.
             if (!renewed && claims.get(jobId) === claim) {
@@ -312,13 +312,7 @@ export function createWorker(deps: WorkerDeps): EventWorker {
    * effect happened, so they are marked done (their jobs run again later and are skipped).
    */
   async function markUnfinishedDone(): Promise<void> {
-    const eventIds = finisher?.takeUnfinished() ?? [];
-    if (store === undefined || eventIds.length === 0) return;
-    const marking = store;
-    const results = await Promise.allSettled(
-      eventIds.map((eventId) => marking.markDone(eventId, settings.idempotencyTtlSeconds)),
-    );
-    const failed = results.filter((result) => result.status === 'rejected').length;
+    const failed = (await ledger?.markUnfinishedDone()) ?? 0;
     if (failed > 0) logger.warn({ count: failed }, 'Could not mark handled events done at close');
   }
 

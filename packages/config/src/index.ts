@@ -2,6 +2,7 @@ export {
   type CliConfig,
   type CommonConfig,
   type DashboardConfig,
+  type FastPathConfig,
   type IngestConfig,
   type JobConfig,
   LOG_LEVELS,
@@ -10,6 +11,8 @@ export {
   loadDashboardConfig,
   loadIngestConfig,
   loadWorkerConfig,
+  QUEUE_FAST_PATH_MODES,
+  type QueueFastPathMode,
   type WorkerConfig,
 } from './config.js';
 export { loadOrExit } from './exit.js';

@@ -22,6 +22,7 @@ export {
   type QueueStats,
   type StateCounts,
 } from './admin.js';
+export type { BatchEvent, BatchState, BatchWriter } from './batch-writer.js';
 export {
   type ConnectionRole,
   closeRedis,
@@ -29,10 +30,16 @@ export {
   isRedisReady,
   type RedisClient,
   type RedisSettings,
+  usesCluster,
   waitForRedis,
 } from './connection.js';
-export { claimedAtFetch, FINISH_JOB, JobFinisher } from './finish-script.js';
-export { type ClaimResult, DONE, IdempotencyStore, retryDoneMark } from './idempotency.js';
+export {
+  type ClaimResult,
+  DONE,
+  type EventLedger,
+  IdempotencyStore,
+  retryDoneMark,
+} from './idempotency.js';
 export {
   BACKOFF_TYPE,
   backoffDelay,
@@ -59,6 +66,13 @@ export {
   type ProducerDeps,
   QueueUnavailableError,
 } from './producer.js';
+export {
+  chooseQueuePath,
+  FastPathUnavailableError,
+  type QueuePath,
+  type QueuePathChoice,
+  STOCK_PATH,
+} from './queue-path.js';
 export {
   type EventJobData,
   type EventQueue,

@@ -1,4 +1,5 @@
 export { type StartRedisClusterOptions, startRedisCluster, type TestCluster } from './cluster.js';
+export { type TestQueuePath, testQueuePath } from './fast-path.js';
 export { freePort, freePorts } from './ports.js';
 export {
   postgresBinDir,
