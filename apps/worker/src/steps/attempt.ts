@@ -89,7 +89,7 @@ export class Attempt {
     this.type = job.name;
   }
 
-  /** The fields of this attempt's log line. Written out: an object spread costs ~2.5 µs here. */
+  /** The fields of this attempt's log line, written out: an object spread costs more here. */
   line(outcome: AttemptOutcome) {
     return {
       eventId: this.eventId,
