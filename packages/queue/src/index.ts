@@ -2,7 +2,6 @@
 export {
   DelayedError,
   Job,
-  type Processor,
   UnrecoverableError,
   Worker,
   type WorkerOptions,
@@ -11,7 +10,6 @@ export {
   type AttemptFailure,
   type BulkProgress,
   type BulkResult,
-  COUNTED_STATES,
   type CountedState,
   type EventDetail,
   type FailedEventSummary,
@@ -35,21 +33,14 @@ export {
 } from './connection.js';
 export {
   type ClaimResult,
-  DONE,
   type EventLedger,
   IdempotencyStore,
-  retryDoneMark,
 } from './idempotency.js';
 export {
   BACKOFF_TYPE,
   backoffDelay,
-  COMPLETED_RETENTION,
-  FAILED_RETENTION_SECONDS,
-  jobOptions,
-  MAX_BACKOFF_MS,
 } from './job-options.js';
 export {
-  clusterSlot,
   eventIdFromJobId,
   idempotencyKey,
   jobIdFor,
@@ -59,8 +50,6 @@ export {
   shardOf,
 } from './naming.js';
 export {
-  DEFAULT_MAX_BATCH,
-  DEFAULT_MAX_IN_FLIGHT,
   type EnqueueOutcome,
   EventProducer,
   type ProducerDeps,
@@ -77,6 +66,5 @@ export {
   type EventJobData,
   type EventQueue,
   openQueue,
-  openQueues,
   type QueueHandleSettings,
 } from './queues.js';
