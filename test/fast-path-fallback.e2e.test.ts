@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { freePort, startProcess } from '@groq-webhooks/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcile } from './faults/support/reconcile.js';
-import { faultEvent, Sender } from './faults/support/sender.js';
+import { faultEvent, faultSender } from './faults/support/sender.js';
 import { SECRET, Stack } from './faults/support/stack.js';
 import { ENTRY, ROOT } from './support/paths.js';
 
@@ -114,7 +114,7 @@ describe('a BullMQ whose scripts differ from the reviewed ones', () => {
 
     // 200 events, each sent three times, concurrently: one effect each.
     const events = Array.from({ length: 200 }, (_, i) => faultEvent(`evt_changed_${i}`, 5));
-    const sender = new Sender({ url: () => ingest.url, concurrency: 20 });
+    const sender = faultSender({ url: () => ingest.url, concurrency: 20 });
     await sender.sendAll([...events, ...events, ...events]);
     sender.close();
     const result = await reconcile({

@@ -2,12 +2,11 @@ import type { Server } from 'node:http';
 import { Server as NetServer } from 'node:net';
 import { loadIngestConfig, loadOrExit } from '@groq-webhooks/config';
 import {
-  chooseQueuePath,
   closeRedis,
   createRedis,
   EventProducer,
   isRedisReady,
-  usesCluster,
+  queuePathOrExit,
 } from '@groq-webhooks/queue';
 import { createLogger, flushAndExit } from '@groq-webhooks/telemetry';
 import { type Http2Bindings, type HttpBindings, serve } from '@hono/node-server';
@@ -22,16 +21,10 @@ const IDLE_SWEEP_MS = 100;
 const config = loadOrExit(() => loadIngestConfig(process.env));
 const logger = createLogger({ service: 'ingest', level: config.logLevel });
 // The queue path is chosen once: the fast one when it can be used, else BullMQ's stock one.
-const choice = await chooseQueuePath(config.queueFastPath, {
-  isCluster: usesCluster(config),
-}).catch((error: unknown) => {
-  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
-});
-if (choice.warning !== undefined) logger.warn(choice.warning);
+const path = await queuePathOrExit(config, (line) => logger.warn(line));
 // Connects in the background: the process serves (503, /readyz 503) while Redis is away.
 const client = createRedis(config, 'producer');
-const producer = new EventProducer({ client, settings: config, path: choice.path });
+const producer = new EventProducer({ client, settings: config, path });
 let stopping = false;
 const app = createApp({
   producer,
@@ -69,7 +62,7 @@ const server = serve({ fetch: respond, port: config.port, hostname: config.host 
       url: `http://${config.host}:${info.port}`,
       keys: config.secrets.length,
       queue: config.queueName,
-      queuePath: choice.path.kind,
+      queuePath: path.kind,
       toleranceSeconds: config.toleranceSeconds,
       maxBodyBytes: config.maxBodyBytes,
       enqueueTimeoutMs: config.enqueueTimeoutMs,

@@ -20,6 +20,7 @@ import {
   startRedis,
   stopAllProcesses,
   type TestRedis,
+  testEnvelope,
   waitFor,
 } from '@groq-webhooks/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -90,12 +91,7 @@ async function ready(...workers: RunningProcess[]): Promise<void> {
 }
 
 function newEvent(data: Behaviour, prefix = 'evt'): Envelope {
-  return {
-    id: `${prefix}_${randomUUID()}`,
-    type: 'resource.created',
-    data: { ...data },
-    created: new Date().toISOString(),
-  };
+  return testEnvelope({ id: `${prefix}_${randomUUID()}`, data: { ...data } });
 }
 
 async function enqueue(events: Envelope[]): Promise<void> {

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { loadOrExit, loadWorkerConfig } from '@groq-webhooks/config';
 import type { HandlerMap } from '@groq-webhooks/core';
-import { chooseQueuePath, createRedis, usesCluster } from '@groq-webhooks/queue';
+import { createRedis, queuePathOrExit } from '@groq-webhooks/queue';
 import { createLogger, createRegistry, flushAndExit } from '@groq-webhooks/telemetry';
 import { exampleHandlers } from './example-handlers.js';
 import { HandlersModuleError, loadHandlers } from './handlers-module.js';
@@ -23,19 +23,13 @@ if (config.handlersModule !== undefined) {
 }
 
 // The queue path is chosen once: the fast one when it can be used, else BullMQ's stock one.
-const choice = await chooseQueuePath(config.queueFastPath, {
-  isCluster: usesCluster(config),
-}).catch((error: unknown) => {
-  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
-});
-if (choice.warning !== undefined) logger.warn(choice.warning);
+const path = await queuePathOrExit(config, (line) => logger.warn(line));
 
 const registry = createRegistry('worker');
 const worker = createWorker({
   settings: config,
   connect: (name) => createRedis(config, 'worker', name),
-  path: choice.path,
+  path,
   handlers,
   logger,
   registry,
@@ -78,7 +72,7 @@ if (!stopping) {
       queue: config.queueName,
       shards: config.queueShards,
       concurrency: config.concurrency,
-      queuePath: choice.path.kind,
+      queuePath: path.kind,
       handlers: config.handlersModule ?? 'built-in examples',
       metricsPort: config.metricsPort,
     },

@@ -60,6 +60,7 @@ export {
   FastPathUnavailableError,
   type QueuePath,
   type QueuePathChoice,
+  queuePathOrExit,
   STOCK_PATH,
 } from './queue-path.js';
 export {

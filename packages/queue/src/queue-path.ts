@@ -1,6 +1,6 @@
-import type { JobConfig, QueueFastPathMode } from '@groq-webhooks/config';
+import type { FastPathConfig, JobConfig, QueueFastPathMode } from '@groq-webhooks/config';
 import { type BatchWriter, StockBatchWriter } from './batch-writer.js';
-import type { RedisClient } from './connection.js';
+import { type RedisClient, type RedisSettings, usesCluster } from './connection.js';
 import { checkReviewedScripts, createFastPath } from './fast-path/index.js';
 import { type EventLedger, StockLedger } from './idempotency.js';
 
@@ -65,4 +65,26 @@ export async function chooseQueuePath(
     path: STOCK_PATH,
     warning: `Running without the queue fast path: ${reason}; using BullMQ's stock path`,
   };
+}
+
+/**
+ * For a process entry point: the path its configuration asks for, with the fallback's warning
+ * handed to `warn` (one line); when `QUEUE_FAST_PATH=on` cannot be met, prints the one line
+ * saying why and exits with status 1.
+ */
+export async function queuePathOrExit(
+  config: FastPathConfig & RedisSettings,
+  warn: (line: string) => void,
+): Promise<QueuePath> {
+  try {
+    const choice = await chooseQueuePath(config.queueFastPath, {
+      isCluster: usesCluster(config),
+    });
+    if (choice.warning !== undefined) warn(choice.warning);
+    return choice.path;
+  } catch (error) {
+    if (!(error instanceof FastPathUnavailableError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
+  }
 }

@@ -1,5 +1,5 @@
 import type { Envelope } from '@groq-webhooks/core';
-import { startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
+import { dumpKeys, startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
 import { Worker } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closeRedis, createRedis, type RedisClient } from '../connection.js';
@@ -61,28 +61,22 @@ describe('the batch enqueue script writes what Queue.add writes', () => {
    * whether it is a millisecond time from this test run.
    */
   async function snapshot(queueName: string): Promise<Record<string, unknown>> {
-    const prefix = `{groq}:${queueName}:`;
-    const keys = (await client.keys(`${prefix}*`)).sort();
     const out: Record<string, unknown> = {};
-    for (const key of keys) {
-      const name = key.slice(prefix.length);
-      const type = await client.type(key);
+    for (const [name, { type, value }] of Object.entries(
+      await dumpKeys(client, `{groq}:${queueName}:`),
+    )) {
       if (type === 'hash') {
-        const hash = await client.hgetall(key);
+        const hash: Record<string, unknown> = { ...(value as Record<string, string>) };
         if (hash.timestamp !== undefined) {
           const time = Number(hash.timestamp);
           hash.timestamp = time >= since && time <= Date.now() ? '<now>' : hash.timestamp;
         }
-        if (hash.opts !== undefined) hash.opts = JSON.parse(hash.opts);
+        if (typeof hash.opts === 'string') hash.opts = JSON.parse(hash.opts);
         out[name] = hash;
-      } else if (type === 'list') {
-        out[name] = await client.lrange(key, 0, -1);
       } else if (type === 'zset') {
-        out[name] = await client.zrange(key, '0', '-1', 'WITHSCORES');
-      } else if (type === 'stream') {
-        out[name] = (await client.xrange(key, '-', '+')).map(([, fields]) => fields);
+        out[name] = (value as [string, string][]).flat();
       } else {
-        out[name] = await client.get(key);
+        out[name] = value;
       }
     }
     return out;

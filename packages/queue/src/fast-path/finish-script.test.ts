@@ -1,5 +1,5 @@
 import type { Envelope } from '@groq-webhooks/core';
-import { startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
+import { dumpKeys, startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
 import { createRedisBackend, type Job, Worker } from 'bullmq';
 import { Packr } from 'msgpackr';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -108,23 +108,21 @@ describe('the fused finish backend', { timeout: 30_000 }, () => {
 
   /** A finished queue's keys with times left out: what BullMQ wrote. */
   async function snapshot(queueName: string): Promise<Record<string, unknown>> {
-    const prefix = `{groq}:${queueName}:`;
     const out: Record<string, unknown> = {};
-    for (const key of (await client.keys(`${prefix}*`)).sort()) {
-      const name = key.slice(prefix.length);
-      const type = await client.type(key);
+    for (const [name, { type, value }] of Object.entries(
+      await dumpKeys(client, `{groq}:${queueName}:`),
+    )) {
       if (type === 'hash') {
-        const { timestamp, processedOn, finishedOn, ...rest } = await client.hgetall(key);
+        const { timestamp, processedOn, finishedOn, ...rest } = value as Record<string, string>;
         out[name] = { ...rest, times: [timestamp, processedOn, finishedOn].map(Boolean) };
-      } else if (type === 'list') {
-        out[name] = await client.lrange(key, 0, -1);
       } else if (type === 'zset') {
-        out[name] = (await client.zrange(key, '0', '-1')).sort();
+        out[name] = (value as [string, string][]).map(([member]) => member).sort();
       } else if (type === 'stream') {
-        const entries = await client.xrange(key, '-', '+');
-        out[name] = entries.map(([, fields]) => fields.map(time)).sort();
+        out[name] = (value as string[][]).map((fields) => fields.map(time)).sort();
+      } else if (type === 'string') {
+        out[name] = time((value as string | null) ?? '');
       } else {
-        out[name] = time((await client.get(key)) ?? '');
+        out[name] = value;
       }
     }
     return out;
