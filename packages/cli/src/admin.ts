@@ -128,6 +128,8 @@ export function renderStats(stats: QueueStats): string {
     'oldest waiting',
     stats.oldestWaitingSeconds === null ? '-' : duration(stats.oldestWaitingSeconds),
   ]);
+  // Part of `delayed`: put back for a moment while another event of their resource runs.
+  rows.push(['waiting on a busy resource', String(stats.waitingOnResource)]);
   const width = Math.max(...rows.map(([label]) => label.length));
   const countWidth = Math.max(...rows.map(([, value]) => value.length));
   const lines = rows.map(

@@ -33,6 +33,7 @@ export {
 } from './connection.js';
 export {
   type ClaimResult,
+  type EndedTurn,
   type EventLedger,
   IdempotencyStore,
 } from './idempotency.js';
@@ -49,6 +50,7 @@ export {
   queueShards,
   shardOf,
 } from './naming.js';
+export type { ResourceTurn, TurnResult } from './ordering.js';
 export {
   type EnqueueOutcome,
   EventProducer,

@@ -85,3 +85,8 @@ export function eventIdFromJobId(jobId: string): string | undefined {
 export function idempotencyKey(eventId: string): string {
   return `groq:event:${eventId}`;
 }
+
+/** Redis key of a resource's ordering state (SPEC §6 per-resource ordering). */
+export function resourceStateKey(resourceKey: string): string {
+  return `groq:resource:${resourceKey}`;
+}
