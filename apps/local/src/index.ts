@@ -1,3 +1,8 @@
+export {
+  type EmbeddedPostgres,
+  type EmbeddedPostgresOptions,
+  startEmbeddedPostgres,
+} from './embedded-postgres.js';
 export { ensureLocalSecrets, type LocalSecrets } from './local-state.js';
 export {
   findOnPath,

@@ -27,6 +27,7 @@ describe('ingest config', () => {
       queuePrefix: '{groq}',
       queueShards: 1,
       logLevel: 'info',
+      archiveDatabaseUrl: undefined,
       jobAttempts: 8,
       backoffBaseMs: 1000,
       secrets: ['whsec_abc'],
@@ -118,7 +119,24 @@ describe('worker config', () => {
       metricsPort: 9464,
       idempotencyTtlSeconds: 604_800,
       handlersModule: undefined,
+      archiveDatabaseUrl: undefined,
+      archiveRetentionDays: 30,
     });
+  });
+
+  it('takes a PostgreSQL URL for the history and refuses others without echoing them', () => {
+    expect(
+      loadWorkerConfig({ ARCHIVE_DATABASE_URL: 'postgres://u:p@db:5432/history' })
+        .archiveDatabaseUrl,
+    ).toBe('postgres://u:p@db:5432/history');
+    const error = errorOf(() =>
+      loadWorkerConfig({ ARCHIVE_DATABASE_URL: 'mysql://u:secretpw@db/history' }),
+    );
+    expect(error.variable).toBe('ARCHIVE_DATABASE_URL');
+    expect(error.message).not.toContain('secretpw');
+    expect(errorOf(() => loadWorkerConfig({ ARCHIVE_RETENTION_DAYS: '0' })).variable).toBe(
+      'ARCHIVE_RETENTION_DAYS',
+    );
   });
 
   it('refuses a zero concurrency', () => {

@@ -32,6 +32,25 @@ export {
   waitForRedis,
 } from './connection.js';
 export { claimedAtFetch, FINISH_JOB, JobFinisher } from './finish-script.js';
+export {
+  ATTEMPT_OUTCOMES,
+  type AttemptRecord,
+  type AttemptRecordOutcome,
+  DELIVERY_OUTCOMES,
+  type DeliveryOutcome,
+  type DeliveryRecord,
+  decodeHistoryRecord,
+  encodeHistoryRecord,
+  HISTORY_FORMAT_VERSION,
+  HISTORY_STREAM_SUFFIX,
+  type HistoryRecord,
+  HistoryWriter,
+  historyShardOf,
+  historyStreamKey,
+  historyStreamKeys,
+  MalformedHistoryRecord,
+  type ReplayRecord,
+} from './history.js';
 export { type ClaimResult, DONE, IdempotencyStore, retryDoneMark } from './idempotency.js';
 export {
   BACKOFF_TYPE,
@@ -49,6 +68,8 @@ export {
   type QueueSettings,
   type QueueShard,
   queueShards,
+  REPLAY_JOB_ID_PREFIX,
+  replayJobIdFor,
   shardOf,
 } from './naming.js';
 export {
