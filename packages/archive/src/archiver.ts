@@ -192,10 +192,8 @@ export class Archiver {
       if (this.#stop.signal.aborted) return undefined;
       const args = ['GROUP', ARCHIVER_GROUP, this.#deps.consumer, 'COUNT', String(this.#batchSize)];
       if (single) args.push('BLOCK', String(this.#blockMs));
-      const reply = (await this.#deps.client.call('XREADGROUP', ...args, 'STREAMS', stream, '>')) as
-        | [string, RawEntry[]][]
-        | null;
-      this.#collect(batch, stream, reply?.[0]?.[1] ?? []);
+      const reply = await this.#deps.client.call('XREADGROUP', ...args, 'STREAMS', stream, '>');
+      this.#collect(batch, stream, streamEntries(reply));
     }
     if (batch.ids.size > 0) return batch;
     // Several shards are read without blocking (they may live on different Cluster nodes).
@@ -254,6 +252,16 @@ export class Archiver {
 }
 
 type RawEntry = [string, unknown[] | null];
+
+/**
+ * The entries of a one-stream XREADGROUP reply: `[[key, entries]]` over RESP2, `[key, entries]`
+ * when the client maps RESP3's map reply to a flat array; null when nothing was read.
+ */
+function streamEntries(reply: unknown): RawEntry[] {
+  if (!Array.isArray(reply) || reply.length === 0) return [];
+  const pair: unknown = typeof reply[0] === 'string' ? reply : reply[0];
+  return Array.isArray(pair) && Array.isArray(pair[1]) ? (pair[1] as RawEntry[]) : [];
+}
 
 function isNoGroup(error: unknown): boolean {
   return error instanceof Error && error.message.includes('NOGROUP');
