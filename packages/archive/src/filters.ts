@@ -41,6 +41,14 @@ export interface RawFilters {
 /** A filter value that cannot be used; its message names the filter and what is expected. */
 export class FilterError extends Error {
   override name = 'FilterError';
+  constructor(
+    /** The filter at fault (`idPrefix` for the id prefix). */
+    readonly field: keyof RawFilters,
+    /** What is wrong, e.g. `must be an ISO-8601 time`. */
+    readonly problem: string,
+  ) {
+    super(`${field} ${problem}`);
+  }
 }
 
 /**
@@ -51,24 +59,24 @@ export function parseFilters(raw: RawFilters): EventFilters {
   const filters: EventFilters = {};
   if (raw.type !== undefined) {
     if (raw.type.length === 0 || raw.type.length > 255) {
-      throw new FilterError('type must be 1 to 255 characters');
+      throw new FilterError('type', 'must be 1 to 255 characters');
     }
     filters.type = raw.type;
   }
   if (raw.status !== undefined) {
     if (!(EVENT_STATUSES as readonly string[]).includes(raw.status)) {
-      throw new FilterError(`status must be one of ${EVENT_STATUSES.join(', ')}`);
+      throw new FilterError('status', `must be one of ${EVENT_STATUSES.join(', ')}`);
     }
     filters.status = raw.status as EventStatus;
   }
   if (raw.since !== undefined) filters.since = isoTime('since', raw.since);
   if (raw.until !== undefined) filters.until = isoTime('until', raw.until);
   if (filters.since && filters.until && filters.since >= filters.until) {
-    throw new FilterError('since must be before until');
+    throw new FilterError('since', 'must be before until');
   }
   if (raw.idPrefix !== undefined) {
     if (raw.idPrefix.length === 0 || raw.idPrefix.length > 255) {
-      throw new FilterError('id prefix must be 1 to 255 characters');
+      throw new FilterError('idPrefix', 'must be 1 to 255 characters');
     }
     filters.idPrefix = raw.idPrefix;
   }
@@ -78,16 +86,16 @@ export function parseFilters(raw: RawFilters): EventFilters {
 const ISO_TIME =
   /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
 
-function isoTime(name: string, value: string): Date {
+function isoTime(name: 'since' | 'until', value: string): Date {
   const text = value.trim();
   if (!ISO_TIME.test(text)) {
-    throw new FilterError(`${name} must be an ISO-8601 time, e.g. 2026-11-28T14:00:00Z`);
+    throw new FilterError(name, 'must be an ISO-8601 time, e.g. 2026-11-28T14:00:00Z');
   }
   // A time without a zone is UTC, not the machine's local time: the same command gives the same
   // answer wherever it runs.
   const zoned = /[T ]\d{2}:\d{2}/.test(text) && !/(Z|[+-]\d{2}:?\d{2})$/i.test(text);
   const date = new Date(zoned ? `${text.replace(' ', 'T')}Z` : text);
-  if (Number.isNaN(date.getTime())) throw new FilterError(`${name} is not a valid time`);
+  if (Number.isNaN(date.getTime())) throw new FilterError(name, 'is not a valid time');
   return date;
 }
 
