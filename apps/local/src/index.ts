@@ -1,4 +1,10 @@
 export {
+  type ArchiveSource,
+  LOCAL_DATABASE,
+  type ResolveArchiveOptions,
+  resolveArchive,
+} from './archive-source.js';
+export {
   type EmbeddedPostgres,
   type EmbeddedPostgresOptions,
   startEmbeddedPostgres,

@@ -25,7 +25,6 @@ export {
 } from './replay.js';
 export {
   createHistoryService,
-  databaseLocation,
   type HistoryPoolOptions,
   type HistoryService,
   type HistoryServiceDeps,

@@ -1,3 +1,4 @@
+import { databaseLocation } from '@groq-webhooks/config';
 import type { QueueSettings, RedisClient } from '@groq-webhooks/queue';
 import { Counter, Gauge, type Logger, type Registry } from '@groq-webhooks/telemetry';
 import pg from 'pg';
@@ -33,16 +34,6 @@ export function openHistoryPool(url: string, options: HistoryPoolOptions = {}): 
   });
   pool.on('error', () => {});
   return pool;
-}
-
-/** Where a database URL points, for messages: host, port and database, never credentials. */
-export function databaseLocation(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.hostname}:${parsed.port || '5432'}${parsed.pathname}`;
-  } catch {
-    return 'ARCHIVE_DATABASE_URL';
-  }
 }
 
 /** Dependencies of {@link createHistoryService}. */

@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  databaseLocation,
   type EventFilters,
   type EventHistory,
   type EventList,
@@ -15,7 +14,12 @@ import {
   type ReplayResult,
   replayEvents,
 } from '@groq-webhooks/archive';
-import { ARCHIVE_URL_FILE, type CliConfig, localStateDir } from '@groq-webhooks/config';
+import {
+  ARCHIVE_URL_FILE,
+  type CliConfig,
+  databaseLocation,
+  localStateDir,
+} from '@groq-webhooks/config';
 import { HistoryWriter, openQueues } from '@groq-webhooks/queue';
 import { withRedis } from './admin.js';
 import { indent, table, truncate } from './format.js';

@@ -21,3 +21,4 @@ export {
   findRepoRoot,
   localStateDir,
 } from './local-state.js';
+export { databaseLocation } from './location.js';
