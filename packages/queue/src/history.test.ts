@@ -125,7 +125,7 @@ describe('HistoryWriter against a real redis-server', () => {
     const writer = new HistoryWriter({ client, settings });
     const more = Array.from({ length: 8 }, (_, i) => ({
       ...(records[1] as HistoryRecord),
-      eventId: `evt_${i}`,
+      eventId: `evt_more_${i}`,
     }));
     await writer.append([...records, ...more]);
     const shards = queueShards(settings);
