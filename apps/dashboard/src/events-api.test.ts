@@ -16,6 +16,7 @@ import {
 import type { Hono } from 'hono';
 import type { Pool } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventRecords } from './__fixtures__/history.js';
 import { createApp } from './app.js';
 import { openDashboardHistory } from './history.js';
 
@@ -31,34 +32,19 @@ const settings = {
 const NOW = Date.now();
 
 function records(): HistoryRecord[] {
-  const out: HistoryRecord[] = [];
-  for (let i = 0; i < 6; i++) {
-    const id = `evt_api_${i}`;
-    const type = i % 2 === 0 ? 'resource.created' : 'resource.deleted';
-    const at = NOW - (10 - i) * 60_000;
-    out.push({
-      kind: 'delivery',
-      eventId: id,
-      type,
-      created: '2026-11-28T10:00:00Z',
-      receivedAt: at,
-      keyIndex: 0,
-      outcome: 'received',
-      payload: `{"id":"${id}","type":"${type}","data":{"n":${i}},"created":"2026-11-28T10:00:00Z"}`,
-    });
-    out.push({
-      kind: 'attempt',
-      eventId: id,
-      type,
-      attempt: 1,
-      startedAt: at + 10,
-      endedAt: at + 30,
-      worker: 'groq-worker-1',
-      outcome: i === 1 ? 'failed' : 'completed',
-      ...(i === 1 ? { error: 'no such resource', errorType: 'NonRetryableError' } : {}),
-    });
-  }
-  return out;
+  return Array.from({ length: 6 }, (_, i) =>
+    eventRecords(
+      `evt_api_${i}`,
+      i % 2 === 0 ? 'resource.created' : 'resource.deleted',
+      NOW - (10 - i) * 60_000,
+      { n: i },
+      [
+        i === 1
+          ? { outcome: 'failed', error: 'no such resource', errorType: 'NonRetryableError' }
+          : { outcome: 'completed' },
+      ],
+    ),
+  ).flat();
 }
 
 describe('dashboard history API (in-process) over a real PostgreSQL and Redis', () => {
@@ -160,7 +146,7 @@ describe('dashboard history API (in-process) over a real PostgreSQL and Redis', 
       status: 'failed',
       payload:
         '{"id":"evt_api_1","type":"resource.deleted","data":{"n":1},"created":"2026-11-28T10:00:00Z"}',
-      attemptList: [{ attempt: 1, errorType: 'NonRetryableError', durationMs: 20 }],
+      attemptList: [{ attempt: 1, errorType: 'NonRetryableError', durationMs: 40 }],
     });
     expect((await request(on, '/api/events/evt_nope')).status).toBe(404);
 

@@ -15,6 +15,7 @@ import {
 } from '@groq-webhooks/testing';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventRecords } from './__fixtures__/history.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -25,38 +26,23 @@ const ARGS = ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-back
 
 /** Twenty events over the last twenty minutes; evt_page_7 failed after three attempts. */
 function records(now: number): HistoryRecord[] {
-  const out: HistoryRecord[] = [];
-  for (let i = 0; i < 20; i++) {
+  return Array.from({ length: 20 }, (_, i) => {
     const id = `evt_page_${i}`;
-    const type = i % 4 === 3 ? 'resource.updated' : 'resource.created';
-    const at = now - (20 - i) * 60_000;
-    out.push({
-      kind: 'delivery',
-      eventId: id,
-      type,
-      created: '2026-11-28T10:00:00Z',
-      receivedAt: at,
-      keyIndex: 0,
-      outcome: 'received',
-      payload: `{"id":"${id}","type":"${type}","data":{"id":"res_${i}","note":"<b>not html</b>"},"created":"2026-11-28T10:00:00Z"}`,
+    const failing = (n: number, last: boolean) => ({
+      outcome: last ? ('failed' as const) : ('retrying' as const),
+      error: `billing API 502 (try ${n})`,
+      errorType: 'Error',
     });
-    const attempts = id === 'evt_page_7' ? 3 : 1;
-    for (let n = 1; n <= attempts; n++) {
-      const last = n === attempts;
-      out.push({
-        kind: 'attempt',
-        eventId: id,
-        type,
-        attempt: n,
-        startedAt: at + n * 1000,
-        endedAt: at + n * 1000 + 40,
-        worker: 'groq-worker-42',
-        outcome: id === 'evt_page_7' ? (last ? 'failed' : 'retrying') : 'completed',
-        ...(id === 'evt_page_7' ? { error: `billing API 502 (try ${n})`, errorType: 'Error' } : {}),
-      });
-    }
-  }
-  return out;
+    return eventRecords(
+      id,
+      i % 4 === 3 ? 'resource.updated' : 'resource.created',
+      now - (20 - i) * 60_000,
+      { id: `res_${i}`, note: '<b>not html</b>' },
+      i === 7
+        ? [failing(1, false), failing(2, false), failing(3, true)]
+        : [{ outcome: 'completed' }],
+    );
+  }).flat();
 }
 
 describe('Events page in a real browser (Chromium via playwright-core)', () => {

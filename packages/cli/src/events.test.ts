@@ -19,8 +19,8 @@ import {
 } from '@groq-webhooks/testing';
 import type { Pool } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { capture } from './__fixtures__/capture.js';
 import { HISTORY_OFF } from './events.js';
-import type { CliIo } from './io.js';
 import { run } from './program.js';
 
 const T0 = Date.parse('2026-11-28T14:00:00Z');
@@ -66,28 +66,10 @@ describe('groq-webhooks events against a real PostgreSQL and Redis', () => {
   let env: Record<string, string>;
   const emptyLocal = mkdtempSync(join(tmpdir(), 'groq-cli-local-'));
 
-  function cli(args: string[], extraEnv: Record<string, string | undefined> = env) {
-    let out = '';
-    let err = '';
-    const io: CliIo = {
-      env: extraEnv,
-      cwd: process.cwd(),
-      stdout: {
-        write: (chunk: string) => {
-          out += chunk;
-          return true;
-        },
-      },
-      stderr: {
-        write: (chunk: string) => {
-          err += chunk;
-          return true;
-        },
-      },
-      stdinIsTTY: false,
-      confirm: async () => false,
-    };
-    return run(args, io).then((code) => ({ code, out, err }));
+  async function cli(args: string[], extraEnv: Record<string, string | undefined> = env) {
+    const captured = capture(extraEnv);
+    const code = await run(args, captured.io);
+    return { code, out: captured.out(), err: captured.err() };
   }
 
   async function jobCount(): Promise<number> {
