@@ -38,6 +38,25 @@ export {
   IdempotencyStore,
 } from './idempotency.js';
 export {
+  ATTEMPT_OUTCOMES,
+  type AttemptRecord,
+  type AttemptRecordOutcome,
+  DELIVERY_OUTCOMES,
+  type DeliveryOutcome,
+  type DeliveryRecord,
+  decodeHistoryRecord,
+  encodeHistoryRecord,
+  HISTORY_FORMAT_VERSION,
+  HISTORY_STREAM_SUFFIX,
+  type HistoryRecord,
+  HistoryWriter,
+  historyShardOf,
+  historyStreamKey,
+  historyStreamKeys,
+  MalformedHistoryRecord,
+  type ReplayRecord,
+} from './history.js';
+export {
   BACKOFF_TYPE,
   backoffDelay,
 } from './job-options.js';
@@ -48,6 +67,8 @@ export {
   type QueueSettings,
   type QueueShard,
   queueShards,
+  REPLAY_JOB_ID_PREFIX,
+  replayJobIdFor,
   shardOf,
 } from './naming.js';
 export type { ResourceTurn, TurnResult } from './ordering.js';
