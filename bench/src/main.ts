@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -40,6 +40,8 @@ const { values: args } = parseArgs({
     'cpu-prof': { type: 'string' },
     // Configurations of the real ingest and worker to measure, comma-separated (default: all).
     variants: { type: 'string' },
+    // Events of the one-resource ordering run (0 skips it; default 10,000, --quick 500).
+    'one-resource': { type: 'string' },
   },
 });
 const variants = chooseVariants(args.variants);
@@ -277,12 +279,12 @@ async function workerRound(
     );
   }
   const env = {
-    ...variant?.env,
     REDIS_URL: redis.url,
     QUEUE_NAME: queueName,
     WORKER_CONCURRENCY: String(concurrency),
     WORKER_METRICS_PORT: '0',
     HANDLERS_MODULE: ENTRY.trivialHandlers,
+    ...variant?.env,
   };
   const child = startServer(variant === undefined ? ENTRY.bareWorker : ENTRY.worker, env);
   try {
@@ -322,6 +324,85 @@ async function workerRound(
       redisCpuMicrosPerJob,
     };
     log(`${kind} worker c=${concurrency} round ${round}: ${result.jobsPerSecond} jobs/s`);
+    return result;
+  } finally {
+    await stop(child);
+    await queue.obliterate({ force: true });
+    await queue.close();
+  }
+}
+
+/** What the one-resource run measured: every event about one resource. */
+interface OneResourceResult {
+  jobs: number;
+  concurrency: number;
+  seconds: number;
+  eventsPerSecond: number;
+  /** Most handlers that ever ran at once in the worker: 1 when the events took turns. */
+  mostRunning: number;
+  failed: number;
+}
+
+/**
+ * The worst case of per-resource ordering: `jobs` events all about one resource, one worker at
+ * concurrency `concurrency`. They must run one at a time, and the run must end (no livelock).
+ */
+async function oneResourceRun(
+  jobs: number,
+  concurrency: number,
+  redis: TestRedis,
+  admin: RedisClient,
+): Promise<OneResourceResult> {
+  const queueName = `bench-one-resource-c${concurrency}`;
+  const queue = openQueue(
+    admin,
+    { index: 0, name: queueName, prefix: '{groq}' },
+    { jobAttempts: 8, backoffBaseMs: 1000 },
+  );
+  const created = new Date().toISOString();
+  for (let i = 0; i < jobs; i += 1000) {
+    await queue.addBulk(
+      Array.from({ length: Math.min(1000, jobs - i) }, (_, j) =>
+        benchJob(`evt_${queueName}_${Date.now()}_${i + j}`, i + j, created, 1),
+      ),
+    );
+  }
+  const mostFile = join(args.out ?? 'reports', `.one-resource-most-${process.pid}`);
+  mkdirSync(args.out ?? 'reports', { recursive: true });
+  const started = performance.now();
+  const child = startServer(ENTRY.worker, {
+    REDIS_URL: redis.url,
+    QUEUE_NAME: queueName,
+    WORKER_CONCURRENCY: String(concurrency),
+    WORKER_METRICS_PORT: '0',
+    HANDLERS_MODULE: ENTRY.oneAtATimeHandlers,
+    BENCH_MAX_RUNNING_FILE: mostFile,
+  });
+  try {
+    await waitFor(
+      async () => (await queue.getCompletedCount()) + (await queue.getFailedCount()) >= jobs,
+      {
+        timeoutMs: 600_000,
+        intervalMs: 100,
+        description: `${jobs} one-resource events handled`,
+      },
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const failed = await queue.getFailedCount();
+    await stop(child);
+    const mostRunning = Number(readFileSync(mostFile, 'utf8'));
+    rmSync(mostFile, { force: true });
+    const result = {
+      jobs,
+      concurrency,
+      seconds: Math.round(seconds * 10) / 10,
+      eventsPerSecond: Math.round(jobs / seconds),
+      mostRunning,
+      failed,
+    };
+    log(
+      `one resource: ${jobs} events in ${result.seconds} s (${result.eventsPerSecond}/s), most running ${mostRunning}`,
+    );
     return result;
   } finally {
     await stop(child);
@@ -392,6 +473,7 @@ function markdown(report: {
   variants: readonly Variant[];
   load: LoadResult[];
   workers: WorkerResult[];
+  oneResource: OneResourceResult | undefined;
 }): string {
   const lines = [
     `# groq-webhooks benchmark — ${report.date}`,
@@ -451,6 +533,15 @@ function markdown(report: {
       }
     }
     lines.push('', `Ratio worker / bare, median and spread over rounds: ${spreads.join('; ')}`, '');
+  }
+  const one = report.oneResource;
+  if (one !== undefined) {
+    lines.push(
+      '## Per-resource ordering, worst case: every event about one resource',
+      '',
+      `${one.jobs} events, one worker at concurrency ${one.concurrency}: done in ${one.seconds} s, ${one.eventsPerSecond} events/s; at most ${one.mostRunning} handler(s) running at once; ${one.failed} failed.`,
+      '',
+    );
   }
   const costs = costLines(report.load, report.workers);
   if (costs.length > 0) {
@@ -522,6 +613,8 @@ const redis = await startRedis();
 const admin = createRedis({ redisUrl: redis.url, redisClusterNodes: undefined }, 'admin');
 const load: LoadResult[] = [];
 const workers: WorkerResult[] = [];
+let oneResource: OneResourceResult | undefined;
+const oneResourceJobs = Number(args['one-resource'] ?? (quick ? 500 : 10_000));
 try {
   await waitFor(() => admin.status === 'ready');
   if (!args['skip-ingest']) {
@@ -541,6 +634,7 @@ try {
         }
       }
     }
+    if (oneResourceJobs > 0) oneResource = await oneResourceRun(oneResourceJobs, 50, redis, admin);
   }
 } finally {
   await closeRedis(admin);
@@ -555,6 +649,7 @@ const report = {
   variants,
   load,
   workers,
+  oneResource,
 };
 const text = markdown(report);
 mkdirSync(args.out ?? 'reports', { recursive: true });
@@ -564,7 +659,12 @@ writeFileSync(`${stem}.md`, text);
 process.stdout.write(`${text}\nReport: ${stem}.md and .json\n`);
 const lost =
   load.reduce((sum, r) => sum + (r.ackedWithoutJob ?? 0), 0) +
-  workers.reduce((sum, w) => sum + w.failed, 0);
+  workers.reduce((sum, w) => sum + w.failed, 0) +
+  (oneResource?.failed ?? 0);
+if (oneResource !== undefined && oneResource.mostRunning !== 1) {
+  process.stderr.write(`FAILED: one-resource events ran ${oneResource.mostRunning} at once\n`);
+  process.exit(1);
+}
 if (lost > 0) {
   process.stderr.write(`FAILED: ${lost} acknowledged events without a job, or failed jobs\n`);
   process.exit(1);

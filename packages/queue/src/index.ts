@@ -32,12 +32,6 @@ export {
   waitForRedis,
 } from './connection.js';
 export {
-  type ClaimResult,
-  type EndedTurn,
-  type EventLedger,
-  IdempotencyStore,
-} from './idempotency.js';
-export {
   ATTEMPT_OUTCOMES,
   type AttemptRecord,
   type AttemptRecordOutcome,
@@ -56,6 +50,12 @@ export {
   MalformedHistoryRecord,
   type ReplayRecord,
 } from './history.js';
+export {
+  type ClaimResult,
+  type EndedTurn,
+  type EventLedger,
+  IdempotencyStore,
+} from './idempotency.js';
 export {
   BACKOFF_TYPE,
   backoffDelay,
@@ -90,5 +90,6 @@ export {
   type EventJobData,
   type EventQueue,
   openQueue,
+  openQueues,
   type QueueHandleSettings,
 } from './queues.js';
