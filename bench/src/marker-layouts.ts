@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { closeRedis, createRedis, type RedisClient } from '@groq-webhooks/queue';
+import { closeRedis, clusterSlot, createRedis, type RedisClient } from '@groq-webhooks/queue';
 import { startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
 import { eventIds, take } from './event-ids.js';
 import { CLAIM_PREFIX, LOOKUP, MARK_DONE, MAX_LOAD, PRELUDE, SWEEP } from './marker-scripts.js';
@@ -39,6 +39,11 @@ interface Layout {
   lookup(client: RedisClient, ids: string[], clock: number): Promise<number[]>;
   /** Loads what the layout needs before the empty figure is read (its scripts). */
   prepare(client: RedisClient): Promise<void>;
+  /**
+   * What `groq-webhooks stats` would report as the markers' memory (bytes), estimated from a
+   * sample as docs/idempotency-memory.md proposes; checked against used_memory here.
+   */
+  estimate?(client: RedisClient): Promise<number>;
 }
 
 type ScriptClient = RedisClient & {
@@ -279,6 +284,108 @@ const zsetDigest16 = scriptLayout(
   (_ids, clock) => [clock, TTL_SECONDS, 0],
 );
 
+/**
+ * The stats estimate of one group: MEMORY USAGE of 64 random buckets (exact for listpacks),
+ * scaled to the group's bucket count, plus the meta hash.
+ */
+async function estimateGroup(client: RedisClient, meta: string): Promise<number> {
+  const fields = await client.hmget(meta, 'L', 'p');
+  const buckets = 2 ** Number(fields[0] ?? 0) + Number(fields[1] ?? 0);
+  const pipeline = client.pipeline();
+  const samples = Math.min(64, buckets);
+  for (let i = 0; i < samples; i++) {
+    const bucket = samples === buckets ? i : Math.floor(Math.random() * buckets);
+    pipeline.memory('USAGE', `${meta}:${bucket}`, 'SAMPLES', 0);
+  }
+  pipeline.memory('USAGE', meta, 'SAMPLES', 0);
+  const replies = ((await pipeline.exec()) ?? []).map(([, value]) => Number(value ?? 0));
+  const metaBytes = replies.pop() ?? 0;
+  const mean = replies.reduce((sum, value) => sum + value, 0) / Math.max(1, replies.length);
+  return mean * buckets + metaBytes;
+}
+
+zsetDigest.estimate = (client) => estimateGroup(client, 'groq:done');
+
+/**
+ * The Redis Cluster variant on one server (memory does not depend on where the slots live):
+ * one group per slot, named with a hash tag of the slot of the event's claim key, so that the
+ * claim key, the group's meta and its buckets share a slot and one script serves them. One
+ * call per event, as the Cluster path sends them.
+ */
+const SLOT_TAGS = (() => {
+  const tags: string[] = new Array(16_384);
+  for (let n = 0, found = 0; found < tags.length; n++) {
+    const tag = n.toString(36);
+    const slot = clusterSlot(tag);
+    if (tags[slot] === undefined) {
+      tags[slot] = tag;
+      found++;
+    }
+  }
+  return tags;
+})();
+
+/** Redis Cluster's slot of a key (its hash tag's when it has a non-empty one). */
+function keySlot(key: string): number {
+  const open = key.indexOf('{');
+  if (open !== -1) {
+    const close = key.indexOf('}', open + 1);
+    if (close > open + 1) return clusterSlot(key.slice(open + 1, close));
+  }
+  return clusterSlot(key);
+}
+
+function groupOf(eventId: string): string {
+  return `groq:done:{${SLOT_TAGS[keySlot(CLAIM_PREFIX + eventId)]}}`;
+}
+
+const zsetDigestCluster: Layout = (() => {
+  const shas = new Map<RedisClient, Promise<[string, string]>>();
+  const loaded = (client: RedisClient) => {
+    let pair = shas.get(client);
+    if (pair === undefined) {
+      pair = Promise.all([load(client, MARK_DONE), load(client, LOOKUP)]);
+      shas.set(client, pair);
+    }
+    return pair;
+  };
+  return {
+    name: 'zset-digest-cluster',
+    describe:
+      "zset-digest on a Redis Cluster: one group (meta + buckets) per slot, tagged to share the claim key's slot; one call per event",
+    async prepare(client) {
+      await loaded(client);
+    },
+    async insert(client, ids, clock) {
+      const [mark] = await loaded(client);
+      const pipeline = client.pipeline();
+      for (const id of ids) {
+        pipeline.evalsha(mark, 2, groupOf(id), CLAIM_PREFIX + id, clock, TTL_SECONDS, 0);
+      }
+      await pipeline.exec();
+    },
+    async lookup(client, ids, clock) {
+      const [, find] = await loaded(client);
+      const pipeline = client.pipeline();
+      for (const id of ids) pipeline.evalsha(find, 2, groupOf(id), CLAIM_PREFIX + id, clock);
+      return ((await pipeline.exec()) ?? []).map(([, value]) => Number((value as number[])[0]));
+    },
+    async estimate(client) {
+      // 64 random groups, scaled to the groups that exist.
+      const slots = Array.from({ length: 64 }, () => Math.floor(Math.random() * 16_384));
+      let bytes = 0;
+      let seen = 0;
+      for (const slot of slots) {
+        const meta = `groq:done:{${SLOT_TAGS[slot]}}`;
+        if ((await client.exists(meta)) === 0) continue;
+        bytes += await estimateGroup(client, meta);
+        seen++;
+      }
+      return seen === 0 ? 0 : (bytes / slots.length) * 16_384;
+    },
+  };
+})();
+
 const LAYOUTS: Layout[] = [
   oneKeyPerEvent,
   hashLayout(
@@ -293,6 +400,7 @@ const LAYOUTS: Layout[] = [
   ),
   zsetDigest,
   zsetDigest16,
+  zsetDigestCluster,
   slices,
 ];
 
@@ -333,6 +441,8 @@ interface Checkpoint {
   /** Δused_memory / Δmarkers since the previous checkpoint. */
   marginalBytesPerMarker: number;
   keys: number;
+  /** The layout's stats estimate of its markers' memory, ÷ (used_memory − empty). */
+  estimateRatio?: number;
 }
 
 interface LayoutResult {
@@ -427,12 +537,14 @@ async function measureLayout(layout: Layout, sizes: number[], seed: number): Pro
       });
       const used = await usedMemory(client);
       const keys = Number(await client.dbsize());
-      const checkpoint = {
+      const estimate = layout.estimate === undefined ? undefined : await layout.estimate(client);
+      const checkpoint: Checkpoint = {
         markers: size,
         usedMemory: used,
         bytesPerMarker: (used - empty) / size,
         marginalBytesPerMarker: (used - previous.used) / (size - previous.markers),
         keys,
+        ...(estimate === undefined ? {} : { estimateRatio: estimate / (used - empty) }),
       };
       checkpoints.push(checkpoint);
       log(
@@ -681,7 +793,7 @@ function markdown(results: LayoutResult[], sweep: SweepResult | undefined): stri
     );
     for (const r of results) {
       lines.push(
-        `| ${r.layout} | ${r.checkpoints.map((c) => `${c.bytesPerMarker.toFixed(1)} / ${c.marginalBytesPerMarker.toFixed(1)}`).join(' | ')} | ${r.insertUsecPerEvent.toFixed(2)} | ${r.lookupUsecPerEvent.toFixed(2)} | ${r.singleInsertUsec.toFixed(1)} / ${r.singleLookupUsec.toFixed(1)} | ${r.wrongLookups} |`,
+        `| ${r.layout} | ${r.checkpoints.map((c) => `${c.bytesPerMarker.toFixed(1)} / ${c.marginalBytesPerMarker.toFixed(1)}${c.estimateRatio === undefined ? '' : ` (stats ×${c.estimateRatio.toFixed(2)})`}`).join(' | ')} | ${r.insertUsecPerEvent.toFixed(2)} | ${r.lookupUsecPerEvent.toFixed(2)} | ${r.singleInsertUsec.toFixed(1)} / ${r.singleLookupUsec.toFixed(1)} | ${r.wrongLookups} |`,
       );
     }
     lines.push('', ...results.map((r) => `- ${r.layout}: ${r.describe}`), '');

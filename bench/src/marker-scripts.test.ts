@@ -2,7 +2,16 @@ import { closeRedis, createRedis, type RedisClient } from '@groq-webhooks/queue'
 import { startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { eventIds, take } from './event-ids.js';
-import { CLAIM_FRESH, CLAIM_PREFIX, LOOKUP, MARK_DONE, MAX_LOAD, SWEEP } from './marker-scripts.js';
+import {
+  CLAIM,
+  CLAIM_FRESH,
+  CLAIM_PREFIX,
+  FORGET,
+  LOOKUP,
+  MARK_DONE,
+  MAX_LOAD,
+  SWEEP,
+} from './marker-scripts.js';
 
 // The proposed layout's Lua (docs/idempotency-memory.md) against a real redis-server: what the
 // implementation will transcribe must keep every marker findable through splits, merges and
@@ -135,6 +144,39 @@ describe('proposed done-marker layout (Lua prototype)', () => {
     expect(replies).toEqual([2, 0, 1]);
     expect(await client.get(`${CLAIM_PREFIX}evt_free`)).toBe('processing:c');
     expect(await client.exists(`${CLAIM_PREFIX}evt_done`)).toBe(0);
+  });
+
+  it('claims one event: done (either layout), claimed when free or ours, busy when held', async () => {
+    await mark(['evt_new_done'], T);
+    await client.set(`${CLAIM_PREFIX}evt_old_done`, 'done', 'EX', 600);
+    await client.set(`${CLAIM_PREFIX}evt_ours`, 'processing:me', 'PX', 1000);
+    await client.set(`${CLAIM_PREFIX}evt_theirs`, 'processing:them', 'PX', 1000);
+    const claim = (id: string) =>
+      run(CLAIM, [META, CLAIM_PREFIX + id], T + 1, 'processing:me', 15_000);
+    expect(await claim('evt_new_done')).toBe('done');
+    expect(await claim('evt_old_done')).toBe('done');
+    expect(await claim('evt_ours')).toBe('claimed');
+    expect(await client.pttl(`${CLAIM_PREFIX}evt_ours`)).toBeGreaterThan(10_000);
+    expect(await claim('evt_theirs')).toBe('busy');
+    expect(await claim('evt_free')).toBe('claimed');
+    expect(await client.get(`${CLAIM_PREFIX}evt_free`)).toBe('processing:me');
+  });
+
+  it('forgets an event on purpose (replay), in either layout', async () => {
+    await mark(['evt_replayed'], T);
+    await client.set(`${CLAIM_PREFIX}evt_old`, 'done', 'EX', 600);
+    expect(await run(FORGET, [META, `${CLAIM_PREFIX}evt_replayed`], T)).toBe(1);
+    expect(await run(FORGET, [META, `${CLAIM_PREFIX}evt_old`], T)).toBe(1);
+    expect(await run(FORGET, [META, `${CLAIM_PREFIX}evt_never`], T)).toBe(0);
+    expect(await lookup(['evt_replayed', 'evt_old'], T)).toEqual([0, 0]);
+    expect((await meta()).n).toBe(0);
+  });
+
+  it('recounts a group a step covers whole', async () => {
+    await mark([...take(eventIds(8), 100)], T);
+    await client.hset(META, 'n', 7);
+    await sweep(T + 1, 64, 0);
+    expect((await meta()).n).toBe(100);
   });
 
   it('sweeps in bounded steps, drops only expired members and shrinks back to one bucket', async () => {

@@ -66,35 +66,34 @@ local function isDone(meta, L, p, id, now)
   return expiry ~= false and tonumber(expiry) > now
 end
 -- Moves bucket p's members whose hash has bit L set to the new bucket p + 2^L, dropping expired
--- ones on the way. At most one bucket's members (about ${2 * MAX_LOAD} on average, 128 before
--- Redis would convert it). Returns the new L, p and how many expired members it dropped.
+-- ones first. At most one bucket's members (about ${2 * MAX_LOAD} on average, 128 before Redis
+-- would convert it). Copies before it removes: a script stopped half-way by an error (on a
+-- Cluster: a key of a slot being migrated) loses no marker. Returns the new L, p and how many
+-- expired members it dropped.
 local function split(meta, L, p, now)
   local low = 2 ^ L
   local from = meta .. ':' .. p
+  local dropped = rcall('ZREMRANGEBYSCORE', from, '-inf', now)
   local entries = rcall('ZRANGE', from, 0, -1, 'WITHSCORES')
-  local stay, move, dropped = {}, {}, 0
+  local move, moved = {}, {}
   for i = 1, #entries, 2 do
-    if tonumber(entries[i + 1]) > now then
-      local side = (hashOf(entries[i]) % (low * 2) == p) and stay or move
-      side[#side + 1] = entries[i + 1]
-      side[#side + 1] = entries[i]
-    else
-      dropped = dropped + 1
+    if hashOf(entries[i]) % (low * 2) ~= p then
+      move[#move + 1] = entries[i + 1]
+      move[#move + 1] = entries[i]
+      moved[#moved + 1] = entries[i]
     end
   end
-  if #move > 0 or dropped > 0 then
-    -- Rebuilt rather than trimmed: one pass, and a bucket that grew past the listpack limit
-    -- by bad luck gets its compact encoding back.
-    rcall('DEL', from)
-    if #stay > 0 then rcall('ZADD', from, unpack(stay)) end
-    if #move > 0 then rcall('ZADD', meta .. ':' .. (p + low), unpack(move)) end
+  if #moved > 0 then
+    rcall('ZADD', meta .. ':' .. (p + low), unpack(move))
+    rcall('ZREM', from, unpack(moved))
   end
   p = p + 1
   if p == low then return L + 1, 0, dropped end
   return L, p, dropped
 end
--- Undoes the last split (bucket p + 2^L back into p), dropping expired members, unless the
--- result would be too big (then nil). Returns the new L, p and how many it dropped.
+-- Undoes the last split (bucket p + 2^L back into p, copied before it is deleted), dropping
+-- expired members, unless the result would be too big (then nil). Returns the new L, p and how
+-- many it dropped.
 local function merge(meta, L, p, now)
   local low = 2 ^ L
   if p == 0 then
@@ -204,6 +203,44 @@ end
 return replies`;
 
 /**
+ * The stock path's full claim of one event (after {@link CLAIM_FRESH} found a record, or on a
+ * Cluster): 'done', 'claimed' or 'busy'. KEYS: meta, claim key. ARGV: clock, claim value, lock (ms).
+ */
+export const CLAIM = `${PRELUDE}
+local meta, key = KEYS[1], KEYS[2]
+local L, p = level(meta)
+if isDone(meta, L, p, string.sub(key, ${CLAIM_PREFIX.length + 1}), clock()) then return 'done' end
+local v = rcall('GET', key)
+if not v then
+  rcall('SET', key, ARGV[2], 'PX', ARGV[3])
+  return 'claimed'
+end
+-- The old layout's marker, until it expires.
+if v == 'done' then return 'done' end
+if v == ARGV[2] then
+  rcall('PEXPIRE', key, ARGV[3])
+  return 'claimed'
+end
+return 'busy'`;
+
+/**
+ * Forgets that an event was handled (for \`events replay\`, which runs it again on purpose): its
+ * member and the old layout's marker go. KEYS: meta, claim key. ARGV: clock. Replies 1 when
+ * there was a marker.
+ */
+export const FORGET = `${PRELUDE}
+local meta, key = KEYS[1], KEYS[2]
+local L, p = level(meta)
+local member, h = digest(string.sub(key, ${CLAIM_PREFIX.length + 1}))
+local removed = rcall('ZREM', meta .. ':' .. bucketOf(h, L, p), member)
+if removed == 1 then rcall('HINCRBY', meta, 'n', -1) end
+if rcall('GET', key) == 'done' then
+  rcall('DEL', key)
+  removed = 1
+end
+return removed`;
+
+/**
  * One bounded step of the expiry sweep, driven by the workers: at most ARGV[2] buckets from the
  * cursor, their expired members dropped, then up to ARGV[4] merges while the group is
  * under-loaded. Skipped when another worker stepped less than ARGV[3] ms ago, so the fleet's
@@ -222,12 +259,18 @@ local L, p, n, c = tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), tonumber(m[4]
 local buckets = 2 ^ L + p
 local visits = math.min(tonumber(ARGV[2]), buckets)
 local removed = 0
+-- A group this step covers whole gets its count recounted: a script stopped half-way (on a
+-- Cluster, by a slot migration) may have left it off by a few.
+local whole = visits == buckets
+local held = 0
 for _ = 1, visits do
   if c >= buckets then c = 0 end
-  removed = removed + rcall('ZREMRANGEBYSCORE', meta .. ':' .. c, '-inf', now)
+  local key = meta .. ':' .. c
+  removed = removed + rcall('ZREMRANGEBYSCORE', key, '-inf', now)
+  if whole then held = held + rcall('ZCARD', key) end
   c = c + 1
 end
-n = n - removed
+if whole then n = held else n = n - removed end
 local merges = 0
 while merges < tonumber(ARGV[4]) and n < ${MIN_LOAD} * (2 ^ L + p) and 2 ^ L + p > 1 do
   local L2, p2, dropped = merge(meta, L, p, now)
