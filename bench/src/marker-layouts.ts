@@ -122,6 +122,37 @@ const zsetDigest = scriptLayout(
 );
 
 /**
+ * The hash layouts' split (the comparison layouts only): as the chosen layout's, with HGETALL and
+ * HSET; `fieldHash` (defined before it) gives a field's 32-bit hash. With `expireAt`, the
+ * rebuilt keys get that expiry (time slices).
+ */
+const HSPLIT = `
+local function hsplit(meta, L, p, expireAt)
+  local low = 2 ^ L
+  local from = meta .. ':' .. p
+  local entries = rcall('HGETALL', from)
+  local stay, move = {}, {}
+  for i = 1, #entries, 2 do
+    local side = (fieldHash(entries[i]) % (low * 2) == p) and stay or move
+    side[#side + 1] = entries[i]
+    side[#side + 1] = entries[i + 1]
+  end
+  if #move > 0 then
+    local to = meta .. ':' .. (p + low)
+    rcall('HSET', to, unpack(move))
+    if expireAt then rcall('EXPIREAT', to, expireAt) end
+    rcall('DEL', from)
+    if #stay > 0 then
+      rcall('HSET', from, unpack(stay))
+      if expireAt then rcall('EXPIREAT', from, expireAt) end
+    end
+  end
+  p = p + 1
+  if p == low then return L + 1, 0 end
+  return L, p
+end`;
+
+/**
  * Hash buckets for comparison, with the same linear hashing: field = the event id itself or its
  * 12-byte digest, value = expiry (s). No expiry sweep here: only memory and lookups are measured.
  */
@@ -134,25 +165,7 @@ local function fieldOf(id) return id, fieldHash(id) end`
 local function fieldOf(id) return digest(id) end`;
   const helpers = `${PRELUDE}
 ${fieldFunctions}
-local function hsplit(meta, L, p)
-  local low = 2 ^ L
-  local from = meta .. ':' .. p
-  local entries = rcall('HGETALL', from)
-  local stay, move = {}, {}
-  for i = 1, #entries, 2 do
-    local side = (fieldHash(entries[i]) % (low * 2) == p) and stay or move
-    side[#side + 1] = entries[i]
-    side[#side + 1] = entries[i + 1]
-  end
-  if #move > 0 then
-    rcall('HSET', meta .. ':' .. (p + low), unpack(move))
-    rcall('DEL', from)
-    if #stay > 0 then rcall('HSET', from, unpack(stay)) end
-  end
-  p = p + 1
-  if p == low then return L + 1, 0 end
-  return L, p
-end`;
+${HSPLIT}`;
   const insert = `${helpers}
 local meta = KEYS[1]
 local now = clock()
@@ -195,30 +208,8 @@ return done`;
 const DAY = 86_400;
 const sliceHelpers = `${PRELUDE}
 local function sliceMeta(day) return 'groq:done:' .. day end
-local function hsplit(meta, L, p, expireAt)
-  local low = 2 ^ L
-  local from = meta .. ':' .. p
-  local entries = rcall('HGETALL', from)
-  local stay, move = {}, {}
-  for i = 1, #entries, 2 do
-    local side = (hashOf(entries[i]) % (low * 2) == p) and stay or move
-    side[#side + 1] = entries[i]
-    side[#side + 1] = entries[i + 1]
-  end
-  if #move > 0 then
-    local to = meta .. ':' .. (p + low)
-    rcall('HSET', to, unpack(move))
-    rcall('EXPIREAT', to, expireAt)
-    rcall('DEL', from)
-    if #stay > 0 then
-      rcall('HSET', from, unpack(stay))
-      rcall('EXPIREAT', from, expireAt)
-    end
-  end
-  p = p + 1
-  if p == low then return L + 1, 0 end
-  return L, p
-end`;
+local function fieldHash(f) return hashOf(f) end
+${HSPLIT}`;
 const slices = scriptLayout(
   'slices',
   'daily hash buckets expiring whole (linear hashing per day), field = 12-byte digest, value = expiry (s); lookups probe 8 days',
