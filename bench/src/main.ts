@@ -13,6 +13,7 @@ import { sign } from '@groq-webhooks/signature';
 import { freePort, startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
 import autocannon from 'autocannon';
 import { benchJob } from './jobs.js';
+import { runMemory } from './memory.js';
 import { cpuMillis } from './proc-stat.js';
 import { ENTRY, machine, ROOT, SECRET, spawnNode, stop } from './processes.js';
 import { runScale } from './scale.js';
@@ -28,6 +29,8 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     // The scale-out benchmark instead (bench/src/scale.ts).
     scale: { type: 'boolean', default: false },
+    // The Redis memory benchmark instead (bench/src/memory.ts).
+    memory: { type: 'boolean', default: false },
     rounds: { type: 'string' },
     duration: { type: 'string' },
     connections: { type: 'string', default: '50' },
@@ -57,6 +60,14 @@ if (args.scale) {
     connections: Number(args.connections),
   });
   process.exit(0);
+}
+if (args.memory) {
+  await runMemory({
+    quick,
+    out: args.out ?? join(ROOT, 'reports'),
+    connections: Number(args.connections),
+  });
+  process.exit();
 }
 // Five rounds by default: an odd count has a median round, and on a shared machine single rounds
 // swing by ±10 %.
