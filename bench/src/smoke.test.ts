@@ -49,7 +49,12 @@ describe('pnpm bench --quick', () => {
       expect(row.ackedWithoutJob).toBe(0);
     }
     expect(ingest.map((row) => row.kind).sort()).toEqual(['fast', 'stock']);
-    expect(report.workers.map((row) => row.kind).sort()).toEqual(['bare', 'fast', 'stock']);
+    expect(report.workers.map((row) => row.kind).sort()).toEqual([
+      'bare',
+      'fast',
+      'stock',
+      'unordered',
+    ]);
     for (const row of report.workers) {
       expect(row.jobsPerSecond).toBeGreaterThan(0);
       expect(row.failed).toBe(0);

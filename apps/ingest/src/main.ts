@@ -24,7 +24,26 @@ const logger = createLogger({ service: 'ingest', level: config.logLevel });
 const path = await queuePathOrExit(config, (line) => logger.warn(line));
 // Connects in the background: the process serves (503, /readyz 503) while Redis is away.
 const client = createRedis(config, 'producer');
-const producer = new EventProducer({ client, settings: config, path });
+const metrics = createIngestMetrics();
+let lastHistoryWarning = 0;
+const producer = new EventProducer({
+  client,
+  settings: config,
+  path,
+  // With ARCHIVE_DATABASE_URL set, every delivery is recorded for the event history.
+  ...(config.archiveDatabaseUrl === undefined
+    ? {}
+    : {
+        history: {
+          onError(error: unknown) {
+            metrics.countHistoryFailure();
+            if (Date.now() - lastHistoryWarning < 5000) return;
+            lastHistoryWarning = Date.now();
+            logger.warn({ err: error }, 'A delivery record of the event history was not written');
+          },
+        },
+      }),
+});
 let stopping = false;
 const app = createApp({
   producer,
@@ -33,7 +52,7 @@ const app = createApp({
   maxBodyBytes: config.maxBodyBytes,
   enqueueTimeoutMs: config.enqueueTimeoutMs,
   logger,
-  metrics: createIngestMetrics(),
+  metrics,
   // Draining: tell the load balancer to send no more, while in-flight requests finish.
   isReady: async () => !stopping && (await isRedisReady(client)),
 });
@@ -63,6 +82,7 @@ const server = serve({ fetch: respond, port: config.port, hostname: config.host 
       keys: config.secrets.length,
       queue: config.queueName,
       queuePath: path.kind,
+      history: config.archiveDatabaseUrl !== undefined,
       toleranceSeconds: config.toleranceSeconds,
       maxBodyBytes: config.maxBodyBytes,
       enqueueTimeoutMs: config.enqueueTimeoutMs,

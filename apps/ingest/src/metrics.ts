@@ -9,6 +9,8 @@ export interface IngestMetrics {
   countRequest(code: OutcomeCode): void;
   /** Records how long one enqueue took, in seconds, whatever its result. */
   observeEnqueue(seconds: number): void;
+  /** Counts delivery records Redis refused after their event was queued (history on). */
+  countHistoryFailure(): void;
 }
 
 /** Enqueue latency buckets, seconds: a healthy Redis answers in milliseconds, the deadline is ~2 s. */
@@ -28,6 +30,11 @@ export function createIngestMetrics(registry: Registry = createRegistry('ingest'
     buckets: ENQUEUE_BUCKETS,
     registers: [registry],
   });
+  const historyFailures = new Counter({
+    name: 'groq_ingest_history_record_failures_total',
+    help: 'Delivery records of the event history that Redis refused after the event was queued.',
+    registers: [registry],
+  });
   // Label objects made once (no allocation per request), and every series set to 0 up front so
   // rate() and alerts work before the first rejection of a kind.
   const labels = new Map<OutcomeCode, { code: OutcomeCode }>();
@@ -43,6 +50,9 @@ export function createIngestMetrics(registry: Registry = createRegistry('ingest'
     },
     observeEnqueue(seconds) {
       enqueueDuration.observe(seconds);
+    },
+    countHistoryFailure() {
+      historyFailures.inc();
     },
   };
 }

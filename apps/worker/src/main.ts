@@ -36,6 +36,7 @@ const worker = createWorker({
   logger,
   registry,
   name: `groq-worker-${process.pid}`,
+  history: config.archiveDatabaseUrl !== undefined,
 });
 
 // The event history: this process's archiver drains the shards' history streams into
