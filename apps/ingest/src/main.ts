@@ -1,11 +1,11 @@
+#!/usr/bin/env node
 import type { Server } from 'node:http';
 import { Server as NetServer } from 'node:net';
 import { loadIngestConfig, loadOrExit } from '@groq-webhooks/config';
-import { closeRedis, createRedis, EventProducer, isRedisReady } from '@groq-webhooks/queue';
 import { createLogger, flushAndExit } from '@groq-webhooks/telemetry';
 import { type Http2Bindings, type HttpBindings, serve } from '@hono/node-server';
 import { createApp } from './app.js';
-import { createIngestMetrics } from './metrics.js';
+import { openIngest } from './create-ingest.js';
 
 /** Past this, a shutdown that is still waiting on requests or Redis is cut short. */
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -14,20 +14,14 @@ const IDLE_SWEEP_MS = 100;
 
 const config = loadOrExit(() => loadIngestConfig(process.env));
 const logger = createLogger({ service: 'ingest', level: config.logLevel });
-// Connects in the background: the process serves (503, /readyz 503) while Redis is away.
-const client = createRedis(config, 'producer');
-const producer = new EventProducer({ client, settings: config });
+// The same wiring as createIngest(). Redis connects in the background: the process serves
+// (503, /readyz 503) while Redis is away.
+const ingest = openIngest(config, logger);
 let stopping = false;
 const app = createApp({
-  producer,
-  secrets: config.secrets,
-  toleranceSeconds: config.toleranceSeconds,
-  maxBodyBytes: config.maxBodyBytes,
-  enqueueTimeoutMs: config.enqueueTimeoutMs,
-  logger,
-  metrics: createIngestMetrics(),
+  ...ingest.deps,
   // Draining: tell the load balancer to send no more, while in-flight requests finish.
-  isReady: async () => !stopping && (await isRedisReady(client)),
+  isReady: async () => !stopping && (await ingest.isReady()),
 });
 
 /**
@@ -99,8 +93,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
   await closed;
   clearInterval(sweep);
-  await producer.close().catch((error: unknown) => logger.warn({ err: error }, 'queue close'));
-  await closeRedis(client);
+  await ingest.close();
   logger.info('ingest stopped');
   flushAndExit(logger, 0);
 }

@@ -1,5 +1,9 @@
+export {
+  ConfigError,
+  type WorkerEnvSettings,
+} from '@groq-webhooks/config';
 export { exampleHandlers } from './example-handlers.js';
-export { HandlersModuleError, loadHandlers } from './handlers-module.js';
+export { HandlersModuleError, handlerMapProblem, loadHandlers } from './handlers-module.js';
 export {
   createWorkerMetrics,
   metricsListener,
@@ -13,6 +17,12 @@ export {
   HandlerTimeoutError,
   ShutdownAbortError,
 } from './processor.js';
+export {
+  MetricsPortError,
+  type RunningWorker,
+  type StartWorkerOptions,
+  startWorker,
+} from './start-worker.js';
 export {
   createWorker,
   DEFAULT_REQUEUE_DELAY_MS,

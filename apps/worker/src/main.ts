@@ -1,12 +1,10 @@
-import { createServer, type Server } from 'node:http';
+#!/usr/bin/env node
 import { loadOrExit, loadWorkerConfig } from '@groq-webhooks/config';
 import type { HandlerMap } from '@groq-webhooks/core';
-import { createRedis } from '@groq-webhooks/queue';
-import { createLogger, createRegistry, flushAndExit } from '@groq-webhooks/telemetry';
+import { createLogger, flushAndExit } from '@groq-webhooks/telemetry';
 import { exampleHandlers } from './example-handlers.js';
 import { HandlersModuleError, loadHandlers } from './handlers-module.js';
-import { metricsListener } from './metrics.js';
-import { createWorker } from './worker.js';
+import { MetricsPortError, type OpenedWorker, openWorker } from './start-worker.js';
 
 const config = loadOrExit(() => loadWorkerConfig(process.env));
 const logger = createLogger({ service: 'worker', level: config.logLevel });
@@ -22,26 +20,14 @@ if (config.handlersModule !== undefined) {
   }
 }
 
-const registry = createRegistry('worker');
-const worker = createWorker({
-  settings: config,
-  connect: (name) => createRedis(config, 'worker', name),
-  handlers,
-  logger,
-  registry,
-  name: `groq-worker-${process.pid}`,
-});
-
-let server: Server | undefined;
-if (config.metricsPort > 0) {
-  server = createServer(metricsListener(registry));
-  server.once('error', (error) => {
-    process.stderr.write(
-      `Cannot listen on WORKER_METRICS_PORT ${config.metricsPort}: ${error.message}\n`,
-    );
-    process.exit(1);
-  });
-  server.listen(config.metricsPort);
+// The same wiring as startWorker(), plus signals.
+let worker: OpenedWorker;
+try {
+  worker = await openWorker({ config, handlers, logger });
+} catch (error) {
+  if (!(error instanceof MetricsPortError)) throw error;
+  process.stderr.write(`${error.message}\n`);
+  process.exit(1);
 }
 
 let stopping = false;
@@ -52,8 +38,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   }
   stopping = true;
   logger.info({ signal, graceMs: config.shutdownGraceMs }, 'Shutting down: no new jobs');
-  await worker.close(config.shutdownGraceMs);
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  await worker.close();
   logger.info('Worker stopped');
   // User handler modules may hold their own sockets and timers; they must not keep us alive.
   flushAndExit(logger, 0);
@@ -61,16 +46,5 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
 process.on('SIGTERM', (signal) => void shutdown(signal));
 process.on('SIGINT', (signal) => void shutdown(signal));
 
-await worker.start();
-if (!stopping) {
-  logger.info(
-    {
-      queue: config.queueName,
-      shards: config.queueShards,
-      concurrency: config.concurrency,
-      handlers: config.handlersModule ?? 'built-in examples',
-      metricsPort: config.metricsPort,
-    },
-    'Worker ready',
-  );
-}
+await worker.ready;
+worker.logReady(config.handlersModule ?? 'built-in examples');

@@ -1,0 +1,131 @@
+import { createServer, type Server } from 'node:http';
+import {
+  loadWorkerSettings,
+  type WorkerConfig,
+  type WorkerEnvSettings,
+} from '@groq-webhooks/config';
+import type { HandlerMap } from '@groq-webhooks/core';
+import { createRedis } from '@groq-webhooks/queue';
+import { createLogger, createRegistry, type Logger, type Registry } from '@groq-webhooks/telemetry';
+import { handlerMapProblem } from './handlers-module.js';
+import { metricsListener } from './metrics.js';
+import { createWorker } from './worker.js';
+
+/**
+ * Options of {@link startWorker}: your handlers, and the worker's environment variables in
+ * camelCase as settings (`WORKER_CONCURRENCY` is `workerConcurrency`); any setting not given is
+ * read from `process.env`.
+ */
+export interface StartWorkerOptions extends WorkerEnvSettings {
+  /** One handler per known event type (`defineHandlers`): a map missing one does not compile. */
+  handlers: HandlerMap;
+}
+
+/** A running worker. */
+export interface RunningWorker {
+  /** The worker's Prometheus metrics (also served on `workerMetricsPort` unless it is 0). */
+  readonly registry: Registry;
+  /**
+   * Stops taking jobs and lets running handlers finish for `graceMs` (default
+   * `shutdownGraceMs`, 10 s); then their `ctx.signal` aborts and their events go back to the
+   * queue without spending an attempt. Closes every Redis connection and the metrics server.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** The metrics port could not be opened. Its message is one line naming the variable. */
+export class MetricsPortError extends Error {
+  override name = 'MetricsPortError';
+}
+
+/**
+ * Runs a worker in your own process, configured like the `groq-webhooks-worker` bin: settings
+ * given here win, the rest come from `process.env`. Throws `ConfigError` (one line naming the
+ * setting and its variable) on a bad value. Resolves once every queue shard is being consumed,
+ * so it waits for Redis. Installs no signal handlers: call `close()` on your shutdown.
+ * @example const worker = await startWorker({ handlers, workerConcurrency: 20 });
+ *   process.once('SIGTERM', () => void worker.close());
+ */
+export async function startWorker(options: StartWorkerOptions): Promise<RunningWorker> {
+  const { handlers, ...settings } = options;
+  // Types catch this in TypeScript; plain JavaScript gets the same refusal at start.
+  const problem = handlerMapProblem(handlers);
+  if (problem !== undefined) throw new TypeError(`startWorker: handlers ${problem}`);
+  // Reading process.env is this function's contract: the bin and the API share one loader.
+  const config = loadWorkerSettings(settings, process.env);
+  const logger = createLogger({ service: 'worker', level: config.logLevel });
+  const worker = await openWorker({ config, handlers, logger });
+  await worker.ready;
+  worker.logReady('given to startWorker');
+  return worker;
+}
+
+/** What {@link openWorker} needs. */
+export interface OpenWorkerDeps {
+  config: WorkerConfig;
+  handlers: HandlerMap;
+  logger: Logger;
+}
+
+/** A worker opened by {@link openWorker}: it may still be waiting for Redis. */
+export interface OpenedWorker extends RunningWorker {
+  /** Resolves once every shard is consumed (or once `close` was called meanwhile). */
+  readonly ready: Promise<void>;
+  /** Writes the "Worker ready" line, unless closing. */
+  logReady(handlers: string): void;
+}
+
+/**
+ * The worker's wiring, shared by {@link startWorker} and the bin: metrics server (listening
+ * before this resolves; {@link MetricsPortError} when it cannot), then the queue consumers.
+ */
+export async function openWorker(deps: OpenWorkerDeps): Promise<OpenedWorker> {
+  const { config, handlers, logger } = deps;
+  const registry = createRegistry('worker');
+  const server = config.metricsPort > 0 ? await listen(registry, config.metricsPort) : undefined;
+  const worker = createWorker({
+    settings: config,
+    connect: (name) => createRedis(config, 'worker', name),
+    handlers,
+    logger,
+    registry,
+    name: `groq-worker-${process.pid}`,
+  });
+  let closing: Promise<void> | undefined;
+  return {
+    registry,
+    ready: worker.start(),
+    logReady(description) {
+      if (closing !== undefined) return;
+      logger.info(
+        {
+          queue: config.queueName,
+          shards: config.queueShards,
+          concurrency: config.concurrency,
+          handlers: description,
+          metricsPort: config.metricsPort,
+        },
+        'Worker ready',
+      );
+    },
+    close(graceMs = config.shutdownGraceMs) {
+      closing ??= (async () => {
+        await worker.close(graceMs);
+        await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      })();
+      return closing;
+    },
+  };
+}
+
+function listen(registry: Registry, port: number): Promise<Server> {
+  const server = createServer(metricsListener(registry));
+  return new Promise((resolve, reject) => {
+    server.once('error', (error) => {
+      reject(
+        new MetricsPortError(`Cannot listen on WORKER_METRICS_PORT ${port}: ${error.message}`),
+      );
+    });
+    server.listen(port, () => resolve(server));
+  });
+}
