@@ -1,3 +1,4 @@
+export { checkoutHandlersModule } from './handlers-module.js';
 export { ensureLocalSecrets, type LocalSecrets } from './local-state.js';
 export {
   findOnPath,
