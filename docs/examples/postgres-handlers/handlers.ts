@@ -35,7 +35,10 @@ async function once(event: GroqEvent, ctx: HandlerContext, apply: Apply): Promis
     const first = stored.rowCount === 1;
     if (first) await apply(db, resourceId);
     await db.query('COMMIT');
-    ctx.logger.info({ resourceId, applied: first }, first ? 'Event stored' : 'Event already stored');
+    ctx.logger.info(
+      { resourceId, applied: first },
+      first ? 'Event stored' : 'Event already stored',
+    );
   } catch (error) {
     await db.query('ROLLBACK').catch(() => {});
     throw error; // retried with backoff
