@@ -15,12 +15,13 @@ import { buildByHand, parseDockerfile } from './support/dockerfile.js';
 import { ROOT } from './support/paths.js';
 import {
   copyCheckout,
-  enqueue,
+  deliverInOrder,
   example,
   exampleDatabase,
   expectedState,
   lifecycleEvents,
   mergedEnv,
+  queueSender,
   run,
   storedState,
   userEnv,
@@ -110,14 +111,8 @@ describe('packages/handlers, the fork-and-edit route', () => {
     });
     const ready = await worker.waitForOutput('"Worker ready"', 30_000);
     expect(JSON.parse(ready).handlers).toBe(join(fork, 'packages/handlers/src/index.ts'));
-    await enqueue(redis.url, 'fork-pnpm', lifecycleEvents('pnpm'));
-    await waitFor(
-      async () => {
-        const state = await storedState(pg, database);
-        return Object.keys(state.events).length === 4 && state;
-      },
-      { timeoutMs: 20_000, description: 'four events stored by pnpm worker' },
-    );
+    const queue = await queueSender(redis.url, 'fork-pnpm');
+    await deliverInOrder(lifecycleEvents('pnpm'), queue.send, pg, database).finally(queue.close);
     expect(await storedState(pg, database)).toEqual(expectedState('pnpm'));
     // pnpm does not pass SIGTERM on; the worker sees its launcher go and shuts down cleanly.
     await worker.stop();
@@ -163,11 +158,8 @@ describe('packages/handlers, the fork-and-edit route', () => {
       }),
     });
     await worker.waitForOutput('"Worker ready"', 30_000);
-    await enqueue(redis.url, 'fork-image', lifecycleEvents('image'));
-    await waitFor(async () => Object.keys((await storedState(pg, database)).events).length === 4, {
-      timeoutMs: 20_000,
-      description: 'four events stored by the image worker',
-    });
+    const queue = await queueSender(redis.url, 'fork-image');
+    await deliverInOrder(lifecycleEvents('image'), queue.send, pg, database).finally(queue.close);
     expect(await storedState(pg, database)).toEqual(expectedState('image'));
     expect(await worker.stop()).toBe(0);
   }, 180_000);

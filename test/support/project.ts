@@ -143,15 +143,33 @@ export function lifecycleEvents(prefix: string): SentEvent[] {
   ];
 }
 
+/** Sends one event somewhere (the queue, an ingest). */
+export type Send = (event: SentEvent) => Promise<void>;
+
 /**
- * Puts events straight into the queue, one after another (the worker's per-resource ordering
- * then sees them in this order), as the ingest would.
+ * Delivers events one by one, each once stored in `url`'s `groq_events` before the next goes:
+ * the order a sender keeps for one resource (created before updated before deleted).
  */
-export async function enqueue(
+export async function deliverInOrder(
+  events: readonly SentEvent[],
+  send: Send,
+  pg: TestPostgres,
+  url: string,
+): Promise<void> {
+  for (const event of events) {
+    await send(event);
+    await waitFor(async () => (await storedState(pg, url)).events[event.id] === 1, {
+      timeoutMs: 20_000,
+      description: `${event.id} stored`,
+    });
+  }
+}
+
+/** A {@link Send} that puts events straight into a queue, as the ingest would. */
+export async function queueSender(
   redisUrl: string,
   queueName: string,
-  events: readonly SentEvent[],
-): Promise<void> {
+): Promise<{ send: Send; close(): Promise<void> }> {
   const client = createRedis({ redisUrl, redisClusterNodes: undefined }, 'producer');
   const producer = new EventProducer({
     client,
@@ -163,21 +181,21 @@ export async function enqueue(
       backoffBaseMs: 200,
     },
   });
-  try {
-    await waitFor(() => client.status === 'ready');
-    let offset = 0;
-    for (const event of events) {
-      offset += 1;
-      const created = new Date(Date.UTC(2026, 10, 28, 10, 0, offset)).toISOString();
-      await producer.enqueue(
-        { event: { ...event, created }, receivedAt: new Date().toISOString(), keyIndex: 0 },
+  await waitFor(() => client.status === 'ready');
+  return {
+    async send(event) {
+      const now = new Date().toISOString();
+      const outcome = await producer.enqueue(
+        { event: { ...event, created: now }, receivedAt: now, keyIndex: 0 },
         5000,
       );
-    }
-  } finally {
-    await producer.close();
-    await closeRedis(client);
-  }
+      if (outcome !== 'enqueued') throw new Error(`${event.id}: ${outcome}`);
+    },
+    async close() {
+      await producer.close();
+      await closeRedis(client);
+    },
+  };
 }
 
 /** What the example's tables hold: event ids stored (with how many rows each) and resources. */
