@@ -68,6 +68,8 @@ describe('pnpm start', () => {
     expect(local.output()).toContain(`http://127.0.0.1:${port}/webhooks/groq`);
     expect(local.output()).toContain(`http://127.0.0.1:${dashboardPort}/`);
     expect(readFileSync(join(state, 'dev-secret'), 'utf8')).toMatch(/^whsec_/);
+    // Without HANDLERS_MODULE the worker runs this checkout's handlers package.
+    expect(local.output()).toContain('Handlers:      packages/handlers/src/index.ts');
 
     // The CLI finds the local secret by itself: no flags but the port this test moved.
     const trigger = startProcess(
@@ -93,6 +95,15 @@ describe('pnpm start', () => {
           ),
       { timeoutMs: 20_000, description: 'the worker to log evt_start_e2e processed' },
     );
+    expect(
+      local
+        .logLines()
+        .some(
+          (line) =>
+            line.service === 'worker' &&
+            line.handlers === join(ROOT, 'packages/handlers/src/index.ts'),
+        ),
+    ).toBe(true);
 
     const pids = [
       ...new Set(
