@@ -9,9 +9,9 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { builtinModules } from 'node:module';
+import { builtinModules, createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { closeRedis, createRedis, idempotencyKey, jobIdFor, openQueue } from '@groq-webhooks/queue';
 import { sign } from '@groq-webhooks/signature';
 import {
@@ -103,7 +103,8 @@ beforeAll(async () => {
   project = mkdtempSync(join(tmpdir(), 'groq-own-project-'));
   writeFileSync(
     join(project, 'package.json'),
-    `${JSON.stringify({ name: 'my-webhooks', version: '1.0.0', private: true }, null, 2)}\n`,
+    // An ES module project, as the example's package.json makes it.
+    `${JSON.stringify({ name: 'my-webhooks', version: '1.0.0', private: true, type: 'module' }, null, 2)}\n`,
   );
   // npm's own cache (~/.npm) is reused from run to run: only a first run downloads.
   await run(
@@ -118,6 +119,8 @@ beforeAll(async () => {
       'pg@8.23.1',
       'hono@4.13.19',
       '@hono/node-server@2.1.8',
+      '@types/pg@8.23.1',
+      '@types/node@20.19.43',
     ],
     { cwd: project, env: userEnv(), timeoutMs: 300_000 },
   );
@@ -210,6 +213,32 @@ describe('installed with npm from the packed tarballs, outside the checkout', ()
       expect(readFileSync(bin(name), 'utf8').split('\n')[0], name).toBe('#!/usr/bin/env node');
       expect(statSync(bin(name)).mode & 0o111, name).not.toBe(0);
     }
+  }, 60_000);
+
+  it('type-checks the example and a startWorker/createIngest program against the installed types', async () => {
+    writeFileSync(join(project, 'tsconfig.json'), example.tsconfig());
+    writeFileSync(join(project, 'program.ts'), TYPED_PROGRAM);
+    writeFileSync(
+      join(project, 'tsconfig.program.json'),
+      JSON.stringify({ extends: './tsconfig.json', files: ['handlers.ts', 'program.ts'] }),
+    );
+    await run(process.execPath, [TSC, '-p', 'tsconfig.program.json'], {
+      cwd: project,
+      env: userEnv(),
+    });
+    writeFileSync(join(project, 'missing.ts'), MISSING_HANDLER);
+    writeFileSync(
+      join(project, 'tsconfig.missing.json'),
+      JSON.stringify({ extends: './tsconfig.json', files: ['missing.ts'] }),
+    );
+    const refused = await run(process.execPath, [TSC, '-p', 'tsconfig.missing.json'], {
+      cwd: project,
+      env: userEnv(),
+    }).then(
+      () => 'compiled',
+      (error: Error) => error.message,
+    );
+    expect(refused).toMatch(/missing\.ts.*TS2741: Property '"resource\.deleted"' is missing/s);
   }, 60_000);
 
   it('runs the dashboard bin', async () => {
@@ -445,6 +474,35 @@ async function expectCleanStop(...processes: RunningProcess[]): Promise<void> {
   const codes = await Promise.all(processes.map((process) => process.stop('SIGTERM', 20_000)));
   expect(codes).toEqual(processes.map(() => 0));
 }
+
+/** The repository's TypeScript compiler (the project under test installs none). */
+const TSC = join(
+  dirname(createRequire(import.meta.url).resolve('typescript/package.json')),
+  'bin',
+  'tsc',
+);
+
+const TYPED_PROGRAM = `import { startWorker } from '@groq-webhooks/worker';
+import { createIngest } from '@groq-webhooks/ingest';
+import { Hono } from 'hono';
+import handlers from './handlers.js';
+
+const worker = await startWorker({ handlers, workerConcurrency: 4, logLevel: 'warn' });
+const ingest = await createIngest({ secrets: ['whsec_x'], maxBodyBytes: 4096 });
+const app = new Hono();
+app.route('/webhooks/groq', ingest.app);
+const text: string = await worker.registry.metrics();
+void text;
+await worker.close(1000);
+await ingest.close();
+`;
+
+const MISSING_HANDLER = `import { startWorker } from '@groq-webhooks/worker';
+
+await startWorker({
+  handlers: { 'resource.created': async () => {}, 'resource.updated': async () => {} },
+});
+`;
 
 const WORKER_MJS = `// A user's own worker process: startWorker() with handlers written right here.
 import { defineHandlers } from '@groq-webhooks/core';

@@ -13,6 +13,7 @@ export const EXAMPLE_DIR = join(ROOT, 'docs', 'examples', 'postgres-handlers');
 export const example = {
   handlers: () => readFileSync(join(EXAMPLE_DIR, 'handlers.ts'), 'utf8'),
   schema: () => readFileSync(join(EXAMPLE_DIR, 'schema.sql'), 'utf8'),
+  tsconfig: () => readFileSync(join(EXAMPLE_DIR, 'tsconfig.json'), 'utf8'),
 };
 
 /**
