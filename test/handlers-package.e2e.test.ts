@@ -19,6 +19,7 @@ import {
   example,
   exampleDatabase,
   expectedState,
+  isAlive,
   lifecycleEvents,
   mergedEnv,
   queueSender,
@@ -34,14 +35,6 @@ import {
 
 const HANDLERS = '@groq-webhooks/handlers';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 let scratch: string;
 let fork: string;
 let redis: TestRedis;
@@ -118,7 +111,7 @@ describe('packages/handlers, the fork-and-edit route', () => {
     await worker.stop();
     await worker.waitForOutput('"Worker stopped"', 20_000);
     const pid = Number(JSON.parse(ready).pid);
-    await waitFor(() => !alive(pid), { timeoutMs: 10_000, description: 'the worker to exit' });
+    await waitFor(() => !isAlive(pid), { timeoutMs: 10_000, description: 'the worker to exit' });
   });
 
   it("builds a worker image, by the Dockerfile's steps, that runs it with nothing mounted", async () => {

@@ -290,31 +290,8 @@ describe('installed with npm from the packed tarballs, outside the checkout', ()
       worker.waitForOutput('"Worker ready"', 30_000),
     ]);
     const events = lifecycleEvents('bins');
-    const trigger = (secret: string) => async (event: SentEvent) => {
-      const output = await run(
-        bin('groq-webhooks'),
-        ['trigger', event.type, '--url', url, '--secret', secret, '--id', event.id],
-        { cwd: project, env: userEnv() },
-      ).catch((error: Error) => error.message);
-      return output;
-    };
     const send = async (event: SentEvent) => {
-      const output = await run(
-        bin('groq-webhooks'),
-        [
-          'trigger',
-          event.type,
-          '--url',
-          url,
-          '--secret',
-          SECRET,
-          '--id',
-          event.id,
-          '--data',
-          JSON.stringify(event.data),
-        ],
-        { cwd: project, env: userEnv() },
-      );
+      const output = await trigger(url, event);
       expect(output).toMatch(new RegExp(`${event.id}\\s+200 \\{"received":true\\}`));
     };
     await deliverInOrder(events, send, pg, database);
@@ -322,12 +299,7 @@ describe('installed with npm from the packed tarballs, outside the checkout', ()
 
     // Delivered a second time: the ingest knows every event, nothing runs again.
     for (const event of events) {
-      const output = await run(
-        bin('groq-webhooks'),
-        ['trigger', event.type, '--url', url, '--secret', SECRET, '--id', event.id],
-        { cwd: project, env: userEnv() },
-      );
-      expect(output).toContain('"duplicate":true');
+      expect(await trigger(url, event)).toContain('"duplicate":true');
     }
     // A third time after Redis forgot them (as if a worker had died between its handler and the
     // done-marker, and the job were gone): the handlers run again, and their own idempotency
@@ -352,7 +324,10 @@ describe('installed with npm from the packed tarballs, outside the checkout', ()
     expect(Number(rows[0]?.count)).toBe(events.length);
 
     // A wrong secret: 401 and nothing stored.
-    expect(await trigger('whsec_not_the_right_one')(events[0] as SentEvent)).toMatch(/401/);
+    const refused = await trigger(url, events[0] as SentEvent, 'whsec_not_the_right_one').catch(
+      (error: Error) => error.message,
+    );
+    expect(refused).toMatch(/401 \{"error":"Invalid signature"/);
     await expectCleanStop(ingest, worker);
     timings.bins = Date.now() - started;
   }, 180_000);
@@ -382,23 +357,9 @@ describe('installed with npm from the packed tarballs, outside the checkout', ()
     await deliverInOrder(
       events,
       async (event) => {
-        const output = await run(
-          bin('groq-webhooks'),
-          [
-            'trigger',
-            event.type,
-            '--url',
-            `${base}/webhooks/groq`,
-            '--secret',
-            SECRET,
-            '--id',
-            event.id,
-            '--data',
-            JSON.stringify(event.data),
-          ],
-          { cwd: project, env: userEnv() },
+        expect(await trigger(`${base}/webhooks/groq`, event)).toMatch(
+          new RegExp(`${event.id}\\s+200`),
         );
-        expect(output).toMatch(new RegExp(`${event.id}\\s+200`));
       },
       pg,
       database,
@@ -450,6 +411,26 @@ describe('installed with npm from the packed tarballs, outside the checkout', ()
     timings.api = Date.now() - started;
   }, 180_000);
 });
+
+/** `groq-webhooks trigger` from the project's bins, for one event; rejects on a non-2xx. */
+function trigger(url: string, event: SentEvent, secret = SECRET): Promise<string> {
+  return run(
+    bin('groq-webhooks'),
+    [
+      'trigger',
+      event.type,
+      '--url',
+      url,
+      '--secret',
+      secret,
+      '--id',
+      event.id,
+      '--data',
+      JSON.stringify(event.data),
+    ],
+    { cwd: project, env: userEnv() },
+  );
+}
 
 /** Drops what Redis knows of these events: their done-markers and their (completed) jobs. */
 async function forget(eventIds: readonly string[]): Promise<void> {

@@ -11,17 +11,9 @@ import {
 } from '@groq-webhooks/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ENTRY, ROOT } from './support/paths.js';
+import { isAlive } from './support/project.js';
 
 const LOCAL = join(ROOT, 'apps/local/dist/main.js');
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The environment of a fresh machine: nothing of ours configured. */
 function bareEnv(extra: Record<string, string>): Record<string, string | undefined> {
@@ -115,7 +107,7 @@ describe('pnpm start', () => {
     ];
     expect(pids.length).toBeGreaterThanOrEqual(3);
     expect(await local.stop('SIGTERM', 30_000)).toBe(0);
-    for (const pid of pids) expect(alive(pid), `pid ${pid} still running`).toBe(false);
+    for (const pid of pids) expect(isAlive(pid), `pid ${pid} still running`).toBe(false);
     await expect(rawCommand(redisPort, ['PING'], 500)).rejects.toThrow();
   }, 120_000);
 
@@ -144,7 +136,7 @@ describe('pnpm start', () => {
     });
     try {
       await pnpm.stop('SIGTERM', 30_000);
-      await waitFor(() => pids.every((pid) => !alive(pid)), {
+      await waitFor(() => pids.every((pid) => !isAlive(pid)), {
         timeoutMs: 30_000,
         description: 'ingest, worker and dashboard to exit',
       });
@@ -158,7 +150,7 @@ describe('pnpm start', () => {
       );
     } finally {
       // Whatever happened above, leave nothing running.
-      for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+      for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
       await rawCommand(redisPort, ['SHUTDOWN', 'NOSAVE'], 500).catch(() => {});
     }
   }, 150_000);

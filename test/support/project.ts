@@ -55,6 +55,16 @@ export function mergedEnv(env: Record<string, string | undefined>): Record<strin
   return merged;
 }
 
+/** Whether a process is still running. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Runs a command to its end; rejects with its output when it fails. */
 export function run(
   command: string,
