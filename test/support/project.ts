@@ -1,7 +1,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { closeRedis, createRedis, EventProducer } from '@groq-webhooks/queue';
+import { closeRedis, createRedis, EventProducer, STOCK_PATH } from '@groq-webhooks/queue';
 import type { TestPostgres } from '@groq-webhooks/testing';
 import { waitFor } from '@groq-webhooks/testing';
 import { ROOT } from './paths.js';
@@ -35,6 +35,7 @@ export function userEnv(extra: Record<string, string> = {}): Record<string, stri
     'QUEUE_NAME',
     'QUEUE_PREFIX',
     'QUEUE_SHARDS',
+    'QUEUE_FAST_PATH',
     'PORT',
     'HOST',
     'ADMIN_TOKEN',
@@ -191,6 +192,7 @@ export async function queueSender(
       jobAttempts: 5,
       backoffBaseMs: 200,
     },
+    path: STOCK_PATH,
   });
   await waitFor(() => client.status === 'ready');
   return {

@@ -6,6 +6,7 @@ import {
   FailedEvents,
   type Job,
   type RedisClient,
+  STOCK_PATH,
   Worker,
   waitForRedis,
 } from '@groq-webhooks/queue';
@@ -79,7 +80,7 @@ describe('dashboard app (in-process) over a real redis-server', () => {
     events = new FailedEvents({ client: adminClient, settings });
     const producerClient = client('producer');
     await waitForRedis(producerClient, 5000);
-    producer = new EventProducer({ client: producerClient, settings });
+    producer = new EventProducer({ client: producerClient, settings, path: STOCK_PATH });
     worker = new Worker<{ event: Envelope }, void, string>(
       'dash-events',
       async (job: Job<{ event: Envelope }, void, string>) => {

@@ -3,7 +3,14 @@ import {
   type IngestSettings,
   loadIngestSettings,
 } from '@groq-webhooks/config';
-import { closeRedis, createRedis, EventProducer, isRedisReady } from '@groq-webhooks/queue';
+import {
+  closeRedis,
+  createRedis,
+  EventProducer,
+  isRedisReady,
+  type QueuePath,
+  queuePathFor,
+} from '@groq-webhooks/queue';
 import { createLogger, type Logger, type Registry } from '@groq-webhooks/telemetry';
 import type { Hono } from 'hono';
 import { createIngestMetrics } from './metrics.js';
@@ -43,9 +50,9 @@ export interface IngestParts {
  * Opens the producer side of the queue for a parsed configuration. The Redis client connects in
  * the background: until it does, webhooks get 503 and `isReady` is false.
  */
-export function openIngest(config: IngestAppConfig, logger: Logger): IngestParts {
+export function openIngest(config: IngestAppConfig, logger: Logger, path: QueuePath): IngestParts {
   const client = createRedis(config, 'producer');
-  const producer = new EventProducer({ client, settings: config });
+  const producer = new EventProducer({ client, settings: config, path });
   let closing: Promise<void> | undefined;
   return {
     deps: {
@@ -73,7 +80,8 @@ export function openIngest(config: IngestAppConfig, logger: Logger): IngestParts
 /**
  * Creates a webhook receiver for your own Hono server, configured like the
  * `groq-webhooks-ingest` bin: settings given here win, the rest come from `process.env`.
- * Throws `ConfigError` (one line naming the setting and its variable) on a bad value.
+ * Throws `ConfigError` (one line naming the setting and its variable) on a bad value, and
+ * `FastPathUnavailableError` when `queueFastPath: 'on'` cannot be met.
  * Resolves at once, also while Redis is down: webhooks then get 503 until it answers.
  * @example const ingest = await createIngest({ secrets: [process.env.GROQ_WEBHOOK_SECRET] });
  *   app.route('/webhooks/groq', ingest.app);
@@ -82,7 +90,8 @@ export async function createIngest(options: CreateIngestOptions = {}): Promise<I
   // Reading process.env is this function's contract: the bin and the API share one loader.
   const config = loadIngestSettings(options, process.env);
   const logger = createLogger({ service: 'ingest', level: config.logLevel });
-  const parts = openIngest(config, logger);
+  const path = await queuePathFor(config, (line) => logger.warn(line));
+  const parts = openIngest(config, logger, path);
   return {
     app: createWebhookApp(parts.deps),
     registry: parts.deps.metrics.registry,

@@ -2,6 +2,7 @@
 import type { Server } from 'node:http';
 import { Server as NetServer } from 'node:net';
 import { loadIngestConfig, loadOrExit } from '@groq-webhooks/config';
+import { queuePathOrExit } from '@groq-webhooks/queue';
 import { createLogger, flushAndExit } from '@groq-webhooks/telemetry';
 import { type Http2Bindings, type HttpBindings, serve } from '@hono/node-server';
 import { createApp } from './app.js';
@@ -14,9 +15,11 @@ const IDLE_SWEEP_MS = 100;
 
 const config = loadOrExit(() => loadIngestConfig(process.env));
 const logger = createLogger({ service: 'ingest', level: config.logLevel });
+// The queue path is chosen once: the fast one when it can be used, else BullMQ's stock one.
+const path = await queuePathOrExit(config, (line) => logger.warn(line));
 // The same wiring as createIngest(). Redis connects in the background: the process serves
 // (503, /readyz 503) while Redis is away.
-const ingest = openIngest(config, logger);
+const ingest = openIngest(config, logger, path);
 let stopping = false;
 const app = createApp({
   ...ingest.deps,
@@ -48,6 +51,7 @@ const server = serve({ fetch: respond, port: config.port, hostname: config.host 
       url: `http://${config.host}:${info.port}`,
       keys: config.secrets.length,
       queue: config.queueName,
+      queuePath: path.kind,
       toleranceSeconds: config.toleranceSeconds,
       maxBodyBytes: config.maxBodyBytes,
       enqueueTimeoutMs: config.enqueueTimeoutMs,

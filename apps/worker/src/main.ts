@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { loadOrExit, loadWorkerConfig } from '@groq-webhooks/config';
 import type { HandlerMap } from '@groq-webhooks/core';
+import { queuePathOrExit } from '@groq-webhooks/queue';
 import { createLogger, flushAndExit } from '@groq-webhooks/telemetry';
 import { exampleHandlers } from './example-handlers.js';
 import { HandlersModuleError, loadHandlers } from './handlers-module.js';
@@ -20,10 +21,13 @@ if (config.handlersModule !== undefined) {
   }
 }
 
+// The queue path is chosen once: the fast one when it can be used, else BullMQ's stock one.
+const path = await queuePathOrExit(config, (line) => logger.warn(line));
+
 // The same wiring as startWorker(), plus signals.
 let worker: OpenedWorker;
 try {
-  worker = await openWorker({ config, handlers, logger });
+  worker = await openWorker({ config, handlers, logger, path });
 } catch (error) {
   if (!(error instanceof MetricsPortError)) throw error;
   process.stderr.write(`${error.message}\n`);

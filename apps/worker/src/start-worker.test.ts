@@ -6,7 +6,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '@groq-webhooks/config';
 import { defineHandlers, type GroqEvent } from '@groq-webhooks/core';
-import { closeRedis, createRedis, EventProducer, type RedisClient } from '@groq-webhooks/queue';
+import {
+  closeRedis,
+  createRedis,
+  EventProducer,
+  type RedisClient,
+  STOCK_PATH,
+} from '@groq-webhooks/queue';
 import { freePort, startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MetricsPortError, type RunningWorker, startWorker } from './start-worker.js';
@@ -39,6 +45,7 @@ async function enqueue(queueName: string, type: string, data: Record<string, unk
       jobAttempts: 3,
       backoffBaseMs: 50,
     },
+    path: STOCK_PATH,
   });
   const event = { id: `evt_${randomUUID()}`, type, data, created: new Date().toISOString() };
   try {

@@ -5,7 +5,7 @@ import {
   type WorkerEnvSettings,
 } from '@groq-webhooks/config';
 import type { HandlerMap } from '@groq-webhooks/core';
-import { createRedis } from '@groq-webhooks/queue';
+import { createRedis, type QueuePath, queuePathFor } from '@groq-webhooks/queue';
 import { createLogger, createRegistry, type Logger, type Registry } from '@groq-webhooks/telemetry';
 import { handlerMapProblem } from './handlers-module.js';
 import { metricsListener } from './metrics.js';
@@ -41,7 +41,8 @@ export class MetricsPortError extends Error {
 /**
  * Runs a worker in your own process, configured like the `groq-webhooks-worker` bin: settings
  * given here win, the rest come from `process.env`. Throws `ConfigError` (one line naming the
- * setting and its variable) on a bad value. Resolves once every queue shard is being consumed,
+ * setting and its variable) on a bad value, `FastPathUnavailableError` when
+ * `queueFastPath: 'on'` cannot be met. Resolves once every queue shard is being consumed,
  * so it waits for Redis. Installs no signal handlers: call `close()` on your shutdown.
  * @example const worker = await startWorker({ handlers, workerConcurrency: 20 });
  *   process.once('SIGTERM', () => void worker.close());
@@ -54,7 +55,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   // Reading process.env is this function's contract: the bin and the API share one loader.
   const config = loadWorkerSettings(settings, process.env);
   const logger = createLogger({ service: 'worker', level: config.logLevel });
-  const worker = await openWorker({ config, handlers, logger });
+  const path = await queuePathFor(config, (line) => logger.warn(line));
+  const worker = await openWorker({ config, handlers, logger, path });
   await worker.ready;
   worker.logReady('given to startWorker');
   return worker;
@@ -65,6 +67,8 @@ export interface OpenWorkerDeps {
   config: WorkerConfig;
   handlers: HandlerMap;
   logger: Logger;
+  /** The stock or the fast path, chosen once for the process. */
+  path: QueuePath;
 }
 
 /** A worker opened by {@link openWorker}: it may still be waiting for Redis. */
@@ -80,12 +84,13 @@ export interface OpenedWorker extends RunningWorker {
  * before this resolves; {@link MetricsPortError} when it cannot), then the queue consumers.
  */
 export async function openWorker(deps: OpenWorkerDeps): Promise<OpenedWorker> {
-  const { config, handlers, logger } = deps;
+  const { config, handlers, logger, path } = deps;
   const registry = createRegistry('worker');
   const server = config.metricsPort > 0 ? await listen(registry, config.metricsPort) : undefined;
   const worker = createWorker({
     settings: config,
     connect: (name) => createRedis(config, 'worker', name),
+    path,
     handlers,
     logger,
     registry,
@@ -102,6 +107,7 @@ export async function openWorker(deps: OpenWorkerDeps): Promise<OpenedWorker> {
           queue: config.queueName,
           shards: config.queueShards,
           concurrency: config.concurrency,
+          queuePath: path.kind,
           handlers: description,
           metricsPort: config.metricsPort,
         },

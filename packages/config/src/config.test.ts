@@ -35,6 +35,7 @@ describe('ingest config', () => {
       toleranceSeconds: 300,
       maxBodyBytes: 1_048_576,
       enqueueTimeoutMs: 2000,
+      queueFastPath: 'auto',
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.secrets)).toBe(true);
@@ -118,7 +119,16 @@ describe('worker config', () => {
       metricsPort: 9464,
       idempotencyTtlSeconds: 604_800,
       handlersModule: undefined,
+      queueFastPath: 'auto',
     });
+  });
+
+  it('takes QUEUE_FAST_PATH as auto, on or off, and refuses anything else in one line', () => {
+    expect(loadWorkerConfig({ QUEUE_FAST_PATH: 'off' }).queueFastPath).toBe('off');
+    expect(loadWorkerConfig({ QUEUE_FAST_PATH: 'on' }).queueFastPath).toBe('on');
+    expect(errorOf(() => loadWorkerConfig({ QUEUE_FAST_PATH: 'yes' })).message).toBe(
+      'Invalid configuration: QUEUE_FAST_PATH must be one of auto, on, off, got "yes"',
+    );
   });
 
   it('refuses a zero concurrency', () => {

@@ -12,6 +12,10 @@ import {
   token,
 } from './fields.js';
 
+/** `QUEUE_FAST_PATH`: `auto` uses the fast path when it can, `on` requires it, `off` never. */
+export const QUEUE_FAST_PATH_MODES = ['auto', 'on', 'off'] as const;
+export type QueueFastPathMode = (typeof QUEUE_FAST_PATH_MODES)[number];
+
 /** Log levels pino knows. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -62,6 +66,12 @@ const common = {
   },
 } as const;
 
+/** The hot-path processes (ingest, worker) choose between BullMQ's stock path and the fast one. */
+const fastPath = {
+  schema: { QUEUE_FAST_PATH: oneOf(QUEUE_FAST_PATH_MODES, 'auto') },
+  keys: { QUEUE_FAST_PATH: 'queueFastPath' },
+} as const;
+
 const jobs = {
   schema: {
     JOB_ATTEMPTS: int({ default: 8, min: 1, max: 100 }),
@@ -86,8 +96,13 @@ export interface JobConfig {
   readonly backoffBaseMs: number;
 }
 
+/** How a hot-path process uses BullMQ (SPEC §8 `QUEUE_FAST_PATH`). */
+export interface FastPathConfig {
+  readonly queueFastPath: QueueFastPathMode;
+}
+
 /** Configuration of the webhook receiving part of the ingest (the app `createIngest` builds). */
-export interface IngestAppConfig extends CommonConfig, JobConfig {
+export interface IngestAppConfig extends CommonConfig, JobConfig, FastPathConfig {
   readonly secrets: readonly string[];
   readonly toleranceSeconds: number;
   readonly maxBodyBytes: number;
@@ -101,7 +116,7 @@ export interface IngestConfig extends IngestAppConfig {
 }
 
 /** Configuration of a worker process. */
-export interface WorkerConfig extends CommonConfig, JobConfig {
+export interface WorkerConfig extends CommonConfig, JobConfig, FastPathConfig {
   readonly concurrency: number;
   readonly handlerTimeoutMs: number;
   readonly lockDurationMs: number;
@@ -130,6 +145,7 @@ const ingestApp = {
   schema: {
     ...common.schema,
     ...jobs.schema,
+    ...fastPath.schema,
     GROQ_WEBHOOK_SECRET: secrets({ optional: false }),
     WEBHOOK_TOLERANCE_SECONDS: int({ default: 300, min: 1, max: 86_400 }),
     MAX_BODY_BYTES: int({ default: 1_048_576, min: 1, max: 104_857_600 }),
@@ -138,6 +154,7 @@ const ingestApp = {
   keys: {
     ...common.keys,
     ...jobs.keys,
+    ...fastPath.keys,
     GROQ_WEBHOOK_SECRET: 'secrets',
     WEBHOOK_TOLERANCE_SECONDS: 'toleranceSeconds',
     MAX_BODY_BYTES: 'maxBodyBytes',
@@ -150,6 +167,7 @@ const worker = {
   schema: {
     ...common.schema,
     ...jobs.schema,
+    ...fastPath.schema,
     WORKER_CONCURRENCY: int({ default: 10, min: 1, max: 1000 }),
     HANDLER_TIMEOUT_MS: int({ default: 30_000, min: 1, max: 86_400_000 }),
     LOCK_DURATION_MS: int({ default: 15_000, min: 1000, max: 3_600_000 }),
@@ -162,6 +180,7 @@ const worker = {
   keys: {
     ...common.keys,
     ...jobs.keys,
+    ...fastPath.keys,
     WORKER_CONCURRENCY: 'concurrency',
     HANDLER_TIMEOUT_MS: 'handlerTimeoutMs',
     LOCK_DURATION_MS: 'lockDurationMs',

@@ -2,6 +2,7 @@ export {
   type CliConfig,
   type CommonConfig,
   type DashboardConfig,
+  type FastPathConfig,
   INGEST_APP_VARIABLES,
   type IngestAppConfig,
   type IngestConfig,
@@ -13,6 +14,8 @@ export {
   loadIngestAppConfig,
   loadIngestConfig,
   loadWorkerConfig,
+  QUEUE_FAST_PATH_MODES,
+  type QueueFastPathMode,
   WORKER_VARIABLES,
   type WorkerConfig,
 } from './config.js';

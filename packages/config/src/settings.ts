@@ -4,6 +4,7 @@ import {
   type LogLevel,
   loadIngestAppConfig,
   loadWorkerConfig,
+  type QueueFastPathMode,
   WORKER_VARIABLES,
   type WorkerConfig,
 } from './config.js';
@@ -44,6 +45,8 @@ export interface IngestSettings extends CommonSettings {
   maxBodyBytes?: number | undefined;
   /** `ENQUEUE_TIMEOUT_MS`; default 2000. */
   enqueueTimeoutMs?: number | undefined;
+  /** `QUEUE_FAST_PATH`: `auto` (default), `on` or `off`. */
+  queueFastPath?: QueueFastPathMode | undefined;
 }
 
 /** Settings of `startWorker`: a worker's variables but `HANDLERS_MODULE` (handlers are given). */
@@ -62,6 +65,8 @@ export interface WorkerEnvSettings extends CommonSettings {
   idempotencyTtlSeconds?: number | undefined;
   /** `SHUTDOWN_GRACE_MS`: how long `close()` lets running handlers finish; default 10000. */
   shutdownGraceMs?: number | undefined;
+  /** `QUEUE_FAST_PATH`: `auto` (default), `on` or `off`. */
+  queueFastPath?: QueueFastPathMode | undefined;
 }
 
 /** `WORKER_CONCURRENCY` → `workerConcurrency`. */

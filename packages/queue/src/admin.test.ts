@@ -6,6 +6,7 @@ import { FailedEvents } from './admin.js';
 import { closeRedis, createRedis, type RedisClient, waitForRedis } from './connection.js';
 import { jobIdFor, queueShards, shardOf } from './naming.js';
 import { EventProducer } from './producer.js';
+import { STOCK_PATH } from './queue-path.js';
 import type { EventJobData } from './queues.js';
 
 // Two shards, so every lookup has to find the event's own shard.
@@ -89,7 +90,7 @@ describe('FailedEvents against a real redis-server and real BullMQ workers', () 
     admin = new FailedEvents({ client: adminClient, settings });
     const producerClient = client('producer');
     await waitForRedis(producerClient, 5000);
-    producer = new EventProducer({ client: producerClient, settings });
+    producer = new EventProducer({ client: producerClient, settings, path: STOCK_PATH });
   });
   afterEach(async () => {
     await stopWorkers();

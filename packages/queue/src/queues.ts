@@ -12,11 +12,6 @@ export interface EventJobData {
   receivedAt: string;
   /** Index of the receiver secret that verified the signature. */
   keyIndex: number;
-  /**
-   * Never stored: set on the worker's copy of a job when fetching it already claimed its event
-   * for this lock token (see `JobFinisher`).
-   */
-  fetchClaim?: string;
 }
 
 /**

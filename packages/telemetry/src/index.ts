@@ -5,6 +5,5 @@ export {
   flushAndExit,
   isoClock,
   type Logger,
-  REDACTED_PATHS,
 } from './logger.js';
 export { Counter, createRegistry, Gauge, Histogram, type Registry } from './metrics.js';
