@@ -285,10 +285,13 @@ describe('installed with npm from the packed tarballs, outside the checkout', ()
         DATABASE_URL: database,
       }),
     });
-    await Promise.all([
+    const [, ready] = await Promise.all([
       ingest.waitForOutput('ingest listening', 30_000),
       worker.waitForOutput('"Worker ready"', 30_000),
     ]);
+    // The installed BullMQ is the reviewed one: the queue's fast path is used, not the fallback.
+    expect(JSON.parse(ready).queuePath).toBe('fast');
+    expect(ingest.output()).not.toContain('Running without the queue fast path');
     const events = lifecycleEvents('bins');
     const send = async (event: SentEvent) => {
       const output = await trigger(url, event);
