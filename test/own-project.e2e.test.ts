@@ -56,6 +56,7 @@ const PACKED = [
   'queue',
   'signature',
   'telemetry',
+  'archive',
 ] as const;
 /** Workspace packages that stay private: never packed, never installed. */
 const PRIVATE = ['testing', 'local', 'handlers', 'e2e', 'bench'];
@@ -77,7 +78,7 @@ function bin(name: string): string {
 }
 
 function versionOf(name: string): string {
-  const dir = ['core', 'config', 'queue', 'signature', 'telemetry', 'cli'].includes(name)
+  const dir = ['core', 'config', 'queue', 'signature', 'telemetry', 'archive', 'cli'].includes(name)
     ? 'packages'
     : 'apps';
   return JSON.parse(readFileSync(join(ROOT, dir, name, 'package.json'), 'utf8')).version;

@@ -1,11 +1,13 @@
 import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
+import { createHistoryService, type HistoryService } from '@groq-webhooks/archive';
 import {
   loadWorkerSettings,
   type WorkerConfig,
   type WorkerEnvSettings,
 } from '@groq-webhooks/config';
 import type { HandlerMap } from '@groq-webhooks/core';
-import { createRedis, type QueuePath, queuePathFor } from '@groq-webhooks/queue';
+import { closeRedis, createRedis, type QueuePath, queuePathFor } from '@groq-webhooks/queue';
 import { createLogger, createRegistry, type Logger, type Registry } from '@groq-webhooks/telemetry';
 import { handlerMapProblem } from './handlers-module.js';
 import { metricsListener } from './metrics.js';
@@ -81,7 +83,8 @@ export interface OpenedWorker extends RunningWorker {
 
 /**
  * The worker's wiring, shared by {@link startWorker} and the bin: metrics server (listening
- * before this resolves; {@link MetricsPortError} when it cannot), then the queue consumers.
+ * before this resolves; {@link MetricsPortError} when it cannot), the queue consumers, and the
+ * event history's archiver when `ARCHIVE_DATABASE_URL` is set.
  */
 export async function openWorker(deps: OpenWorkerDeps): Promise<OpenedWorker> {
   const { config, handlers, logger, path } = deps;
@@ -96,10 +99,28 @@ export async function openWorker(deps: OpenWorkerDeps): Promise<OpenedWorker> {
     registry,
     name: `groq-worker-${process.pid}`,
   });
+  // The event history: this process's archiver drains the shards' history streams into
+  // PostgreSQL, off the handling path (a database that is down only grows the streams).
+  const history: HistoryService | undefined =
+    config.archiveDatabaseUrl === undefined
+      ? undefined
+      : createHistoryService({
+          databaseUrl: config.archiveDatabaseUrl,
+          retentionDays: config.archiveRetentionDays,
+          redis: createRedis(config, 'worker', 'groq-webhooks-archiver'),
+          settings: config,
+          logger,
+          consumer: `${hostname()}-${process.pid}`,
+          registry,
+          closeRedis,
+        });
   let closing: Promise<void> | undefined;
+  const ready = worker.start().then(() => {
+    if (closing === undefined) history?.start();
+  });
   return {
     registry,
-    ready: worker.start(),
+    ready,
     logReady(description) {
       if (closing !== undefined) return;
       logger.info(
@@ -110,6 +131,7 @@ export async function openWorker(deps: OpenWorkerDeps): Promise<OpenedWorker> {
           queuePath: path.kind,
           handlers: description,
           metricsPort: config.metricsPort,
+          history: history === undefined ? 'off' : 'on',
         },
         'Worker ready',
       );
@@ -117,6 +139,7 @@ export async function openWorker(deps: OpenWorkerDeps): Promise<OpenedWorker> {
     close(graceMs = config.shutdownGraceMs) {
       closing ??= (async () => {
         await worker.close(graceMs);
+        await history?.close();
         await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       })();
       return closing;

@@ -33,6 +33,8 @@ export interface CommonSettings {
   jobAttempts?: number | undefined;
   /** `BACKOFF_BASE_MS`; default 1000. */
   backoffBaseMs?: number | undefined;
+  /** `ARCHIVE_DATABASE_URL`: PostgreSQL of the event history; unset, history is off. */
+  archiveDatabaseUrl?: string | undefined;
 }
 
 /** Settings of `createIngest`: the ingest's variables but `PORT` and `HOST` (it listens nowhere). */
@@ -67,6 +69,8 @@ export interface WorkerEnvSettings extends CommonSettings {
   shutdownGraceMs?: number | undefined;
   /** `QUEUE_FAST_PATH`: `auto` (default), `on` or `off`. */
   queueFastPath?: QueueFastPathMode | undefined;
+  /** `ARCHIVE_RETENTION_DAYS`: days the worker keeps archived events; default 30. */
+  archiveRetentionDays?: number | undefined;
 }
 
 /** `WORKER_CONCURRENCY` → `workerConcurrency`. */

@@ -12,6 +12,11 @@ export interface EventJobData {
   receivedAt: string;
   /** Index of the receiver secret that verified the signature. */
   keyIndex: number;
+  /**
+   * Set on jobs made by `events replay`: the replay command's id. Such a job runs its event
+   * again even though it is marked done, once per replay id (SPEC §6).
+   */
+  replay?: string;
 }
 
 /**
