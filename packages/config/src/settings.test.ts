@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { errorOf } from './__fixtures__/config-error.js';
 import { loadIngestAppConfig, loadWorkerConfig } from './config.js';
-import { ConfigError } from './fields.js';
 import { loadIngestSettings, loadWorkerSettings } from './settings.js';
-
-function errorOf(load: () => unknown): ConfigError {
-  try {
-    load();
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('settings given in code', () => {
   it('parse like their variables: the same object as from the environment', () => {
