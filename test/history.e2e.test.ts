@@ -267,42 +267,6 @@ describe('the event history while PostgreSQL is down', () => {
     expect(statuses.every((status) => status === 200)).toBe(true);
     await waitFor(async () => (await effects.hlen('effects')) === events.length, {
       timeoutMs: 30_000,
-    }).catch(async (e) => {
-      const q = stack.client(redis.url);
-      const outs: Record<string, number> = {};
-      for (const l of worker.logLines()) {
-        const k = String(l.outcome ?? l.msg);
-        outs[k] = (outs[k] ?? 0) + 1;
-      }
-      console.log('OUTCOMES', JSON.stringify(outs));
-      console.log(
-        'STALE',
-        JSON.stringify(
-          worker
-            .logLines()
-            .filter((l) => l.outcome === 'stale')
-            .slice(0, 3),
-        ),
-      );
-      console.log('EV', JSON.stringify(events.slice(0, 2)));
-      const missing = events.filter(async () => true);
-      void missing;
-      console.log(
-        'EFFECTS',
-        await effects.hlen('effects'),
-        events.length,
-        new Set(events.map((x) => x.id)).size,
-        'completed',
-        await q.zcard('{groq}:groq-events:completed'),
-        'wait',
-        await q.llen('{groq}:groq-events:wait'),
-        'delayed',
-        await q.zcard('{groq}:groq-events:delayed'),
-        'acked',
-        sender.acked(),
-        sender.deliveries.length,
-      );
-      throw e;
     });
     expect((await effects.hvals('effects')).every((count) => count === '1')).toBe(true);
 

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import type { Server } from 'node:http';
 import { loadDashboardConfig, loadOrExit } from '@groq-webhooks/config';
 import { closeRedis, createRedis, FailedEvents, waitForRedis } from '@groq-webhooks/queue';

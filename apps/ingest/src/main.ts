@@ -1,17 +1,12 @@
+#!/usr/bin/env node
 import type { Server } from 'node:http';
 import { Server as NetServer } from 'node:net';
 import { loadIngestConfig, loadOrExit } from '@groq-webhooks/config';
-import {
-  closeRedis,
-  createRedis,
-  EventProducer,
-  isRedisReady,
-  queuePathOrExit,
-} from '@groq-webhooks/queue';
+import { queuePathOrExit } from '@groq-webhooks/queue';
 import { createLogger, flushAndExit } from '@groq-webhooks/telemetry';
 import { type Http2Bindings, type HttpBindings, serve } from '@hono/node-server';
 import { createApp } from './app.js';
-import { createIngestMetrics } from './metrics.js';
+import { openIngest } from './create-ingest.js';
 
 /** Past this, a shutdown that is still waiting on requests or Redis is cut short. */
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -22,39 +17,14 @@ const config = loadOrExit(() => loadIngestConfig(process.env));
 const logger = createLogger({ service: 'ingest', level: config.logLevel });
 // The queue path is chosen once: the fast one when it can be used, else BullMQ's stock one.
 const path = await queuePathOrExit(config, (line) => logger.warn(line));
-// Connects in the background: the process serves (503, /readyz 503) while Redis is away.
-const client = createRedis(config, 'producer');
-const metrics = createIngestMetrics();
-let lastHistoryWarning = 0;
-const producer = new EventProducer({
-  client,
-  settings: config,
-  path,
-  // With ARCHIVE_DATABASE_URL set, every delivery is recorded for the event history.
-  ...(config.archiveDatabaseUrl === undefined
-    ? {}
-    : {
-        history: {
-          onError(error: unknown) {
-            metrics.countHistoryFailure();
-            if (Date.now() - lastHistoryWarning < 5000) return;
-            lastHistoryWarning = Date.now();
-            logger.warn({ err: error }, 'A delivery record of the event history was not written');
-          },
-        },
-      }),
-});
+// The same wiring as createIngest(). Redis connects in the background: the process serves
+// (503, /readyz 503) while Redis is away.
+const ingest = openIngest(config, logger, path);
 let stopping = false;
 const app = createApp({
-  producer,
-  secrets: config.secrets,
-  toleranceSeconds: config.toleranceSeconds,
-  maxBodyBytes: config.maxBodyBytes,
-  enqueueTimeoutMs: config.enqueueTimeoutMs,
-  logger,
-  metrics,
+  ...ingest.deps,
   // Draining: tell the load balancer to send no more, while in-flight requests finish.
-  isReady: async () => !stopping && (await isRedisReady(client)),
+  isReady: async () => !stopping && (await ingest.isReady()),
 });
 
 /**
@@ -128,8 +98,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
   await closed;
   clearInterval(sweep);
-  await producer.close().catch((error: unknown) => logger.warn({ err: error }, 'queue close'));
-  await closeRedis(client);
+  await ingest.close();
   logger.info('ingest stopped');
   flushAndExit(logger, 0);
 }

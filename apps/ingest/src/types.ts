@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { EnqueueOutcome, EventJobData } from '@groq-webhooks/queue';
 import type { Logger } from '@groq-webhooks/telemetry';
 import type { IngestMetrics } from './metrics.js';
@@ -12,8 +13,17 @@ export interface Producer {
   enqueue(data: EventJobData, timeoutMs: number, eventJson?: string): Promise<EnqueueOutcome>;
 }
 
-/** Dependencies of {@link createApp}. Everything with a side effect is passed in. */
-export interface AppDeps {
+/**
+ * Hono environment of the ingest apps. `@hono/node-server` passes Node's request as
+ * `c.env.incoming` (the body is then read straight from it); `app.request()` and other runtimes
+ * pass none, and the Web request is read instead.
+ */
+export type IngestEnv = {
+  Bindings: { incoming?: IncomingMessage };
+};
+
+/** Dependencies of `createWebhookApp`. Everything with a side effect is passed in. */
+export interface WebhookDeps {
   /** Puts verified events into the queue. */
   producer: Producer;
   /** Receiver secrets, current first (several while rotating). */
@@ -26,12 +36,16 @@ export interface AppDeps {
   enqueueTimeoutMs: number;
   /** One line per webhook request is written here. */
   logger: Logger;
-  /** Request and enqueue metrics, also served on `GET /metrics`. */
+  /** Request and enqueue metrics (the standalone ingest serves them on `GET /metrics`). */
   metrics: IngestMetrics;
-  /** Whether Redis answers now (`GET /readyz`). */
-  isReady: () => boolean | Promise<boolean>;
   /** Wall clock in milliseconds. Default `Date.now`; injectable so tests can move time. */
   now?: () => number;
+}
+
+/** Dependencies of `createApp`, the standalone ingest's app. */
+export interface AppDeps extends WebhookDeps {
+  /** Whether Redis answers now (`GET /readyz`). */
+  isReady: () => boolean | Promise<boolean>;
 }
 
 /**

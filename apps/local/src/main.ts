@@ -1,5 +1,5 @@
 import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   ARCHIVE_URL_FILE,
@@ -9,6 +9,7 @@ import {
 } from '@groq-webhooks/config';
 import { prettyFactory } from 'pino-pretty';
 import { type ArchiveSource, resolveArchive } from './archive-source.js';
+import { checkoutHandlersModule } from './handlers-module.js';
 import { ensureLocalSecrets } from './local-state.js';
 import { NoRedisError, type RedisSource, resolveRedis } from './redis-source.js';
 import { Supervisor } from './supervisor.js';
@@ -119,6 +120,7 @@ if (env.npm_lifecycle_event === 'start') {
 }
 
 const app = (name: string) => join(root, 'apps', name, 'dist', 'main.js');
+const handlersModule = checkoutHandlersModule(env, root);
 supervisor.start({
   name: 'ingest',
   entry: app('ingest'),
@@ -132,7 +134,11 @@ supervisor.start({
 supervisor.start({
   name: 'worker',
   entry: app('worker'),
-  env: { ...shared, WORKER_METRICS_PORT: String(metricsPort) },
+  env: {
+    ...shared,
+    WORKER_METRICS_PORT: String(metricsPort),
+    HANDLERS_MODULE: handlersModule,
+  },
 });
 supervisor.start({
   name: 'dashboard',
@@ -186,6 +192,7 @@ say(
     metricsPort
       ? `  Worker metrics: http://127.0.0.1:${metricsPort}/metrics`
       : '  Worker metrics: off',
+    `  Handlers:      ${env.HANDLERS_MODULE?.trim() ? `${handlersModule} (HANDLERS_MODULE)` : relative(root, handlersModule)}`,
     '',
     'Send a first event end to end (in another terminal):',
     ingestPort === 3000

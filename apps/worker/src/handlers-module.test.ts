@@ -114,7 +114,7 @@ module.exports = { 'resource.created': h, 'resource.updated': h, 'resource.delet
       `export default { 'resource.created': 1, 'resource.updated': 2, 'resource.deleted': 3 };`,
     );
     expect(await failure('./not-fn.mjs')).toMatch(
-      /handler for resource.created must be a function, got number$/,
+      /default export has a handler for resource.created that is not a function \(number\)$/,
     );
   });
 

@@ -51,18 +51,27 @@ function handlerMapOf(namespace: unknown, fail: (why: string) => HandlersModuleE
     candidate = candidate.default;
   }
   if (candidate === undefined) return failWith(fail('the module has no default export'));
+  const problem = handlerMapProblem(candidate);
+  if (problem !== undefined) return failWith(fail(`default export ${problem}`));
+  return candidate as HandlerMap;
+}
+
+/**
+ * What keeps `candidate` from being a handler map (an object with a function for every known
+ * event type), e.g. `is missing a handler for resource.deleted`; undefined when it is one.
+ */
+export function handlerMapProblem(candidate: unknown): string | undefined {
   if (!isObject(candidate)) {
-    return failWith(fail(`default export must be a handler map object, got ${typeof candidate}`));
+    return `must be a handler map object, got ${candidate === null ? 'null' : typeof candidate}`;
   }
   for (const type of EVENT_TYPES) {
     const handler = candidate[type];
-    if (handler === undefined)
-      return failWith(fail(`default export is missing a handler for ${type}`));
+    if (handler === undefined) return `is missing a handler for ${type}`;
     if (typeof handler !== 'function') {
-      return failWith(fail(`handler for ${type} must be a function, got ${typeof handler}`));
+      return `has a handler for ${type} that is not a function (${typeof handler})`;
     }
   }
-  return candidate as HandlerMap;
+  return undefined;
 }
 
 function failWith(error: HandlersModuleError): never {

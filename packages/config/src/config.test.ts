@@ -1,21 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { errorOf } from './__fixtures__/config-error.js';
 import {
   loadCliConfig,
   loadDashboardConfig,
   loadIngestConfig,
   loadWorkerConfig,
 } from './config.js';
-import { ConfigError } from './fields.js';
-
-function errorOf(load: () => unknown): ConfigError {
-  try {
-    load();
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('ingest config', () => {
   it('applies the SPEC defaults and freezes the result', () => {

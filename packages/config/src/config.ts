@@ -106,14 +106,18 @@ export interface FastPathConfig {
   readonly queueFastPath: QueueFastPathMode;
 }
 
-/** Configuration of the ingest process. */
-export interface IngestConfig extends CommonConfig, JobConfig, FastPathConfig {
+/** Configuration of the webhook receiving part of the ingest (the app `createIngest` builds). */
+export interface IngestAppConfig extends CommonConfig, JobConfig, FastPathConfig {
   readonly secrets: readonly string[];
-  readonly port: number;
-  readonly host: string;
   readonly toleranceSeconds: number;
   readonly maxBodyBytes: number;
   readonly enqueueTimeoutMs: number;
+}
+
+/** Configuration of the ingest process: its app, and where it listens. */
+export interface IngestConfig extends IngestAppConfig {
+  readonly port: number;
+  readonly host: string;
 }
 
 /** Configuration of a worker process. */
@@ -143,68 +147,90 @@ export interface CliConfig extends CommonConfig, JobConfig {
   readonly port: number;
 }
 
+/** The ingest app's variables: what `createIngest` takes as settings (PORT and HOST are not). */
+const ingestApp = {
+  schema: {
+    ...common.schema,
+    ...jobs.schema,
+    ...fastPath.schema,
+    GROQ_WEBHOOK_SECRET: secrets({ optional: false }),
+    WEBHOOK_TOLERANCE_SECONDS: int({ default: 300, min: 1, max: 86_400 }),
+    MAX_BODY_BYTES: int({ default: 1_048_576, min: 1, max: 104_857_600 }),
+    ENQUEUE_TIMEOUT_MS: int({ default: 2000, min: 10, max: 60_000 }),
+  },
+  keys: {
+    ...common.keys,
+    ...jobs.keys,
+    ...fastPath.keys,
+    GROQ_WEBHOOK_SECRET: 'secrets',
+    WEBHOOK_TOLERANCE_SECONDS: 'toleranceSeconds',
+    MAX_BODY_BYTES: 'maxBodyBytes',
+    ENQUEUE_TIMEOUT_MS: 'enqueueTimeoutMs',
+  },
+} as const;
+
+/** A worker's variables; every one but HANDLERS_MODULE is also a `startWorker` setting. */
+const worker = {
+  schema: {
+    ...common.schema,
+    ...jobs.schema,
+    ...fastPath.schema,
+    WORKER_CONCURRENCY: int({ default: 10, min: 1, max: 1000 }),
+    HANDLER_TIMEOUT_MS: int({ default: 30_000, min: 1, max: 86_400_000 }),
+    LOCK_DURATION_MS: int({ default: 15_000, min: 1000, max: 3_600_000 }),
+    STALLED_INTERVAL_MS: int({ default: 15_000, min: 1000, max: 3_600_000 }),
+    WORKER_METRICS_PORT: int({ default: 9464, min: 0, max: 65535 }),
+    IDEMPOTENCY_TTL_SECONDS: int({ default: 604_800, min: 1, max: 31_536_000 }),
+    HANDLERS_MODULE: optionalText(),
+    SHUTDOWN_GRACE_MS: int({ default: 10_000, min: 0, max: 3_600_000 }),
+    ARCHIVE_RETENTION_DAYS: int({ default: 30, min: 1, max: 36_500 }),
+  },
+  keys: {
+    ...common.keys,
+    ...jobs.keys,
+    ...fastPath.keys,
+    WORKER_CONCURRENCY: 'concurrency',
+    HANDLER_TIMEOUT_MS: 'handlerTimeoutMs',
+    LOCK_DURATION_MS: 'lockDurationMs',
+    STALLED_INTERVAL_MS: 'stalledIntervalMs',
+    WORKER_METRICS_PORT: 'metricsPort',
+    IDEMPOTENCY_TTL_SECONDS: 'idempotencyTtlSeconds',
+    HANDLERS_MODULE: 'handlersModule',
+    SHUTDOWN_GRACE_MS: 'shutdownGraceMs',
+    ARCHIVE_RETENTION_DAYS: 'archiveRetentionDays',
+  },
+} as const;
+
+/** Environment variables of the ingest app, in schema order (the settings of `createIngest`). */
+export const INGEST_APP_VARIABLES = Object.freeze(
+  Object.keys(ingestApp.schema),
+) as readonly (keyof typeof ingestApp.schema)[];
+/** Environment variables of a worker, in schema order. */
+export const WORKER_VARIABLES = Object.freeze(
+  Object.keys(worker.schema),
+) as readonly (keyof typeof worker.schema)[];
+
 /** Parses the ingest's environment. Throws {@link ConfigError} naming the first bad variable. */
 export function loadIngestConfig(env: Env): IngestConfig {
   return parse(
     env,
     {
-      ...common.schema,
-      ...jobs.schema,
-      ...fastPath.schema,
-      GROQ_WEBHOOK_SECRET: secrets({ optional: false }),
+      ...ingestApp.schema,
       PORT: int({ default: 3000, ...PORT }),
       HOST: text({ default: '0.0.0.0' }),
-      WEBHOOK_TOLERANCE_SECONDS: int({ default: 300, min: 1, max: 86_400 }),
-      MAX_BODY_BYTES: int({ default: 1_048_576, min: 1, max: 104_857_600 }),
-      ENQUEUE_TIMEOUT_MS: int({ default: 2000, min: 10, max: 60_000 }),
     },
-    {
-      ...common.keys,
-      ...jobs.keys,
-      ...fastPath.keys,
-      GROQ_WEBHOOK_SECRET: 'secrets',
-      PORT: 'port',
-      HOST: 'host',
-      WEBHOOK_TOLERANCE_SECONDS: 'toleranceSeconds',
-      MAX_BODY_BYTES: 'maxBodyBytes',
-      ENQUEUE_TIMEOUT_MS: 'enqueueTimeoutMs',
-    },
+    { ...ingestApp.keys, PORT: 'port', HOST: 'host' },
   );
+}
+
+/** Parses the ingest app's part of an environment (no PORT or HOST: it listens nowhere). */
+export function loadIngestAppConfig(env: Env): IngestAppConfig {
+  return parse(env, ingestApp.schema, ingestApp.keys);
 }
 
 /** Parses a worker's environment. */
 export function loadWorkerConfig(env: Env): WorkerConfig {
-  return parse(
-    env,
-    {
-      ...common.schema,
-      ...jobs.schema,
-      ...fastPath.schema,
-      WORKER_CONCURRENCY: int({ default: 10, min: 1, max: 1000 }),
-      HANDLER_TIMEOUT_MS: int({ default: 30_000, min: 1, max: 86_400_000 }),
-      LOCK_DURATION_MS: int({ default: 15_000, min: 1000, max: 3_600_000 }),
-      STALLED_INTERVAL_MS: int({ default: 15_000, min: 1000, max: 3_600_000 }),
-      WORKER_METRICS_PORT: int({ default: 9464, min: 0, max: 65535 }),
-      IDEMPOTENCY_TTL_SECONDS: int({ default: 604_800, min: 1, max: 31_536_000 }),
-      HANDLERS_MODULE: optionalText(),
-      SHUTDOWN_GRACE_MS: int({ default: 10_000, min: 0, max: 3_600_000 }),
-      ARCHIVE_RETENTION_DAYS: int({ default: 30, min: 1, max: 36_500 }),
-    },
-    {
-      ...common.keys,
-      ...jobs.keys,
-      ...fastPath.keys,
-      WORKER_CONCURRENCY: 'concurrency',
-      HANDLER_TIMEOUT_MS: 'handlerTimeoutMs',
-      LOCK_DURATION_MS: 'lockDurationMs',
-      STALLED_INTERVAL_MS: 'stalledIntervalMs',
-      WORKER_METRICS_PORT: 'metricsPort',
-      IDEMPOTENCY_TTL_SECONDS: 'idempotencyTtlSeconds',
-      HANDLERS_MODULE: 'handlersModule',
-      SHUTDOWN_GRACE_MS: 'shutdownGraceMs',
-      ARCHIVE_RETENTION_DAYS: 'archiveRetentionDays',
-    },
-  );
+  return parse(env, worker.schema, worker.keys);
 }
 
 /** Parses the dashboard's environment; refuses to go on without `ADMIN_TOKEN`. */

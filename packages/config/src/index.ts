@@ -3,16 +3,20 @@ export {
   type CommonConfig,
   type DashboardConfig,
   type FastPathConfig,
+  INGEST_APP_VARIABLES,
+  type IngestAppConfig,
   type IngestConfig,
   type JobConfig,
   LOG_LEVELS,
   type LogLevel,
   loadCliConfig,
   loadDashboardConfig,
+  loadIngestAppConfig,
   loadIngestConfig,
   loadWorkerConfig,
   QUEUE_FAST_PATH_MODES,
   type QueueFastPathMode,
+  WORKER_VARIABLES,
   type WorkerConfig,
 } from './config.js';
 export { loadOrExit } from './exit.js';
@@ -25,3 +29,10 @@ export {
   localStateDir,
 } from './local-state.js';
 export { databaseLocation } from './location.js';
+export {
+  type CommonSettings,
+  type IngestSettings,
+  loadIngestSettings,
+  loadWorkerSettings,
+  type WorkerEnvSettings,
+} from './settings.js';

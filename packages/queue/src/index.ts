@@ -85,6 +85,7 @@ export {
   FastPathUnavailableError,
   type QueuePath,
   type QueuePathChoice,
+  queuePathFor,
   queuePathOrExit,
   STOCK_PATH,
 } from './queue-path.js';

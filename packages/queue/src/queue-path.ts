@@ -71,20 +71,28 @@ export async function chooseQueuePath(
 }
 
 /**
- * For a process entry point: the path its configuration asks for, with the fallback's warning
- * handed to `warn` (one line); when `QUEUE_FAST_PATH=on` cannot be met, prints the one line
- * saying why and exits with status 1.
+ * {@link chooseQueuePath} for a parsed configuration, the fallback's warning handed to `warn`
+ * (one line). Throws {@link FastPathUnavailableError} when `QUEUE_FAST_PATH=on` cannot be met.
+ */
+export async function queuePathFor(
+  config: FastPathConfig & RedisSettings,
+  warn: (line: string) => void,
+): Promise<QueuePath> {
+  const choice = await chooseQueuePath(config.queueFastPath, { isCluster: usesCluster(config) });
+  if (choice.warning !== undefined) warn(choice.warning);
+  return choice.path;
+}
+
+/**
+ * For a process entry point: {@link queuePathFor}, but when `QUEUE_FAST_PATH=on` cannot be met,
+ * prints the one line saying why and exits with status 1.
  */
 export async function queuePathOrExit(
   config: FastPathConfig & RedisSettings,
   warn: (line: string) => void,
 ): Promise<QueuePath> {
   try {
-    const choice = await chooseQueuePath(config.queueFastPath, {
-      isCluster: usesCluster(config),
-    });
-    if (choice.warning !== undefined) warn(choice.warning);
-    return choice.path;
+    return await queuePathFor(config, warn);
   } catch (error) {
     if (!(error instanceof FastPathUnavailableError)) throw error;
     process.stderr.write(`${error.message}\n`);
