@@ -12,6 +12,7 @@ import {
   rejectionBody,
   verifyFailureCode,
 } from './errors.js';
+import { DEFAULT_MAX_JSON_DEPTH, jsonNestedDeeperThan } from './json-depth.js';
 import type { AppDeps, OutcomeCode } from './types.js';
 
 /** Path Groq delivers webhooks to. */
@@ -42,6 +43,8 @@ class RequestOutcome {
   type: string | undefined = undefined;
   keyIndex: number | undefined = undefined;
   error: Error | undefined = undefined;
+  /** Body bytes reserved in the in-flight budget, given back once the request is answered. */
+  heldBytes = 0;
 }
 
 /** `@hono/node-server` passes Node's request as `c.env.incoming`; `app.request()` passes none. */
@@ -57,6 +60,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
   const { producer, secrets, toleranceSeconds, maxBodyBytes, enqueueTimeoutMs, logger, metrics } =
     deps;
   const now = deps.now ?? Date.now;
+  const { bodyBudget } = deps;
+  const maxJsonDepth = deps.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
+  const tooDeep = `JSON nested deeper than ${maxJsonDepth} levels`;
+  const allowedMethods = new Map(ALLOWED_METHODS);
+  if (deps.metricsRoute === false) allowedMethods.delete('/metrics');
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   const isoNow = isoClock(now);
   const app = new Hono<Env>();
@@ -74,6 +82,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       outcome.error = error instanceof Error ? error : new Error(String(error));
       response = errorResponse(c, outcome.code, error);
     }
+    bodyBudget?.give(outcome.heldBytes);
     metrics.countRequest(outcome.code);
     logOutcome(outcome, response.status, performance.now() - started);
     return response;
@@ -86,16 +95,18 @@ export function createApp(deps: AppDeps): Hono<Env> {
     return c.json({ ready }, ready ? 200 : 503);
   });
 
-  app.get('/metrics', async (c) => {
-    const text = await metrics.registry.metrics();
-    return c.body(text, 200, { 'content-type': metrics.registry.contentType });
-  });
+  if (deps.metricsRoute !== false) {
+    app.get('/metrics', async (c) => {
+      const text = await metrics.registry.metrics();
+      return c.body(text, 200, { 'content-type': metrics.registry.contentType });
+    });
+  }
 
   // A known path with another method: 405 naming the allowed ones. Answered here rather than by
   // catch-all routes, which would also match the webhook's POST and cost every request a
   // middleware chain.
   app.notFound((c) => {
-    const allow = ALLOWED_METHODS.get(c.req.path);
+    const allow = allowedMethods.get(c.req.path);
     return allow === undefined
       ? c.body(NOT_FOUND, 404, JSON_HEADERS)
       : c.body(METHOD_NOT_ALLOWED, 405, { ...JSON_HEADERS, allow });
@@ -116,11 +127,12 @@ export function createApp(deps: AppDeps): Hono<Env> {
     let headers: WebhookHeaders | undefined;
     let body: Uint8Array;
     if (incoming === undefined) {
-      body = await readBody(c.req.raw, maxBodyBytes);
+      body = await readBody(c.req.raw, maxBodyBytes, bodyBudget);
     } else {
       headers = webhookHeaders(incoming.rawHeaders);
-      body = await readIncoming(incoming, headers, maxBodyBytes);
+      body = await readIncoming(incoming, headers, maxBodyBytes, bodyBudget);
     }
+    outcome.heldBytes = body.byteLength;
     const verified = verify({
       secrets,
       signature: headers ? headers.signature : c.req.header(SIGNATURE_HEADER),
@@ -139,6 +151,10 @@ export function createApp(deps: AppDeps): Hono<Env> {
     outcome.keyIndex = verified.keyIndex;
 
     const text = decodeBody(body);
+    // Before parsing: a deep event parses, but everything that serialises it later recurses.
+    if (jsonNestedDeeperThan(body, maxJsonDepth)) {
+      throw new IngestError('invalid_payload', { problem: tooDeep });
+    }
     const parsed = parseEnvelope(parseJson(text));
     if (!parsed.ok) throw new IngestError('invalid_payload', { problem: parsed.problem });
     const event = parsed.envelope;
@@ -229,6 +245,14 @@ function errorResponse(c: Context<Env>, code: RejectionCode, error: unknown): Re
     return c.body(rejectionBody(code), 503, {
       ...JSON_HEADERS,
       'retry-after': String(RETRY_AFTER_SECONDS),
+    });
+  }
+  if (code === 'overloaded') {
+    // Its body was never read: close the connection rather than drain an upload we refused.
+    return c.body(rejectionBody(code), 503, {
+      ...JSON_HEADERS,
+      'retry-after': String(RETRY_AFTER_SECONDS),
+      connection: 'close',
     });
   }
   const problem = error instanceof IngestError ? error.details.problem : undefined;

@@ -1,10 +1,17 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { Server as NetServer } from 'node:net';
-import { loadIngestConfig, loadOrExit } from '@groq-webhooks/config';
+import {
+  httpServerOptions,
+  ingestConfigWarnings,
+  loadIngestConfig,
+  loadOrExit,
+} from '@groq-webhooks/config';
 import { closeRedis, createRedis, EventProducer, isRedisReady } from '@groq-webhooks/queue';
-import { createLogger, flushAndExit } from '@groq-webhooks/telemetry';
+import { createLogger, flushAndExit, metricsListener } from '@groq-webhooks/telemetry';
 import { type Http2Bindings, type HttpBindings, serve } from '@hono/node-server';
 import { createApp } from './app.js';
+import { BodyBudget } from './body-budget.js';
+import { watchClientErrors } from './client-errors.js';
 import { createIngestMetrics } from './metrics.js';
 
 /** Past this, a shutdown that is still waiting on requests or Redis is cut short. */
@@ -14,6 +21,8 @@ const IDLE_SWEEP_MS = 100;
 
 const config = loadOrExit(() => loadIngestConfig(process.env));
 const logger = createLogger({ service: 'ingest', level: config.logLevel });
+for (const warning of ingestConfigWarnings(config)) logger.warn(warning);
+const metrics = createIngestMetrics();
 // Connects in the background: the process serves (503, /readyz 503) while Redis is away.
 const client = createRedis(config, 'producer');
 const producer = new EventProducer({ client, settings: config });
@@ -25,9 +34,13 @@ const app = createApp({
   maxBodyBytes: config.maxBodyBytes,
   enqueueTimeoutMs: config.enqueueTimeoutMs,
   logger,
-  metrics: createIngestMetrics(),
+  metrics,
   // Draining: tell the load balancer to send no more, while in-flight requests finish.
   isReady: async () => !stopping && (await isRedisReady(client)),
+  bodyBudget: new BodyBudget(config.maxInflightBodyBytes),
+  maxJsonDepth: config.maxJsonDepth,
+  // With a metrics port of its own, the public port does not tell the world about the process.
+  metricsRoute: config.metricsPort === undefined,
 });
 
 /**
@@ -48,19 +61,49 @@ function closeIfStopping(response: Response): Response {
   return response;
 }
 
-const server = serve({ fetch: respond, port: config.port, hostname: config.host }, (info) => {
-  logger.info(
-    {
-      url: `http://${config.host}:${info.port}`,
-      keys: config.secrets.length,
-      queue: config.queueName,
-      toleranceSeconds: config.toleranceSeconds,
-      maxBodyBytes: config.maxBodyBytes,
-      enqueueTimeoutMs: config.enqueueTimeoutMs,
-    },
-    'ingest listening',
-  );
-}) as Server;
+const server = serve(
+  {
+    fetch: respond,
+    port: config.port,
+    hostname: config.host,
+    // Slow clients are cut off: 408 past the headers or the whole-request timeout.
+    serverOptions: httpServerOptions(config),
+  },
+  (info) => {
+    logger.info(
+      {
+        url: `http://${config.host}:${info.port}`,
+        keys: config.secrets.length,
+        queue: config.queueName,
+        toleranceSeconds: config.toleranceSeconds,
+        maxBodyBytes: config.maxBodyBytes,
+        enqueueTimeoutMs: config.enqueueTimeoutMs,
+        requestTimeoutMs: config.requestTimeoutMs,
+        maxConnections: config.maxConnections,
+        maxInflightBodyBytes: config.maxInflightBodyBytes,
+        metrics:
+          config.metricsPort === undefined
+            ? 'on this port'
+            : `http://${config.metricsHost}:${config.metricsPort}/metrics`,
+      },
+      'ingest listening',
+    );
+  },
+) as Server;
+server.maxConnections = config.maxConnections;
+watchClientErrors(server, { metrics, logger });
+
+// Metrics on a port of their own (usually loopback or a private network), when configured.
+let metricsServer: Server | undefined;
+if (config.metricsPort !== undefined) {
+  const port = config.metricsPort;
+  metricsServer = createServer(metricsListener(metrics.registry));
+  metricsServer.once('error', (error) => {
+    logger.fatal({ err: error }, `ingest could not listen on METRICS_PORT ${port}`);
+    flushAndExit(logger, 1);
+  });
+  metricsServer.listen(port, config.metricsHost);
+}
 
 // A client that asks before uploading (Expect: 100-continue) is told to go ahead only when its
 // declared size fits; otherwise it gets the app's 413 without sending the body at all.
@@ -99,6 +142,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
   await closed;
   clearInterval(sweep);
+  metricsServer?.close();
   await producer.close().catch((error: unknown) => logger.warn({ err: error }, 'queue close'));
   await closeRedis(client);
   logger.info('ingest stopped');

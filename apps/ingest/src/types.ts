@@ -1,5 +1,6 @@
 import type { EnqueueOutcome, EventJobData } from '@groq-webhooks/queue';
 import type { Logger } from '@groq-webhooks/telemetry';
+import type { BodyBudget } from './body-budget.js';
 import type { IngestMetrics } from './metrics.js';
 
 /** What the ingest needs from a queue producer; `EventProducer` from `@groq-webhooks/queue` fits. */
@@ -32,12 +33,21 @@ export interface AppDeps {
   isReady: () => boolean | Promise<boolean>;
   /** Wall clock in milliseconds. Default `Date.now`; injectable so tests can move time. */
   now?: () => number;
+  /**
+   * Request-body bytes held at once over all requests (`MAX_INFLIGHT_BODY_BYTES`); a request
+   * that does not fit gets 503 `overloaded` before its body is read. Default: no ceiling.
+   */
+  bodyBudget?: BodyBudget;
+  /** Deepest JSON nesting accepted in a body (`MAX_JSON_DEPTH`, default 64). */
+  maxJsonDepth?: number;
+  /** Serve `GET /metrics` on this app (default true); false when it has a port of its own. */
+  metricsRoute?: boolean;
 }
 
 /**
  * How a webhook request ended: the `code` of the response body for rejections, and the label of
  * `groq_webhook_requests_total`. `requeued` answers like `received`; `request_aborted` is a body
- * the client stopped sending.
+ * the client stopped sending; `overloaded` a body that did not fit the in-flight body budget.
  */
 export const OUTCOME_CODES = [
   'received',
@@ -49,6 +59,7 @@ export const OUTCOME_CODES = [
   'payload_too_large',
   'invalid_payload',
   'request_aborted',
+  'overloaded',
   'queue_unavailable',
   'internal_error',
 ] as const;

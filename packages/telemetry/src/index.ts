@@ -8,3 +8,4 @@ export {
   REDACTED_PATHS,
 } from './logger.js';
 export { Counter, createRegistry, Gauge, Histogram, type Registry } from './metrics.js';
+export { metricsListener } from './metrics-listener.js';
