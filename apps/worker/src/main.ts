@@ -13,8 +13,15 @@ const logger = createLogger({ service: 'worker', level: config.logLevel });
 
 let handlers: HandlerMap = exampleHandlers;
 if (config.handlersModule !== undefined) {
+  // Said before loading: a module that hangs or crashes while loading is then named in the log.
+  logger.info(
+    { handlersModule: config.handlersModule, timeoutMs: config.handlersLoadTimeoutMs },
+    'Loading handlers module',
+  );
   try {
-    handlers = await loadHandlers(config.handlersModule, process.cwd());
+    handlers = await loadHandlers(config.handlersModule, process.cwd(), {
+      timeoutMs: config.handlersLoadTimeoutMs,
+    });
   } catch (error) {
     if (!(error instanceof HandlersModuleError)) throw error;
     process.stderr.write(`${error.message}\n`);
@@ -37,11 +44,12 @@ if (config.metricsPort > 0) {
   server = createServer(metricsListener(registry));
   server.once('error', (error) => {
     process.stderr.write(
-      `Cannot listen on WORKER_METRICS_PORT ${config.metricsPort}: ${error.message}\n`,
+      `Cannot listen on WORKER_METRICS_PORT ${config.metricsPort} (WORKER_METRICS_HOST ${config.metricsHost}): ${error.message}\n`,
     );
     process.exit(1);
   });
-  server.listen(config.metricsPort);
+  // Loopback by default: the metrics name the Node version, memory and queue depths.
+  server.listen(config.metricsPort, config.metricsHost);
 }
 
 let stopping = false;
@@ -70,6 +78,7 @@ if (!stopping) {
       concurrency: config.concurrency,
       handlers: config.handlersModule ?? 'built-in examples',
       metricsPort: config.metricsPort,
+      metricsHost: config.metricsHost,
     },
     'Worker ready',
   );
