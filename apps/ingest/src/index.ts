@@ -7,6 +7,6 @@ export {
   watchClientErrors,
 } from './client-errors.js';
 export { IngestError, REJECTIONS, type RejectionCode, type RejectionDetails } from './errors.js';
-export { DEFAULT_MAX_JSON_DEPTH } from './json-depth.js';
+export { DEFAULT_MAX_JSON_DEPTH, jsonNestedDeeperThan } from './json-depth.js';
 export { createIngestMetrics, type IngestMetrics } from './metrics.js';
 export { type AppDeps, OUTCOME_CODES, type OutcomeCode, type Producer } from './types.js';
