@@ -28,6 +28,8 @@ const ingestPort = port('PORT', 3000);
 const dashboardPort = port('DASHBOARD_PORT', 3001);
 const metricsPort = env.WORKER_METRICS_PORT === '0' ? 0 : port('WORKER_METRICS_PORT', 9464);
 const probePort = port('START_REDIS_PORT', 6379);
+/** Where the CLI looks for Redis without REDIS_URL. */
+const CLI_DEFAULT_REDIS = 'redis://127.0.0.1:6379';
 const stateDir = localStateDir(env, root) ?? join(root, '.local');
 
 let redis: RedisSource;
@@ -153,6 +155,10 @@ say(
     ingestPort === 3000
       ? '  pnpm groq-webhooks trigger resource.created'
       : `  pnpm groq-webhooks trigger resource.created --url http://127.0.0.1:${ingestPort}/webhooks/groq`,
+    // The CLI's other commands read Redis, by default at 127.0.0.1:6379.
+    ...(redis.url === CLI_DEFAULT_REDIS
+      ? []
+      : ['Inspect failed events with:', `  REDIS_URL=${redis.url} pnpm groq-webhooks failed list`]),
     '',
     'Stop with Ctrl-C.',
     '',
