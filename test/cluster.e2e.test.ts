@@ -20,7 +20,7 @@ import {
   testEvent,
 } from './support/signed-sender.js';
 
-const SECRET = 'whsec_cluster-suite-secret';
+const SECRET = 'whsec_cluster-suite-secret-0123456789';
 const ADMIN_TOKEN = 'cluster-suite-admin-token-0123456789';
 const HANDLERS = fileURLToPath(new URL('./fixtures/cluster-handlers.mjs', import.meta.url));
 const EVENTS = 1000;

@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENTRY, ROOT } from './support/paths.js';
 
-const SECRET = 'whsec_operators_e2e_secret';
+const SECRET = 'whsec_operators_e2e_secret_0123456789';
 const HANDLERS = join(ROOT, 'test/fixtures/operators-handlers.mjs');
 /** BullMQ keys of the (single-shard) queue, to check the CLI's counts against Redis itself. */
 const KEY = '{groq}:groq-events';
