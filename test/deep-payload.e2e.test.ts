@@ -1,7 +1,6 @@
 // Deeply nested events against real processes: the ingest refuses what no operator tool could
 // show, and every operator tool (CLI, JSON API, Bull Board in a real browser) survives the jobs
 // stored before that limit existed.
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +23,7 @@ import {
 } from '@groq-webhooks/testing';
 import { type BrowserContext, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliResult, runCli } from './support/cli.js';
 import { ENTRY, ROOT } from './support/paths.js';
 
 const SECRET = 'whsec_deep_payload_e2e_secret_0123456789';
@@ -32,12 +32,6 @@ const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SCREENSHOT = join(ROOT, 'test-artifacts', 'dashboard-deep-payload.png');
 const SIXTY = 'evt_sixty_levels';
 const STORED_DEEP = 'evt_stored_100k_levels';
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** `data` nested `levels` objects deep below its own level, failing in the demo handlers. */
 function nestedData(levels: number): Record<string, unknown> {
@@ -63,23 +57,7 @@ describe('deeply nested events: refused at the door, and survived by every opera
   const profile = mkdtempSync(join(tmpdir(), 'groq-chromium-deep-'));
 
   function cli(args: string[]): Promise<CliResult> {
-    return new Promise((resolve, reject) => {
-      const child = spawn('node', [ENTRY.cli, ...args], {
-        cwd: ROOT,
-        env: { ...process.env, REDIS_URL: redis.url, GROQ_WEBHOOK_SECRET: SECRET },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-        stdout += chunk;
-      });
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-        stderr += chunk;
-      });
-      child.once('error', reject);
-      child.once('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    return runCli(args, { REDIS_URL: redis.url, GROQ_WEBHOOK_SECRET: SECRET });
   }
 
   async function post(body: string): Promise<{ status: number; json: unknown }> {

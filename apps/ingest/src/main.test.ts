@@ -1,6 +1,5 @@
 import { type ClientRequest, type IncomingMessage, request } from 'node:http';
 import { connect } from 'node:net';
-import { networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
   closeRedis,
@@ -14,6 +13,7 @@ import {
 import { sign } from '@groq-webhooks/signature';
 import {
   freePort,
+  outsideAddress,
   type RunningProcess,
   startProcess,
   startRedis,
@@ -156,15 +156,6 @@ function rawExchange(port: number, text: string): Promise<{ reply: string; ms: n
       if (error.code !== 'ECONNRESET' && error.code !== 'EPIPE') reject(error);
     });
   });
-}
-
-/** An address of this machine that is not loopback, if it has one. */
-function outsideAddress(): string | undefined {
-  for (const entries of Object.values(networkInterfaces())) {
-    const found = entries?.find((entry) => entry.family === 'IPv4' && !entry.internal);
-    if (found !== undefined) return found.address;
-  }
-  return undefined;
 }
 
 function refusesConnections(port: number): Promise<boolean> {

@@ -1,6 +1,5 @@
 // Worker processes (`node dist/main.js`, built by `turbo run test`) against a real redis-server.
 import { randomUUID } from 'node:crypto';
-import { networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Envelope } from '@groq-webhooks/core';
 import {
@@ -15,6 +14,7 @@ import {
 } from '@groq-webhooks/queue';
 import {
   freePort,
+  outsideAddress,
   type RunningProcess,
   startProcess,
   startRedis,
@@ -92,15 +92,6 @@ function plainLines(worker: RunningProcess): string[] {
     .trim()
     .split('\n')
     .filter((line) => !line.startsWith('{'));
-}
-
-/** An address of this machine that is not loopback, if it has one. */
-function outsideAddress(): string | undefined {
-  for (const entries of Object.values(networkInterfaces())) {
-    const found = entries?.find((entry) => entry.family === 'IPv4' && !entry.internal);
-    if (found !== undefined) return found.address;
-  }
-  return undefined;
 }
 
 async function ready(...workers: RunningProcess[]): Promise<void> {

@@ -1,5 +1,5 @@
 export { type StartRedisClusterOptions, startRedisCluster, type TestCluster } from './cluster.js';
-export { freePort, freePorts } from './ports.js';
+export { freePort, freePorts, outsideAddress } from './ports.js';
 export {
   postgresBinDir,
   type StartPostgresOptions,
