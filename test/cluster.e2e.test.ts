@@ -3,22 +3,19 @@ import {
   freePort,
   type RunningProcess,
   rawCommand,
+  SignedSender,
   startProcess,
   startRedisCluster,
   stopAllProcesses,
   type TestCluster,
+  type TestEnvelope,
+  testEnvelope,
+  traffic,
   waitFor,
 } from '@groq-webhooks/testing';
 import { Cluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ENTRY, ROOT } from './support/paths.js';
-import {
-  type Delivery,
-  rejectedAttempts,
-  sendSigned,
-  type TestEvent,
-  testEvent,
-} from './support/signed-sender.js';
 
 const SECRET = 'whsec_cluster-suite-secret-0123456789';
 const ADMIN_TOKEN = 'cluster-suite-admin-token-0123456789';
@@ -128,8 +125,9 @@ describe('on a real 3-master Redis Cluster, with real ingest and worker processe
    * Waits until every acknowledged event has an effect and the queue is idle, then compares:
    * every 2xx has exactly one effect, and no event has an effect it should not have.
    */
-  async function reconcile(stack: Stack, deliveries: ReadonlyMap<string, Delivery>) {
-    const acked = [...deliveries].filter(([, d]) => d.acked).map(([id]) => id);
+  async function reconcile(stack: Stack, sender: SignedSender) {
+    const acked = sender.deliveries.filter((d) => d.acked).map((d) => d.id);
+    const sent = new Set(sender.deliveries.map((d) => d.id));
     await waitFor(async () => (await client.hlen(stack.effectsKey)) >= acked.length, {
       timeoutMs: 60_000,
       description: `${acked.length} effects in ${stack.effectsKey}`,
@@ -148,17 +146,30 @@ describe('on a real 3-master Redis Cluster, with real ingest and worker processe
       acked: acked.length,
       lost: acked.filter((id) => effects[id] === undefined),
       duplicated: Object.entries(effects).filter(([, count]) => count !== '1'),
-      unexpected: Object.keys(effects).filter((id) => !deliveries.has(id)),
+      unexpected: Object.keys(effects).filter((id) => !sent.has(id)),
     };
   }
 
-  const events = (prefix: string): TestEvent[] =>
-    Array.from({ length: EVENTS }, (_, i) => testEvent(`evt_${prefix}_${i}`));
+  const events = (prefix: string): TestEnvelope[] =>
+    Array.from({ length: EVENTS }, (_, i) => clusterEvent(`evt_${prefix}_${i}`));
+
+  /** Sends `events` signed, each until acknowledged; returns the sender's record. */
+  async function send(
+    stack: Stack,
+    events: readonly TestEnvelope[],
+    options: { concurrency?: number; sender?: SignedSender } = {},
+  ): Promise<SignedSender> {
+    const sender =
+      options.sender ??
+      new SignedSender({ url: stack.url, secret: SECRET, concurrency: options.concurrency ?? 16 });
+    await sender.sendAll(events);
+    sender.close();
+    return sender;
+  }
 
   it('one queue: 1,000 signed events, every 2xx has exactly one effect', async () => {
     const stack = await startStack('cl-one', 1);
-    const deliveries = await sendSigned(events('one'), { url: () => stack.url, secret: SECRET });
-    const result = await reconcile(stack, deliveries);
+    const result = await reconcile(stack, await send(stack, events('one')));
     expect(result.acked).toBe(EVENTS);
     expect(result.lost).toEqual([]);
     expect(result.duplicated).toEqual([]);
@@ -168,15 +179,11 @@ describe('on a real 3-master Redis Cluster, with real ingest and worker processe
 
   it('QUEUE_SHARDS=3: shards on 3 masters, exactly-once effects, CLI and dashboard see all shards', async () => {
     const stack = await startStack('cl-sharded', 3);
-    const deliveries = await sendSigned(events('sharded'), {
-      url: () => stack.url,
-      secret: SECRET,
-    });
-    const failing = testEvent('evt_sharded_fails', { fail: true });
-    const failed = await sendSigned([failing], { url: () => stack.url, secret: SECRET });
-    expect(failed.get(failing.id)?.acked).toBe(true);
+    const sender = await send(stack, events('sharded'));
+    const failing = clusterEvent('evt_sharded_fails', { fail: true });
+    expect((await send(stack, [failing])).acked()).toBe(1);
 
-    const result = await reconcile(stack, deliveries);
+    const result = await reconcile(stack, sender);
     expect(result.acked).toBe(EVENTS);
     expect(result.lost).toEqual([]);
     expect(result.duplicated).toEqual([]);
@@ -240,16 +247,12 @@ describe('on a real 3-master Redis Cluster, with real ingest and worker processe
       while ((await ownerOf(`{effects-${tag}}probe`)) === victim) tag++;
       const stack = await startStack(queue, 1, `{effects-${tag}}:${queue}`);
 
-      const deliveries = new Map<string, Delivery>();
+      const sender = new SignedSender({ url: stack.url, secret: SECRET, concurrency: 8 });
       let sent = false;
-      const sending = sendSigned(
-        events(`restart_${how}`),
-        { url: () => stack.url, secret: SECRET, concurrency: 8 },
-        deliveries,
-      ).finally(() => {
+      const sending = send(stack, events(`restart_${how}`), { sender }).finally(() => {
         sent = true;
       });
-      await waitFor(() => deliveries.size >= EVENTS / 4, {
+      await waitFor(() => sender.deliveries.length >= EVENTS / 4, {
         timeoutMs: 30_000,
         description: 'a quarter of the events under way',
       });
@@ -257,10 +260,10 @@ describe('on a real 3-master Redis Cluster, with real ingest and worker processe
       const restartedWhileSending = !sent;
       await sending;
 
-      const result = await reconcile(stack, deliveries);
+      const result = await reconcile(stack, sender);
       expect(restartedWhileSending).toBe(true);
       // The restart was seen: the ingest answered 503 while the queue's master was away.
-      expect(rejectedAttempts(deliveries)).toBeGreaterThan(0);
+      expect(traffic(sender).non2xx).toBeGreaterThan(0);
       expect(result.acked).toBe(EVENTS);
       expect(result.lost).toEqual([]);
       expect(result.duplicated).toEqual([]);
@@ -278,3 +281,8 @@ describe('on a real 3-master Redis Cluster, with real ingest and worker processe
     throw new Error(`no master serves ${key}`);
   }
 });
+
+/** A `resource.created` event; `attributes` reach the cluster suite's handler module. */
+function clusterEvent(id: string, attributes: Record<string, unknown> = {}): TestEnvelope {
+  return testEnvelope({ id, data: { id: `res_${id}`, object: 'test', attributes } });
+}

@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  chooseQueuePath,
   closeRedis,
   createRedis,
   EventProducer,
@@ -163,8 +164,11 @@ describe('deeply nested events: refused at the door, and survived by every opera
     const client = createRedis({ redisUrl: redis.url, redisClusterNodes: undefined }, 'producer');
     clients.push(client);
     await waitForRedis(client, 5000);
+    // The fast path stores the body's text as given, as the ingest does.
+    const { path } = await chooseQueuePath('auto', client);
     const producer = new EventProducer({
       client,
+      path,
       settings: {
         queueName: 'groq-events',
         queuePrefix: '{groq}',

@@ -38,13 +38,31 @@ function service(name: string): Service {
 }
 
 describe('docker-compose.yml', () => {
-  it('runs Redis, ingest, worker and dashboard', () => {
+  it('runs Redis, PostgreSQL, ingest, worker and dashboard', () => {
     expect(Object.keys(compose.services).sort()).toEqual([
       'dashboard',
       'ingest',
+      'postgres',
       'redis',
       'worker',
     ]);
+  });
+
+  it('keeps the event history in PostgreSQL on a volume, and points every app at it', () => {
+    const postgres = service('postgres');
+    expect(postgres.image).toMatch(/^postgres:1[4-9]/);
+    expect(postgres.volumes).toContain('postgres-data:/var/lib/postgresql/data');
+    expect(Object.keys(compose.volumes)).toContain('postgres-data');
+    expect(postgres.healthcheck?.test.join(' ')).toContain('pg_isready');
+    for (const name of ['ingest', 'worker', 'dashboard']) {
+      expect(service(name).environment?.ARCHIVE_DATABASE_URL).toMatch(
+        /^postgres:\/\/groq:.+@postgres:5432\/groq_webhooks$/,
+      );
+    }
+    expect(service('worker').depends_on?.postgres?.condition).toBe('service_healthy');
+    expect(service('worker').environment?.ARCHIVE_RETENTION_DAYS).toMatch(
+      /ARCHIVE_RETENTION_DAYS:-30/,
+    );
   });
 
   it('gives Redis AOF everysec, noeviction, a volume and a healthcheck', () => {

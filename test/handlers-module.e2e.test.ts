@@ -1,6 +1,6 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { closeRedis, createRedis, EventProducer } from '@groq-webhooks/queue';
+import { closeRedis, createRedis, EventProducer, STOCK_PATH } from '@groq-webhooks/queue';
 import {
   startProcess,
   startRedis,
@@ -55,6 +55,7 @@ export default defineHandlers({
       await waitFor(() => client.status === 'ready');
       const producer = new EventProducer({
         client,
+        path: STOCK_PATH,
         settings: {
           queueName: 'groq-events',
           queuePrefix: '{groq}',

@@ -11,11 +11,11 @@ import {
   startProcess,
   startRedis,
   type TestRedis,
+  testEnvelope,
   waitFor,
 } from '@groq-webhooks/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENTRY } from './support/paths.js';
-import { testEvent } from './support/signed-sender.js';
 
 const SECRET = 'whsec_slow_clients_e2e_secret_0123456789';
 /** Short, so the test runs in seconds; the production default is 30 s. */
@@ -133,7 +133,7 @@ describe('slow-body attack against a real ingest', () => {
     // Warm up: the figures below are about the attack, not about first requests.
     const warmAttempts: Attempt[] = [];
     for (let i = 0; i < 50; i++) {
-      await deliver(JSON.stringify(testEvent(`evt_warm_${i}`)), warmAttempts);
+      await deliver(JSON.stringify(testEnvelope({ id: `evt_warm_${i}` })), warmAttempts);
     }
     const before = rssMiB(pid);
     let peak = before;
@@ -153,7 +153,9 @@ describe('slow-body attack against a real ingest', () => {
 
     // Meanwhile, another client delivers 500 signed events, 10 at a time, retrying non-200s.
     const attempts: Attempt[] = [];
-    const events = Array.from({ length: DELIVERIES }, (_, i) => testEvent(`evt_legit_${i}`));
+    const events = Array.from({ length: DELIVERIES }, (_, i) =>
+      testEnvelope({ id: `evt_legit_${i}` }),
+    );
     let next = 0;
     const lane = async () => {
       for (let event = events[next++]; event !== undefined; event = events[next++]) {

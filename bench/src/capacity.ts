@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import type { Envelope } from '@groq-webhooks/core';
 import {
+  chooseQueuePath,
   closeRedis,
   createRedis,
   EventProducer,
@@ -68,7 +69,9 @@ async function measure(
   const admin = createRedis({ redisUrl: redis.url, redisClusterNodes: undefined }, 'admin');
   await waitForRedis(client, 5000);
   await waitForRedis(admin, 5000);
-  const producer = new EventProducer({ client, settings });
+  // The path the ingest takes by default here: the fast one (a single Redis).
+  const { path } = await chooseQueuePath('auto', client);
+  const producer = new EventProducer({ client, settings, path });
   const queue = openQueue(admin, SHARD, settings);
   const fail = state === 'failed';
   const send = async (id: string) => {

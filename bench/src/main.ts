@@ -16,6 +16,7 @@ import { benchJob } from './jobs.js';
 import { cpuMillis } from './proc-stat.js';
 import { ENTRY, machine, ROOT, SECRET, spawnNode, stop } from './processes.js';
 import { runScale } from './scale.js';
+import { chooseVariants, DEFAULT_VARIANT, type Variant } from './variants.js';
 
 // pnpm bench: the real ingest vs a bare Hono server, and the real worker vs a bare BullMQ
 // worker, alternating on the same machine in one run, reported as ratios.
@@ -37,8 +38,13 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: join(ROOT, 'reports') },
     // Writes a V8 CPU profile of every server/worker process into this directory.
     'cpu-prof': { type: 'string' },
+    // Configurations of the real ingest and worker to measure, comma-separated (default: all).
+    variants: { type: 'string' },
   },
 });
+const variants = chooseVariants(args.variants);
+const sideVariants = (side: 'ingest' | 'worker') =>
+  variants.filter((variant) => variant.sides.includes(side));
 const quick = args.quick === true;
 if (args.scale) {
   await runScale({
@@ -65,7 +71,8 @@ const workerConcurrencies =
 const workerJobs = (concurrency: number) => (quick ? 400 : concurrency === 1 ? 4000 : 20_000);
 
 interface LoadResult {
-  kind: 'baseline' | 'ingest';
+  /** `baseline`, or the variant of the real ingest. */
+  kind: string;
   round: number;
   requestsPerSecond: number;
   p50Ms: number;
@@ -82,7 +89,8 @@ interface LoadResult {
 }
 
 interface WorkerResult {
-  kind: 'bare' | 'worker';
+  /** `bare`, or the variant of the real worker. */
+  kind: string;
   concurrency: number;
   round: number;
   jobs: number;
@@ -154,21 +162,24 @@ async function drive(url: string, events: Event[], seconds: number, acked: strin
 }
 
 async function loadRound(
-  kind: LoadResult['kind'],
+  variant: Variant | undefined,
   round: number,
   redis: TestRedis,
   admin: RedisClient,
 ): Promise<LoadResult> {
+  const kind = variant?.name ?? 'baseline';
+  const queueName = `bench-ingest-${kind}-r${round}`;
   const port = await freePort();
   const child =
-    kind === 'baseline'
+    variant === undefined
       ? startServer(ENTRY.baseline, { PORT: String(port) })
       : startServer(ENTRY.ingest, {
+          ...variant.env,
           PORT: String(port),
           HOST: '127.0.0.1',
           REDIS_URL: redis.url,
           GROQ_WEBHOOK_SECRET: SECRET,
-          QUEUE_NAME: `bench-ingest-r${round}`,
+          QUEUE_NAME: queueName,
         });
   try {
     const base = `http://127.0.0.1:${port}`;
@@ -185,7 +196,7 @@ async function loadRound(
     const warmupCount = Math.ceil(45_000 * warmupSeconds);
     const pool = warmupCount + Math.ceil(45_000 * durationSeconds);
     const events = makeEvents(`${kind}_r${round}_${Date.now()}`, pool);
-    const acked: string[] | undefined = kind === 'ingest' ? [] : undefined;
+    const acked: string[] | undefined = variant === undefined ? undefined : [];
     await drive(`${base}/webhooks/groq`, events.slice(0, warmupCount), warmupSeconds, acked);
     const cpuBefore = cpuMillis(child.pid ?? -1);
     const redisCpuBefore = cpuMillis(redis.process.pid);
@@ -218,7 +229,7 @@ async function loadRound(
           ? Math.round(((redisCpuAfter - redisCpuBefore) * 1000) / requests)
           : undefined,
     };
-    if (acked) outcome.ackedWithoutJob = await missingJobs(admin, `bench-ingest-r${round}`, acked);
+    if (acked) outcome.ackedWithoutJob = await missingJobs(admin, queueName, acked);
     log(`${kind} round ${round}: ${outcome.requestsPerSecond} req/s, p99 ${outcome.p99Ms} ms`);
     return outcome;
   } finally {
@@ -243,12 +254,13 @@ async function missingJobs(
 }
 
 async function workerRound(
-  kind: WorkerResult['kind'],
+  variant: Variant | undefined,
   concurrency: number,
   round: number,
   redis: TestRedis,
   admin: RedisClient,
 ): Promise<WorkerResult> {
+  const kind = variant?.name ?? 'bare';
   const queueName = `bench-${kind}-c${concurrency}-r${round}`;
   const jobs = workerJobs(concurrency);
   const queue = openQueue(
@@ -265,13 +277,14 @@ async function workerRound(
     );
   }
   const env = {
+    ...variant?.env,
     REDIS_URL: redis.url,
     QUEUE_NAME: queueName,
     WORKER_CONCURRENCY: String(concurrency),
     WORKER_METRICS_PORT: '0',
     HANDLERS_MODULE: ENTRY.trivialHandlers,
   };
-  const child = startServer(kind === 'bare' ? ENTRY.bareWorker : ENTRY.worker, env);
+  const child = startServer(variant === undefined ? ENTRY.bareWorker : ENTRY.worker, env);
   try {
     const remaining = async () => {
       const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
@@ -331,16 +344,16 @@ function median(values: number[]): number {
 function targetLines(load: LoadResult[], workers: WorkerResult[]): string[] {
   const lines: string[] = [];
   const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
-  const ingestRatios = ratiosByRound(load);
+  const ingestRatios = ratiosByRound(load, DEFAULT_VARIANT);
   if (ingestRatios.length > 0) {
-    const p99s = load.filter((r) => r.kind === 'ingest').map((r) => r.p99Ms);
+    const p99s = load.filter((r) => r.kind === DEFAULT_VARIANT).map((r) => r.p99Ms);
     const ratio = median(ingestRatios);
     const p99 = median(p99s);
     lines.push(
       `- Ingest ≥ ${TARGETS.ingestRatio.toFixed(2)}× baseline req/s with p99 ≤ ${TARGETS.ingestP99Ms} ms: median round ${ratio.toFixed(3)}×, p99 ${p99} ms — ${met(ratio >= TARGETS.ingestRatio && p99 <= TARGETS.ingestP99Ms)} (rounds ${ingestRatios.map((r) => r.toFixed(2)).join(', ')}; p99 ${p99s.join(', ')} ms)`,
     );
   }
-  const workerRatios = workerRatiosByRound(workers, TARGETS.workerConcurrency);
+  const workerRatios = workerRatiosByRound(workers, TARGETS.workerConcurrency, DEFAULT_VARIANT);
   if (workerRatios.length > 0) {
     const ratio = median(workerRatios);
     lines.push(
@@ -350,17 +363,17 @@ function targetLines(load: LoadResult[], workers: WorkerResult[]): string[] {
   return lines;
 }
 
-/** The bare and the real worker's results of one concurrency and round. */
-function workerPair(workers: WorkerResult[], concurrency: number, round: number) {
-  const find = (kind: WorkerResult['kind']) =>
-    workers.find((w) => w.kind === kind && w.concurrency === concurrency && w.round === round);
-  return { bare: find('bare'), real: find('worker') };
+/** The bare and the variant's worker results of one concurrency and round. */
+function workerPair(workers: WorkerResult[], concurrency: number, round: number, kind: string) {
+  const find = (wanted: string) =>
+    workers.find((w) => w.kind === wanted && w.concurrency === concurrency && w.round === round);
+  return { bare: find('bare'), real: find(kind) };
 }
 
-function workerRatiosByRound(workers: WorkerResult[], concurrency: number): number[] {
+function workerRatiosByRound(workers: WorkerResult[], concurrency: number, kind: string): number[] {
   const ratios: number[] = [];
   for (const round of new Set(workers.map((w) => w.round))) {
-    const { bare, real } = workerPair(workers, concurrency, round);
+    const { bare, real } = workerPair(workers, concurrency, round, kind);
     if (bare && real) ratios.push(real.jobsPerSecond / bare.jobsPerSecond);
   }
   return ratios;
@@ -376,6 +389,7 @@ function markdown(report: {
   date: string;
   machine: ReturnType<typeof machine>;
   settings: Record<string, unknown>;
+  variants: readonly Variant[];
   load: LoadResult[];
   workers: WorkerResult[];
 }): string {
@@ -384,6 +398,10 @@ function markdown(report: {
     '',
     `Machine: ${report.machine.cpu}, ${report.machine.memoryGiB} GiB, Node ${report.machine.node}, ${report.machine.redis}`,
     `Settings: ${JSON.stringify(report.settings)}`,
+    '',
+    'Variants of the real ingest and worker, each measured in every round beside the baseline:',
+    '',
+    ...report.variants.map((variant) => `- \`${variant.name}\`: ${variant.description}`),
     '',
   ];
   if (report.load.length > 0) {
@@ -398,50 +416,103 @@ function markdown(report: {
         `| ${r.round} | ${r.kind} | ${r.requestsPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.non2xx} | ${r.errors} | ${r.cpuMicrosPerRequest ?? 'n/a'} | ${r.redisCpuMicrosPerRequest ?? 'n/a'} | ${r.ackedWithoutJob ?? '—'} |`,
       );
     }
-    const ratios = ratiosByRound(report.load);
-    lines.push(
-      '',
-      `Ratio ingest / baseline req/s per round: ${ratios.map((r) => r.toFixed(2)).join(', ')} (spread ${spread(ratios)})`,
-      '',
-    );
+    lines.push('');
+    for (const variant of kindsOf(report.load, 'baseline')) {
+      const ratios = ratiosByRound(report.load, variant);
+      lines.push(
+        `Ratio ingest (${variant}) / baseline req/s per round: ${ratios.map((r) => r.toFixed(2)).join(', ')} (median ${median(ratios).toFixed(3)}, spread ${spread(ratios)})`,
+        '',
+      );
+    }
   }
   if (report.workers.length > 0) {
+    const kinds = kindsOf(report.workers, 'bare');
     lines.push(
       '## Worker vs bare BullMQ worker (trivial handler)',
       '',
-      '| concurrency | round | bare jobs/s | worker jobs/s | ratio | CPU µs/job bare / worker | Redis CPU µs/job bare / worker |',
-      '|---|---|---|---|---|---|---|',
+      `| concurrency | round | bare jobs/s | ${kinds.map((k) => `${k} jobs/s (ratio)`).join(' | ')} | CPU µs/job bare / ${kinds.join(' / ')} | Redis CPU µs/job bare / ${kinds.join(' / ')} |`,
+      `|---|---|---|${kinds.map(() => '---|').join('')}---|---|`,
     );
     const spreads: string[] = [];
     for (const c of new Set(report.workers.map((w) => w.concurrency))) {
-      const ratios: number[] = [];
       for (const round of new Set(report.workers.map((w) => w.round))) {
-        const { bare, real } = workerPair(report.workers, c, round);
-        if (bare && real) {
-          lines.push(
-            `| ${c} | ${round} | ${bare.jobsPerSecond} | ${real.jobsPerSecond} | ${(real.jobsPerSecond / bare.jobsPerSecond).toFixed(2)} | ${bare.cpuMicrosPerJob ?? 'n/a'} / ${real.cpuMicrosPerJob ?? 'n/a'} | ${bare.redisCpuMicrosPerJob ?? 'n/a'} / ${real.redisCpuMicrosPerJob ?? 'n/a'} |`,
-          );
-          ratios.push(real.jobsPerSecond / bare.jobsPerSecond);
+        const bare = workerPair(report.workers, c, round, 'bare').bare;
+        if (bare === undefined) continue;
+        const reals = kinds.map((kind) => workerPair(report.workers, c, round, kind).real);
+        lines.push(
+          `| ${c} | ${round} | ${bare.jobsPerSecond} | ${reals.map((real) => (real ? `${real.jobsPerSecond} (${(real.jobsPerSecond / bare.jobsPerSecond).toFixed(2)})` : '—')).join(' | ')} | ${[bare, ...reals].map((r) => r?.cpuMicrosPerJob ?? 'n/a').join(' / ')} | ${[bare, ...reals].map((r) => r?.redisCpuMicrosPerJob ?? 'n/a').join(' / ')} |`,
+        );
+      }
+      for (const kind of kinds) {
+        const ratios = workerRatiosByRound(report.workers, c, kind);
+        if (ratios.length > 0) {
+          spreads.push(`${kind} c=${c}: median ${median(ratios).toFixed(3)} (${spread(ratios)})`);
         }
       }
-      if (ratios.length > 0) spreads.push(`c=${c}: ${spread(ratios)}`);
     }
+    lines.push('', `Ratio worker / bare, median and spread over rounds: ${spreads.join('; ')}`, '');
+  }
+  const costs = costLines(report.load, report.workers);
+  if (costs.length > 0) {
     lines.push(
+      `## Cost of each variant against \`${DEFAULT_VARIANT}\` (same rounds)`,
       '',
-      `Ratio worker / bare per concurrency, spread over rounds: ${spreads.join('; ')}`,
+      ...costs,
       '',
     );
   }
   const targets = targetLines(report.load, report.workers);
-  if (targets.length > 0) lines.push('## Targets (median round)', '', ...targets, '');
+  if (targets.length > 0)
+    lines.push('## Targets (median round, default variant)', '', ...targets, '');
   return lines.join('\n');
 }
 
-function ratiosByRound(load: LoadResult[]): number[] {
+/** The kinds of results besides the reference one, in the order they were measured. */
+function kindsOf(results: readonly { kind: string }[], reference: string): string[] {
+  return [...new Set(results.map((r) => r.kind))].filter((kind) => kind !== reference);
+}
+
+/**
+ * Per variant, its median per-round ratio to the default variant: what turning the feature on
+ * (or the fast path off) costs, free of the round-to-round swing both share.
+ */
+function costLines(load: LoadResult[], workers: WorkerResult[]): string[] {
+  const lines: string[] = [];
+  const relative = (mine: number[], theirs: number[]) =>
+    mine.flatMap((value, index) => {
+      const other = theirs[index];
+      return other === undefined ? [] : [value / other];
+    });
+  const defaultIngest = ratiosByRound(load, DEFAULT_VARIANT);
+  for (const kind of kindsOf(load, 'baseline')) {
+    if (kind === DEFAULT_VARIANT) continue;
+    const ratios = relative(ratiosByRound(load, kind), defaultIngest);
+    if (ratios.length > 0) {
+      lines.push(
+        `- ingest \`${kind}\`: ${median(ratios).toFixed(3)}× the \`${DEFAULT_VARIANT}\` ingest's req/s (rounds ${ratios.map((r) => r.toFixed(2)).join(', ')})`,
+      );
+    }
+  }
+  for (const c of new Set(workers.map((w) => w.concurrency))) {
+    const defaultWorker = workerRatiosByRound(workers, c, DEFAULT_VARIANT);
+    for (const kind of kindsOf(workers, 'bare')) {
+      if (kind === DEFAULT_VARIANT) continue;
+      const ratios = relative(workerRatiosByRound(workers, c, kind), defaultWorker);
+      if (ratios.length > 0) {
+        lines.push(
+          `- worker \`${kind}\` c=${c}: ${median(ratios).toFixed(3)}× the \`${DEFAULT_VARIANT}\` worker's jobs/s (rounds ${ratios.map((r) => r.toFixed(2)).join(', ')})`,
+        );
+      }
+    }
+  }
+  return lines;
+}
+
+function ratiosByRound(load: LoadResult[], kind: string): number[] {
   const ratios: number[] = [];
   for (const round of new Set(load.map((r) => r.round))) {
     const base = load.find((r) => r.kind === 'baseline' && r.round === round);
-    const ingest = load.find((r) => r.kind === 'ingest' && r.round === round);
+    const ingest = load.find((r) => r.kind === kind && r.round === round);
     if (base && ingest) ratios.push(ingest.requestsPerSecond / base.requestsPerSecond);
   }
   return ratios;
@@ -455,15 +526,19 @@ try {
   await waitFor(() => admin.status === 'ready');
   if (!args['skip-ingest']) {
     for (let round = 1; round <= rounds; round++) {
-      load.push(await loadRound('baseline', round, redis, admin));
-      load.push(await loadRound('ingest', round, redis, admin));
+      load.push(await loadRound(undefined, round, redis, admin));
+      for (const variant of sideVariants('ingest')) {
+        load.push(await loadRound(variant, round, redis, admin));
+      }
     }
   }
   if (!args['skip-worker']) {
     for (const concurrency of workerConcurrencies) {
       for (let round = 1; round <= rounds; round++) {
-        workers.push(await workerRound('bare', concurrency, round, redis, admin));
-        workers.push(await workerRound('worker', concurrency, round, redis, admin));
+        workers.push(await workerRound(undefined, concurrency, round, redis, admin));
+        for (const variant of sideVariants('worker')) {
+          workers.push(await workerRound(variant, concurrency, round, redis, admin));
+        }
       }
     }
   }
@@ -477,6 +552,7 @@ const report = {
   date,
   machine: machine(),
   settings: { rounds, durationSeconds, warmupSeconds, connections, workerConcurrencies, quick },
+  variants,
   load,
   workers,
 };

@@ -30,20 +30,26 @@ describe('pnpm bench --quick', () => {
       },
     );
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout).toContain('Ratio ingest / baseline');
+    expect(result.stdout).toContain('Ratio ingest (fast) / baseline');
+    expect(result.stdout).toContain('Ratio ingest (stock) / baseline');
+    expect(result.stdout).toMatch(/- ingest `stock`: [0-9.]+× the `fast` ingest's req\/s/);
+    expect(result.stdout).toMatch(/- worker `stock` c=10: [0-9.]+× the `fast` worker's jobs\/s/);
     // --quick measures the worker at concurrency 10 only: the ingest's target line alone.
-    expect(result.stdout).toMatch(/## Targets \(median round\)\n\n- Ingest ≥ 0\.50× baseline/);
+    expect(result.stdout).toMatch(
+      /## Targets \(median round, default variant\)\n\n- Ingest ≥ 0\.50× baseline/,
+    );
     const json = readdirSync(out).find((file) => file.endsWith('.json'));
     expect(json).toBeDefined();
     const report = JSON.parse(readFileSync(join(out, json ?? ''), 'utf8')) as Report;
-    const ingest = report.load.filter((row) => row.kind === 'ingest');
+    const ingest = report.load.filter((row) => row.kind !== 'baseline');
     expect(report.load.some((row) => row.kind === 'baseline' && row.requests > 0)).toBe(true);
     expect(ingest.length).toBeGreaterThan(0);
     for (const row of ingest) {
       expect(row.requests).toBeGreaterThan(0);
       expect(row.ackedWithoutJob).toBe(0);
     }
-    expect(report.workers.map((row) => row.kind).sort()).toEqual(['bare', 'worker']);
+    expect(ingest.map((row) => row.kind).sort()).toEqual(['fast', 'stock']);
+    expect(report.workers.map((row) => row.kind).sort()).toEqual(['bare', 'fast', 'stock']);
     for (const row of report.workers) {
       expect(row.jobsPerSecond).toBeGreaterThan(0);
       expect(row.failed).toBe(0);

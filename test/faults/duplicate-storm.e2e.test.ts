@@ -1,7 +1,7 @@
 import { waitFor } from '@groq-webhooks/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { reconcile } from './support/reconcile.js';
-import { type FaultEvent, faultEvent, Sender } from './support/sender.js';
+import { type FaultEvent, faultEvent, faultSender } from './support/sender.js';
 import { QUEUE_KEY, queueDrained, Stack } from './support/stack.js';
 
 const EVENTS = 100;
@@ -27,7 +27,7 @@ describe('fault: duplicate storm', () => {
     const pick = () => ingests[Math.floor(Math.random() * ingests.length)]?.url ?? '';
     const effects = stack.client(effectsRedis.url);
     const queue = stack.client(redis.url);
-    const storm = new Sender({ url: pick, concurrency: 40 });
+    const storm = faultSender({ url: pick, concurrency: 40 });
     await storm.sendAll(copies);
     storm.close();
 
@@ -44,7 +44,7 @@ describe('fault: duplicate storm', () => {
       await queue.zrem(`${QUEUE_KEY}:completed`, jobId);
     }
     shuffle(copies);
-    const again = new Sender({ url: pick, concurrency: 40 });
+    const again = faultSender({ url: pick, concurrency: 40 });
     await again.sendAll(copies);
     again.close();
 

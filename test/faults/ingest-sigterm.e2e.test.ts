@@ -1,7 +1,7 @@
 import { waitFor } from '@groq-webhooks/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { reconcile, recoverySeconds } from './support/reconcile.js';
-import { faultEvent, Sender } from './support/sender.js';
+import { faultEvent, faultSender } from './support/sender.js';
 import { Stack } from './support/stack.js';
 
 const EVENTS = 1500;
@@ -23,7 +23,7 @@ describe('fault: ingest SIGTERM under load', () => {
 
     const events = Array.from({ length: EVENTS }, (_, i) => faultEvent(`evt_term_${i}`, i % 10));
     // Keep-alive sockets and 32 requests in flight, as a busy sender has.
-    const sender = new Sender({ url: first.url, concurrency: CONNECTIONS });
+    const sender = faultSender({ url: first.url, concurrency: CONNECTIONS });
     const sending = sender.sendAll(events);
     await waitFor(() => sender.acked() >= EVENTS / 3, { timeoutMs: 60_000, description: 'load' });
 

@@ -1,7 +1,7 @@
 import { waitFor } from '@groq-webhooks/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { reconcile, recoverySeconds } from './support/reconcile.js';
-import { faultEvent, Sender } from './support/sender.js';
+import { faultEvent, faultSender } from './support/sender.js';
 import { Stack } from './support/stack.js';
 
 const EVENTS = 1500;
@@ -35,7 +35,7 @@ describe('fault: Redis crash (kill -9) with AOF', () => {
       const events = Array.from({ length: EVENTS }, (_, i) =>
         faultEvent(`evt_crash_${i}`, 50 + ((i * 37) % 200)),
       );
-      const sender = new Sender({ url: ingest.url, concurrency: 16 });
+      const sender = faultSender({ url: ingest.url, concurrency: 16 });
       const sending = sender.sendAll(events);
 
       await waitFor(() => sender.acked() >= EVENTS / 3, { timeoutMs: 60_000, description: 'load' });

@@ -1,7 +1,7 @@
 import { freePort, waitFor } from '@groq-webhooks/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { reconcile, recoverySeconds } from './support/reconcile.js';
-import { faultEvent, Sender } from './support/sender.js';
+import { faultEvent, faultSender } from './support/sender.js';
 import { Stack } from './support/stack.js';
 
 describe('fault: Redis outage before start', () => {
@@ -16,7 +16,7 @@ describe('fault: Redis outage before start', () => {
     const worker = stack.worker(redisUrl, effectsRedis.url, { LOG_LEVEL: 'info' });
 
     expect((await fetch(`http://127.0.0.1:${ingest.port}/readyz`)).status).toBe(503);
-    const sender = new Sender({ url: ingest.url, concurrency: 8, requestTimeoutMs: 3000 });
+    const sender = faultSender({ url: ingest.url, concurrency: 8, requestTimeoutMs: 3000 });
     const events = Array.from({ length: 300 }, (_, i) => faultEvent(`evt_outage_${i}`, i % 20));
     const sending = sender.sendAll(events);
     // Traffic meets the outage first: every event so far has been refused at least once.

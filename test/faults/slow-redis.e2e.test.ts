@@ -1,7 +1,7 @@
 import { rawCommand, waitFor } from '@groq-webhooks/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { reconcile, recoverySeconds } from './support/reconcile.js';
-import { faultEvent, Sender } from './support/sender.js';
+import { faultEvent, faultSender } from './support/sender.js';
 import { Stack } from './support/stack.js';
 
 const EVENTS = 600;
@@ -23,7 +23,7 @@ describe('fault: slow Redis', () => {
     await stack.readyWorker(redis.url, effectsRedis.url);
 
     const events = Array.from({ length: EVENTS }, (_, i) => faultEvent(`evt_slow_${i}`, i % 10));
-    const sender = new Sender({ url: ingest.url, concurrency: 8, requestTimeoutMs: 5000 });
+    const sender = faultSender({ url: ingest.url, concurrency: 8, requestTimeoutMs: 5000 });
     const sending = sender.sendAll(events);
     const windows: { name: string; from: number; to: number }[] = [];
 

@@ -1,7 +1,7 @@
 import { type RunningProcess, waitFor } from '@groq-webhooks/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { reconcile } from './support/reconcile.js';
-import { faultEvent, Sender } from './support/sender.js';
+import { faultEvent, faultSender } from './support/sender.js';
 import { QUEUE_KEY, queueDrained, Stack } from './support/stack.js';
 
 const EVENTS = 1000;
@@ -30,7 +30,7 @@ describe('fault: worker SIGTERM under load (rolling restarts)', () => {
     const events = Array.from({ length: EVENTS }, (_, i) =>
       faultEvent(`evt_term_w_${i}`, 50 + ((i * 53) % 700)),
     );
-    const sender = new Sender({ url: ingest.url, concurrency: 16 });
+    const sender = faultSender({ url: ingest.url, concurrency: 16 });
     let sent = false;
     const sending = sender.sendAll(events).finally(() => {
       sent = true;

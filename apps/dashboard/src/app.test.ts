@@ -1,5 +1,5 @@
-import { Writable } from 'node:stream';
 import {
+  chooseQueuePath,
   closeRedis,
   createRedis,
   type EventJobData,
@@ -7,11 +7,12 @@ import {
   FailedEvents,
   type Job,
   type RedisClient,
+  STOCK_PATH,
   Worker,
   waitForRedis,
 } from '@groq-webhooks/queue';
 import { createLogger } from '@groq-webhooks/telemetry';
-import { startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
+import { captureLines, startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
 import type { Hono } from 'hono';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from './app.js';
@@ -81,7 +82,7 @@ describe('dashboard app (in-process) over a real redis-server', () => {
     events = new FailedEvents({ client: adminClient, settings });
     const producerClient = client('producer');
     await waitForRedis(producerClient, 5000);
-    producer = new EventProducer({ client: producerClient, settings });
+    producer = new EventProducer({ client: producerClient, settings, path: STOCK_PATH });
     worker = new Worker<{ event: Envelope }, void, string>(
       'dash-events',
       async (job: Job<{ event: Envelope }, void, string>) => {
@@ -256,17 +257,8 @@ describe('dashboard app (in-process) over a real redis-server', () => {
   });
 
   it('survives a stored job nested 100,000 levels: API, Bull Board pages and job view answer, healthy jobs shown, logged once', async () => {
-    const lines: Record<string, unknown>[] = [];
-    const logger = createLogger({
-      service: 'dashboard',
-      destination: new Writable({
-        write(chunk, _encoding, done) {
-          for (const line of String(chunk).split('\n').filter(Boolean))
-            lines.push(JSON.parse(line));
-          done();
-        },
-      }),
-    });
+    const { lines, destination } = captureLines();
+    const logger = createLogger({ service: 'dashboard', destination });
     const logged = createApp({
       events,
       adminToken: TOKEN,
@@ -280,7 +272,12 @@ describe('dashboard app (in-process) over a real redis-server', () => {
     // Stored as the ingest stored bodies before it refused deep ones: the text as received.
     const levels = 100_000;
     const deepJson = `{"id":"evt_deep","type":"resource.created","data":{"fail":true,"deep":${'['.repeat(levels)}${']'.repeat(levels)}},"created":"2026-11-28T10:00:00Z"}`;
-    await producer.enqueue(
+    // The fast path stores the body's text as given, as the ingest does.
+    const { path: fast } = await chooseQueuePath('on', { isCluster: false });
+    const textClient = client('producer');
+    await waitForRedis(textClient, 5000);
+    const textProducer = new EventProducer({ client: textClient, settings, path: fast });
+    await textProducer.enqueue(
       {
         event: event('evt_deep', { fail: true }),
         receivedAt: new Date().toISOString(),
@@ -289,6 +286,7 @@ describe('dashboard app (in-process) over a real redis-server', () => {
       2000,
       deepJson,
     );
+    await textProducer.close();
     await failEvents(['evt_deep', 'evt_healthy']);
 
     const detail = await ask('/api/failed/evt_deep');

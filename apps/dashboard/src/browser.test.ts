@@ -10,6 +10,7 @@ import {
   FailedEvents,
   type Job,
   type RedisClient,
+  STOCK_PATH,
   Worker,
   waitForRedis,
 } from '@groq-webhooks/queue';
@@ -59,7 +60,7 @@ describe('dashboard in a real browser (Chromium via playwright-core)', () => {
     // One real failed event: enqueued by the producer, failed by a real BullMQ worker.
     const producerClient = client('producer');
     await waitForRedis(producerClient, 5000);
-    const producer = new EventProducer({ client: producerClient, settings });
+    const producer = new EventProducer({ client: producerClient, settings, path: STOCK_PATH });
     await producer.enqueue(
       {
         event: {

@@ -93,7 +93,12 @@ export function bullBoard(queues: readonly EventQueue[], basePath: string, logge
       return adapter;
     }),
     serverAdapter,
-    options: { uiConfig: { boardTitle: 'groq-webhooks' } },
+    options: {
+      uiConfig: {
+        boardTitle: 'groq-webhooks',
+        miscLinks: [{ text: 'Event history', url: '/events' }],
+      },
+    },
   });
   return serverAdapter.registerPlugin();
 }

@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import {
+  chooseQueuePath,
   closeRedis,
   createRedis,
   EventProducer,
@@ -8,13 +9,14 @@ import {
   idempotencyKey,
   jobIdFor,
   openQueue,
+  type QueuePath,
   type RedisClient,
   UnrecoverableError,
   Worker,
 } from '@groq-webhooks/queue';
 import { computeSignature } from '@groq-webhooks/signature';
 import { createLogger } from '@groq-webhooks/telemetry';
-import { startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
+import { startRedis, type TestRedis, testQueuePath, waitFor } from '@groq-webhooks/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, RETRY_AFTER_SECONDS } from './app.js';
 import { BodyBudget } from './body-budget.js';
@@ -29,6 +31,11 @@ const TOLERANCE = 300;
 /** The app's clock: fixed, so timestamps at the window's edge are exact. */
 const NOW_SECONDS = 1_795_000_000;
 const NOW_MS = NOW_SECONDS * 1000 + 250;
+/** The queue path of this run (vitest projects `fast` and `stock`). */
+let path: QueuePath;
+beforeAll(async () => {
+  ({ path } = await chooseQueuePath(testQueuePath(), { isCluster: false }));
+});
 
 const settings = {
   queueName: 'groq-events',
@@ -213,7 +220,7 @@ describe('POST /webhooks/groq against a real redis-server', () => {
   beforeAll(async () => {
     redis = await startRedis();
     client = createRedis({ redisUrl: redis.url, redisClusterNodes: undefined }, 'producer');
-    producer = new EventProducer({ client, settings });
+    producer = new EventProducer({ client, settings, path });
     await waitFor(() => client.status === 'ready');
     queue = openQueue(client, SHARD, settings);
     ({ app, logs, metrics } = build());
@@ -362,7 +369,7 @@ describe('POST /webhooks/groq against a real redis-server', () => {
     it('puts a permanently failed job back with a fresh attempt budget and answers received', async () => {
       // Its own queue, so the failing worker touches no other test's jobs.
       const isolated = { ...settings, queueName: 'requeue-test' };
-      const ownProducer = new EventProducer({ client, settings: isolated });
+      const ownProducer = new EventProducer({ client, settings: isolated, path });
       cleanups.push(() => ownProducer.close());
       const ownQueue = openQueue(client, { ...SHARD, name: 'requeue-test' }, isolated);
       cleanups.push(() => ownQueue.close());
@@ -611,15 +618,18 @@ describe('POST /webhooks/groq against a real redis-server', () => {
       expect(logs.raw.at(-1)).not.toContain('s3cr3t');
     });
 
-    it('stores the body as sent as the event: spacing, key order and escapes kept', async () => {
+    it('stores the body as sent as the event (on the fast path): spacing, key order and escapes kept', async () => {
       const id = eventId();
       const body = `\ufeff{ "type" : "resource.created",\n "id":"${id}", "created":"x",\n  "data": {"n": 1.50, "s": "\\u00e9\\/"} }`;
       expect((await send(body, signedHeaders(body))).status).toBe(200);
       const stored = await client.hget(queue.toKey(jobIdFor(id)), 'data');
-      // The text after the byte order mark, which decoding drops.
-      expect(stored).toBe(
-        `{"event":${body.slice(1)},"receivedAt":"${new Date(NOW_MS).toISOString()}","keyIndex":0}`,
-      );
+      // The text after the byte order mark, which decoding drops. BullMQ's stock `addBulk`
+      // serialises the parsed event again: the same event, written its own way.
+      if (path.kind === 'fast') {
+        expect(stored).toBe(
+          `{"event":${body.slice(1)},"receivedAt":"${new Date(NOW_MS).toISOString()}","keyIndex":0}`,
+        );
+      }
       const job = await queue.getJob(jobIdFor(id));
       expect(job?.data.event).toEqual({
         type: 'resource.created',
@@ -747,7 +757,7 @@ describe('POST /webhooks/groq against a real redis-server', () => {
     beforeAll(async () => {
       down = await startRedis();
       downClient = createRedis({ redisUrl: down.url, redisClusterNodes: undefined }, 'producer');
-      downProducer = new EventProducer({ client: downClient, settings });
+      downProducer = new EventProducer({ client: downClient, settings, path });
       await waitFor(() => downClient.status === 'ready');
     });
     afterAll(async () => {

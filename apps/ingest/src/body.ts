@@ -148,8 +148,8 @@ function joined(previous: string | undefined, value: string | undefined): string
 /**
  * {@link readBody} straight from Node's request stream, as served by `@hono/node-server`: the
  * same limits, reservations and errors without the Web `Request` wrapping and its copies
- * (measured: a few µs a request). When the body is over the limit or the budget, reading stops;
- * the adapter drains or drops the rest.
+ * (docs/performance.md). When the body is over the limit or the budget, reading stops; the
+ * adapter drains or drops the rest.
  */
 export function readIncoming(
   incoming: IncomingMessage,

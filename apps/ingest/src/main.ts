@@ -6,7 +6,13 @@ import {
   loadIngestConfig,
   loadOrExit,
 } from '@groq-webhooks/config';
-import { closeRedis, createRedis, EventProducer, isRedisReady } from '@groq-webhooks/queue';
+import {
+  closeRedis,
+  createRedis,
+  EventProducer,
+  isRedisReady,
+  queuePathOrExit,
+} from '@groq-webhooks/queue';
 import { createLogger, flushAndExit, metricsListener } from '@groq-webhooks/telemetry';
 import { type Http2Bindings, type HttpBindings, serve } from '@hono/node-server';
 import { createApp } from './app.js';
@@ -23,9 +29,11 @@ const config = loadOrExit(() => loadIngestConfig(process.env));
 const logger = createLogger({ service: 'ingest', level: config.logLevel });
 for (const warning of ingestConfigWarnings(config)) logger.warn(warning);
 const metrics = createIngestMetrics();
+// The queue path is chosen once: the fast one when it can be used, else BullMQ's stock one.
+const path = await queuePathOrExit(config, (line) => logger.warn(line));
 // Connects in the background: the process serves (503, /readyz 503) while Redis is away.
 const client = createRedis(config, 'producer');
-const producer = new EventProducer({ client, settings: config });
+const producer = new EventProducer({ client, settings: config, path });
 let stopping = false;
 const app = createApp({
   producer,
@@ -75,6 +83,7 @@ const server = serve(
         url: `http://${config.host}:${info.port}`,
         keys: config.secrets.length,
         queue: config.queueName,
+        queuePath: path.kind,
         toleranceSeconds: config.toleranceSeconds,
         maxBodyBytes: config.maxBodyBytes,
         enqueueTimeoutMs: config.enqueueTimeoutMs,

@@ -7,6 +7,7 @@ import {
   idempotencyKey,
   type RedisClient,
   type RedisSettings,
+  STOCK_PATH,
 } from '@groq-webhooks/queue';
 import { createLogger, createRegistry } from '@groq-webhooks/telemetry';
 import { startRedisCluster, type TestCluster, waitFor } from '@groq-webhooks/testing';
@@ -57,6 +58,7 @@ describe('createWorker on a Redis Cluster', () => {
       const worker = createWorker({
         settings,
         connect: (name) => createRedis(redis, 'worker', name),
+        path: STOCK_PATH,
         handlers: recordingHandlers(() => effects),
         logger: createLogger({ service: 'worker', destination: quiet }),
         registry: createRegistry('worker-cluster-test'),
@@ -64,7 +66,7 @@ describe('createWorker on a Redis Cluster', () => {
       workers.push(worker);
       await worker.start();
     }
-    const producer = new EventProducer({ client: producerClient, settings });
+    const producer = new EventProducer({ client: producerClient, settings, path: STOCK_PATH });
     await waitFor(() => producerClient.status === 'ready', { timeoutMs: 15_000 });
     const events = Array.from({ length: 60 }, () => ({
       id: `evt_${randomUUID()}`,

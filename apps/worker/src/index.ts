@@ -1,3 +1,4 @@
+export { MAX_STALLED_COUNT } from './bullmq-options.js';
 export { exampleHandlers } from './example-handlers.js';
 export { HandlersModuleError, loadHandlers } from './handlers-module.js';
 export {
@@ -12,12 +13,11 @@ export {
   HandlerAbortedError,
   HandlerTimeoutError,
   ShutdownAbortError,
-} from './processor.js';
+} from './steps/attempt.js';
 export {
   createWorker,
   DEFAULT_REQUEUE_DELAY_MS,
   type EventWorker,
-  MAX_STALLED_COUNT,
   type WorkerDeps,
   type WorkerSettings,
 } from './worker.js';

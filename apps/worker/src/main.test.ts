@@ -11,6 +11,7 @@ import {
   jobIdFor,
   openQueue,
   type RedisClient,
+  STOCK_PATH,
 } from '@groq-webhooks/queue';
 import {
   freePort,
@@ -20,6 +21,7 @@ import {
   startRedis,
   stopAllProcesses,
   type TestRedis,
+  testEnvelope,
   waitFor,
 } from '@groq-webhooks/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -53,7 +55,7 @@ beforeEach(async () => {
     'producer',
     'test-producer',
   );
-  producer = new EventProducer({ client: producerClient, settings });
+  producer = new EventProducer({ client: producerClient, settings, path: STOCK_PATH });
   queue = openQueue(client, { index: 0, name: 'groq-events', prefix: '{groq}' }, settings);
   await waitFor(() => client.status === 'ready' && producerClient.status === 'ready');
 });
@@ -99,12 +101,7 @@ async function ready(...workers: RunningProcess[]): Promise<void> {
 }
 
 function newEvent(data: Behaviour, prefix = 'evt'): Envelope {
-  return {
-    id: `${prefix}_${randomUUID()}`,
-    type: 'resource.created',
-    data: { ...data },
-    created: new Date().toISOString(),
-  };
+  return testEnvelope({ id: `${prefix}_${randomUUID()}`, data: { ...data } });
 }
 
 async function enqueue(events: Envelope[]): Promise<void> {

@@ -1,7 +1,9 @@
 import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
+import { createHistoryService, type HistoryService } from '@groq-webhooks/archive';
 import { loadOrExit, loadWorkerConfig } from '@groq-webhooks/config';
 import type { HandlerMap } from '@groq-webhooks/core';
-import { createRedis } from '@groq-webhooks/queue';
+import { closeRedis, createRedis, queuePathOrExit } from '@groq-webhooks/queue';
 import { createLogger, createRegistry, flushAndExit } from '@groq-webhooks/telemetry';
 import { exampleHandlers } from './example-handlers.js';
 import { HandlersModuleError, loadHandlers } from './handlers-module.js';
@@ -29,15 +31,35 @@ if (config.handlersModule !== undefined) {
   }
 }
 
+// The queue path is chosen once: the fast one when it can be used, else BullMQ's stock one.
+const path = await queuePathOrExit(config, (line) => logger.warn(line));
+
 const registry = createRegistry('worker');
 const worker = createWorker({
   settings: config,
   connect: (name) => createRedis(config, 'worker', name),
+  path,
   handlers,
   logger,
   registry,
   name: `groq-worker-${process.pid}`,
 });
+
+// The event history: this process's archiver drains the shards' history streams into
+// PostgreSQL, off the handling path (a database that is down only grows the streams).
+const history: HistoryService | undefined =
+  config.archiveDatabaseUrl === undefined
+    ? undefined
+    : createHistoryService({
+        databaseUrl: config.archiveDatabaseUrl,
+        retentionDays: config.archiveRetentionDays,
+        redis: createRedis(config, 'worker', 'groq-webhooks-archiver'),
+        settings: config,
+        logger,
+        consumer: `${hostname()}-${process.pid}`,
+        registry,
+        closeRedis,
+      });
 
 let server: Server | undefined;
 if (config.metricsPort > 0) {
@@ -61,6 +83,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   stopping = true;
   logger.info({ signal, graceMs: config.shutdownGraceMs }, 'Shutting down: no new jobs');
   await worker.close(config.shutdownGraceMs);
+  await history?.close();
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   logger.info('Worker stopped');
   // User handler modules may hold their own sockets and timers; they must not keep us alive.
@@ -70,15 +93,18 @@ process.on('SIGTERM', (signal) => void shutdown(signal));
 process.on('SIGINT', (signal) => void shutdown(signal));
 
 await worker.start();
+if (!stopping) history?.start();
 if (!stopping) {
   logger.info(
     {
       queue: config.queueName,
       shards: config.queueShards,
       concurrency: config.concurrency,
+      queuePath: path.kind,
       handlers: config.handlersModule ?? 'built-in examples',
       metricsPort: config.metricsPort,
       metricsHost: config.metricsHost,
+      history: history === undefined ? 'off' : 'on',
     },
     'Worker ready',
   );

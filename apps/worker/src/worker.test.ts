@@ -1,20 +1,29 @@
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import type { Envelope, HandlerMap } from '@groq-webhooks/core';
 import {
+  chooseQueuePath,
   closeRedis,
   createRedis,
-  type EventJobData,
   EventProducer,
   type EventQueue,
   idempotencyKey,
   jobIdFor,
   openQueue,
+  type QueuePath,
   queueShards,
   type RedisClient,
 } from '@groq-webhooks/queue';
 import { createLogger, createRegistry, type Registry } from '@groq-webhooks/telemetry';
-import { freePort, startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
+import {
+  captureLines,
+  freePort,
+  startRedis,
+  type TestRedis,
+  testEnvelope,
+  testJobData,
+  testQueuePath,
+  waitFor,
+} from '@groq-webhooks/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Behaviour, recordingHandlers } from './__fixtures__/recording-handlers.js';
 import { createWorker, type EventWorker, type WorkerSettings } from './worker.js';
@@ -23,9 +32,12 @@ type LogLine = Record<string, unknown>;
 
 let redis: TestRedis;
 let client: RedisClient;
+/** The queue path of this run (vitest projects `fast` and `stock`). */
+let path: QueuePath;
 const cleanups: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
+  ({ path } = await chooseQueuePath(testQueuePath(), { isCluster: false }));
   redis = await startRedis();
   client = connectTo(redis.url, 'worker', 'test-client');
   await waitFor(() => client.status === 'ready');
@@ -77,17 +89,12 @@ async function startWorker(
 }
 
 function makeWorker(settings: WorkerSettings, handlers: HandlerMap, redisUrl: string): Running {
-  const lines: LogLine[] = [];
-  const destination = new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-      done();
-    },
-  });
+  const { lines, destination } = captureLines();
   const registry = createRegistry('worker-test');
   const worker = createWorker({
     settings,
     connect: (name) => connectTo(redisUrl, 'worker', name),
+    path,
     handlers,
     logger: createLogger({ service: 'worker', level: 'debug', destination }),
     registry,
@@ -99,7 +106,7 @@ function makeWorker(settings: WorkerSettings, handlers: HandlerMap, redisUrl: st
 
 async function producerFor(settings: WorkerSettings): Promise<EventProducer> {
   const producerClient = connectTo(redis.url, 'producer', 'test-producer');
-  const producer = new EventProducer({ client: producerClient, settings });
+  const producer = new EventProducer({ client: producerClient, settings, path });
   cleanups.push(async () => {
     await producer.close();
     await closeRedis(producerClient);
@@ -117,11 +124,7 @@ function queueFor(settings: WorkerSettings): EventQueue {
 }
 
 function newEvent(data: Behaviour | Record<string, unknown>, type = 'resource.created'): Envelope {
-  return { id: `evt_${randomUUID()}`, type, data: { ...data }, created: new Date().toISOString() };
-}
-
-function jobData(event: Envelope): EventJobData {
-  return { event, receivedAt: new Date().toISOString(), keyIndex: 0 };
+  return testEnvelope({ type, data: { ...data } });
 }
 
 async function finished(queue: EventQueue, event: Envelope, timeoutMs = 10_000) {
@@ -179,7 +182,7 @@ describe('createWorker: retries, failures, timeouts', () => {
     const producer = await producerFor(settings);
     const queue = queueFor(settings);
     const event = newEvent({ behaviour: 'flaky', failTimes: 2 });
-    expect(await producer.enqueue(jobData(event), 2000)).toBe('enqueued');
+    expect(await producer.enqueue(testJobData(event), 2000)).toBe('enqueued');
     const { state } = await finished(queue, event);
     expect(state).toBe('completed');
     expect(await attemptsSeen(event)).toEqual(['1', '2', '3']);
@@ -199,7 +202,7 @@ describe('createWorker: retries, failures, timeouts', () => {
     const producer = await producerFor(settings);
     const queue = queueFor(settings);
     const event = newEvent({ behaviour: 'fail' });
-    await producer.enqueue(jobData(event), 2000);
+    await producer.enqueue(testJobData(event), 2000);
     const { job, state } = await finished(queue, event);
     expect(state).toBe('failed');
     expect(job?.attemptsMade).toBe(3);
@@ -225,7 +228,7 @@ describe('createWorker: retries, failures, timeouts', () => {
     const producer = await producerFor(settings);
     const queue = queueFor(settings);
     const event = newEvent({ behaviour: 'non-retryable' });
-    await producer.enqueue(jobData(event), 2000);
+    await producer.enqueue(testJobData(event), 2000);
     const { job, state } = await finished(queue, event);
     expect(state).toBe('failed');
     expect(job?.attemptsMade).toBe(1);
@@ -240,7 +243,7 @@ describe('createWorker: retries, failures, timeouts', () => {
     const producer = await producerFor(settings);
     const queue = queueFor(settings);
     const event = newEvent({ id: 42 });
-    await producer.enqueue(jobData(event), 2000);
+    await producer.enqueue(testJobData(event), 2000);
     const { job, state } = await finished(queue, event);
     expect(state).toBe('failed');
     expect(job?.attemptsMade).toBe(1);
@@ -254,7 +257,7 @@ describe('createWorker: retries, failures, timeouts', () => {
     const producer = await producerFor(settings);
     const queue = queueFor(settings);
     const event = newEvent({ behaviour: 'fail' }, 'invoice.paid');
-    await producer.enqueue(jobData(event), 2000);
+    await producer.enqueue(testJobData(event), 2000);
     const { job, state } = await finished(queue, event);
     expect(state).toBe('completed');
     // One attempt (BullMQ counts the completion), no retry.
@@ -280,7 +283,7 @@ describe('createWorker: retries, failures, timeouts', () => {
     const invalid = newEvent({ id: 42 });
     const normal = newEvent({});
     for (const event of [first, unknown, invalid, normal]) {
-      await producer.enqueue(jobData(event), 2000);
+      await producer.enqueue(testJobData(event), 2000);
     }
     expect((await finished(queue, unknown)).state).toBe('completed');
     expect((await finished(queue, invalid)).state).toBe('failed');
@@ -296,7 +299,7 @@ describe('createWorker: retries, failures, timeouts', () => {
     const producer = await producerFor(settings);
     const queue = queueFor(settings);
     const event = newEvent({ behaviour: 'slow', ms: 5000 });
-    await producer.enqueue(jobData(event), 2000);
+    await producer.enqueue(testJobData(event), 2000);
     const { job, state } = await finished(queue, event);
     expect(state).toBe('failed');
     expect(job?.failedReason).toBe('Handler timed out after 300 ms');
@@ -314,7 +317,7 @@ describe('createWorker: retries, failures, timeouts', () => {
     const producer = await producerFor(settings);
     const queue = queueFor(settings);
     const event = newEvent({ behaviour: 'ignore-signal', ms: 1200 });
-    await producer.enqueue(jobData(event), 2000);
+    await producer.enqueue(testJobData(event), 2000);
     const { job, state } = await finished(queue, event);
     expect(state).toBe('completed');
     expect(await client.hget('aborted', event.id)).toBe('HandlerTimeoutError');
@@ -338,7 +341,7 @@ describe('createWorker: lost locks', () => {
     const producer = await producerFor(settings);
     const queue = queueFor(settings);
     const event = newEvent({ behaviour: 'slow', ms: 2500 });
-    await producer.enqueue(jobData(event), 2000);
+    await producer.enqueue(testJobData(event), 2000);
     await waitFor(async () => (await attemptsSeen(event)).length === 1);
     // What a long event-loop stall or a network partition does: the lock lapses under the worker.
     expect(await client.del(queue.toKey(`${jobIdFor(event.id)}:lock`))).toBe(1);
@@ -361,7 +364,7 @@ describe('createWorker: idempotency', () => {
     const queue = queueFor(settings);
     const event = newEvent({ behaviour: 'slow', ms: 200 });
     const concurrent = await Promise.all(
-      Array.from({ length: 5 }, () => producer.enqueue(jobData(event), 2000)),
+      Array.from({ length: 5 }, () => producer.enqueue(testJobData(event), 2000)),
     );
     // Racing adds may each answer 'enqueued'; BullMQ's job id keeps them one job.
     expect(concurrent.every((outcome) => outcome === 'enqueued' || outcome === 'duplicate')).toBe(
@@ -370,11 +373,11 @@ describe('createWorker: idempotency', () => {
     const counts = await queue.getJobCounts();
     expect(Object.values(counts).reduce((sum, n) => sum + n, 0)).toBe(1);
     for (let i = 0; i < 5; i++) {
-      expect(await producer.enqueue(jobData(event), 2000)).toBe('duplicate');
+      expect(await producer.enqueue(testJobData(event), 2000)).toBe('duplicate');
     }
     await finished(queue, event);
     for (let i = 0; i < 5; i++) {
-      expect(await producer.enqueue(jobData(event), 2000)).toBe('duplicate');
+      expect(await producer.enqueue(testJobData(event), 2000)).toBe('duplicate');
     }
     // An operator re-running the finished job does not run the handler again.
     await (await queue.getJob(jobIdFor(event.id)))?.retry('completed');
@@ -382,10 +385,10 @@ describe('createWorker: idempotency', () => {
     await finished(queue, event);
     // Job trimmed: the producer still answers duplicate from the done-marker...
     await (await queue.getJob(jobIdFor(event.id)))?.remove();
-    expect(await producer.enqueue(jobData(event), 2000)).toBe('duplicate');
+    expect(await producer.enqueue(testJobData(event), 2000)).toBe('duplicate');
     // ...and a job that gets in anyway (a race with ingest, a replay) is skipped by the worker.
-    await queue.add(event.type, jobData(event), { jobId: jobIdFor(event.id) });
-    await queue.add(event.type, jobData(event), { jobId: 'replayed-copy' });
+    await queue.add(event.type, testJobData(event), { jobId: jobIdFor(event.id) });
+    await queue.add(event.type, testJobData(event), { jobId: 'replayed-copy' });
     await waitFor(
       () =>
         lines.filter((l) => l.eventId === event.id && l.outcome === 'skipped-done').length === 3,
@@ -401,7 +404,7 @@ describe('createWorker: idempotency', () => {
     const producer = await producerFor(settings);
     const queue = queueFor(settings);
     const event = newEvent({ behaviour: 'refuse-writes', ms: 700 });
-    expect(await producer.enqueue(jobData(event), 2000)).toBe('enqueued');
+    expect(await producer.enqueue(testJobData(event), 2000)).toBe('enqueued');
     await finished(queue, event);
     expect(await effects(event)).toBe(1);
     expect(await attemptsSeen(event)).toEqual(['1']);
@@ -417,8 +420,8 @@ describe('createWorker: idempotency', () => {
     const event = newEvent({ behaviour: 'slow', ms: 600 });
     // Two distinct jobs for one event (e.g. a replay racing the original), taken in parallel.
     await queue.addBulk([
-      { name: event.type, data: jobData(event), opts: { jobId: 'copy-a' } },
-      { name: event.type, data: jobData(event), opts: { jobId: 'copy-b' } },
+      { name: event.type, data: testJobData(event), opts: { jobId: 'copy-a' } },
+      { name: event.type, data: testJobData(event), opts: { jobId: 'copy-b' } },
     ]);
     const lines = () => [...first.lines, ...second.lines];
     await waitFor(async () => (await queue.getCompletedCount()) === 2, { timeoutMs: 10_000 });
@@ -444,7 +447,7 @@ describe('createWorker: lifecycle and metrics', () => {
     const producer = await producerFor(settings);
     const queue = queueFor(settings);
     const events = [newEvent({}), newEvent({}), newEvent({}, 'resource.deleted')];
-    for (const event of events) await producer.enqueue(jobData(event), 2000);
+    for (const event of events) await producer.enqueue(testJobData(event), 2000);
     for (const event of events) await finished(queue, event);
     const text = await registry.metrics();
     expect(
@@ -465,7 +468,7 @@ describe('createWorker: lifecycle and metrics', () => {
     await startWorker(settings);
     const producer = await producerFor(settings);
     const events = Array.from({ length: 30 }, () => newEvent({}));
-    for (const event of events) await producer.enqueue(jobData(event), 2000);
+    for (const event of events) await producer.enqueue(testJobData(event), 2000);
     await waitFor(async () => {
       const counts = await client.hmget('effects', ...events.map((event) => event.id));
       return counts.every((count) => count === '1');
@@ -507,14 +510,14 @@ describe('createWorker: lifecycle and metrics', () => {
     cleanups.push(() => late.cleanup());
     await starting;
     const producerClient = connectTo(late.url, 'producer', 'late-producer');
-    const producer = new EventProducer({ client: producerClient, settings });
+    const producer = new EventProducer({ client: producerClient, settings, path });
     cleanups.push(async () => {
       await producer.close();
       await closeRedis(producerClient);
     });
     await waitFor(() => producerClient.status === 'ready');
     const event = newEvent({});
-    await producer.enqueue(jobData(event), 2000);
+    await producer.enqueue(testJobData(event), 2000);
     await waitFor(async () => (await lateClient.hget('effects', event.id)) === '1', {
       description: 'effect after Redis came up',
     });
@@ -536,14 +539,14 @@ describe('createWorker: lifecycle and metrics', () => {
     );
     await worker.start();
     const producerClient = connectTo(own.url, 'producer', 'restart-producer');
-    const producer = new EventProducer({ client: producerClient, settings });
+    const producer = new EventProducer({ client: producerClient, settings, path });
     cleanups.push(async () => {
       await producer.close();
       await closeRedis(producerClient);
     });
     await waitFor(() => producerClient.status === 'ready');
     const send = async (event: Envelope) =>
-      waitFor(() => producer.enqueue(jobData(event), 2000), { timeoutMs: 15_000 });
+      waitFor(() => producer.enqueue(testJobData(event), 2000), { timeoutMs: 15_000 });
     const before = newEvent({});
     await send(before);
     await waitFor(async () => (await ownClient.hget('effects', before.id)) === '1');
@@ -565,7 +568,7 @@ describe('createWorker: lifecycle and metrics', () => {
     const producer = await producerFor(settings);
     const queue = queueFor(settings);
     const event = newEvent({ behaviour: 'slow', ms: 1500 });
-    await producer.enqueue(jobData(event), 2000);
+    await producer.enqueue(testJobData(event), 2000);
     await waitFor(async () => (await attemptsSeen(event)).length === 1);
     const closedAt = Date.now();
     await first.worker.close(300);

@@ -1,43 +1,28 @@
 import type { WorkerConfig } from '@groq-webhooks/config';
-import type { HandlerMap } from '@groq-webhooks/core';
+import { type HandlerMap, handlerOptions } from '@groq-webhooks/core';
 import {
-  BACKOFF_TYPE,
-  backoffDelay,
   closeRedis,
   type EventJobData,
+  type EventLedger,
   type EventQueue,
-  eventIdFromJobId,
-  IdempotencyStore,
-  idempotencyKey,
-  JobFinisher,
   openQueue,
+  type QueuePath,
   queueShards,
   type RedisClient,
   Worker,
   waitForRedis,
 } from '@groq-webhooks/queue';
 import type { Logger, Registry } from '@groq-webhooks/telemetry';
+import { bullmqWorkerOptions } from './bullmq-options.js';
+import { watchLocks, watchRenewals } from './lock-watch.js';
 import {
   createWorkerMetrics,
   QUEUE_STATES,
   type QueueState,
   type WorkerMetrics,
 } from './metrics.js';
-import {
-  createProcessor,
-  HandlerAbortedError,
-  type HeldClaim,
-  shutdownAbortError,
-} from './processor.js';
-
-/**
- * Times a job may be recovered after its worker died (SIGKILL, OOM, lost network) before BullMQ
- * fails it. BullMQ's default of 1 fails an event after two crashes in a row, which a rolling
- * deploy or a crash-looping node can cause; a crash never makes the handler's effect happen
- * twice (the idempotency claim and done-marker see to that), so being generous costs nothing.
- * A job that really kills every worker it lands on still ends failed, after 10 crashes.
- */
-export const MAX_STALLED_COUNT = 10;
+import { createProcessor } from './processor.js';
+import { type HeldClaim, shutdownAbortError } from './steps/attempt.js';
 
 /** Delay before a job whose event is claimed by a live worker is looked at again. */
 export const DEFAULT_REQUEUE_DELAY_MS = 1000;
@@ -68,6 +53,8 @@ export interface WorkerDeps {
    * Called by `start()`: once per queue shard and once for the idempotency store.
    */
   connect: (connectionName: string) => RedisClient;
+  /** The stock or the fast path (`chooseQueuePath`), chosen once for the process. */
+  path: QueuePath;
   handlers: HandlerMap;
   logger: Logger;
   /** Registry the worker's metrics are registered on. */
@@ -111,57 +98,32 @@ export function createWorker(deps: WorkerDeps): EventWorker {
   let starting: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
   let watchdog: NodeJS.Timeout | undefined;
-  let store: IdempotencyStore | undefined;
-  let finisher: JobFinisher | undefined;
+  let ledger: EventLedger | undefined;
 
-  const metrics = createWorkerMetrics(deps.registry, queueDepth);
-
-  async function queueDepth(): Promise<Record<QueueState, number> | undefined> {
-    if (queues.length === 0) return undefined;
-    try {
-      const counts = await withTimeout(
-        Promise.all(queues.map((queue) => queue.getJobCounts(...QUEUE_STATES))),
-        1000,
-      );
-      const total = Object.fromEntries(QUEUE_STATES.map((state) => [state, 0])) as Record<
-        QueueState,
-        number
-      >;
-      for (const count of counts) {
-        for (const state of QUEUE_STATES) total[state] += count[state] ?? 0;
-      }
-      return total;
-    } catch {
-      return undefined;
-    }
-  }
+  const metrics = createWorkerMetrics(deps.registry, () => queueDepth(queues));
 
   async function start(): Promise<void> {
     const storeClient = deps.connect('groq-webhooks-worker-store');
     clients.push(storeClient);
-    const idempotency = new IdempotencyStore(storeClient);
-    store = idempotency;
-    finisher = storeClient.isCluster
-      ? undefined
-      : new JobFinisher({ doneTtlSeconds: settings.idempotencyTtlSeconds });
+    const events = deps.path.ledger(storeClient, {
+      doneTtlSeconds: settings.idempotencyTtlSeconds,
+    });
+    ledger = events;
     const processor = createProcessor({
       handlers: deps.handlers,
-      store: idempotency,
-      finisher,
+      ledger: events,
       logger,
       metrics,
       settings: {
         lockDurationMs: settings.lockDurationMs,
         handlerTimeoutMs: settings.handlerTimeoutMs,
-        idempotencyTtlSeconds: settings.idempotencyTtlSeconds,
         requeueDelayMs: deps.requeueDelayMs ?? DEFAULT_REQUEUE_DELAY_MS,
       },
       shutdown: shutdown.signal,
       claims,
-      claimTtlMs: (eventId) => storeClient.pttl(idempotencyKey(eventId)),
+      ordering: handlerOptions(deps.handlers).ordering,
     });
-    watchdog = setInterval(checkRenewals, Math.max(100, settings.lockDurationMs / 4));
-    watchdog.unref();
+    watchdog = watchRenewals(claims, settings.lockDurationMs, logger);
     for (const shard of shards) {
       const queue = openQueue(storeClient, shard, settings);
       queue.on('error', () => {
@@ -178,33 +140,22 @@ export function createWorker(deps: WorkerDeps): EventWorker {
         const ready = await waitForRedis(connection, undefined, stopping.signal);
         clearTimeout(notice);
         if (!ready) return;
-        const worker = new Worker<EventJobData, void, string>(shard.name, processor, {
-          connection,
-          prefix: shard.prefix,
-          autorun: false,
-          name: deps.name ?? 'groq-worker',
-          concurrency: settings.concurrency,
-          lockDuration: settings.lockDurationMs,
-          stalledInterval: bullStalledInterval(settings.stalledIntervalMs),
-          maxStalledCount: MAX_STALLED_COUNT,
-          settings: {
-            backoffStrategy: (attemptsMade, type, _error, job) => {
-              const backoff = job?.opts.backoff;
-              const base =
-                typeof backoff === 'number' ? backoff : (backoff?.delay ?? settings.backoffBaseMs);
-              if (type !== BACKOFF_TYPE) {
-                logger.warn({ jobId: job?.id, backoff: type }, 'Unknown backoff type; using ours');
-              }
-              return backoffDelay(attemptsMade, base);
-            },
-          },
+        const worker = new Worker<EventJobData, void, string>(
+          shard.name,
+          processor,
+          bullmqWorkerOptions(settings, shard, connection, deps.name ?? 'groq-worker', logger),
+          // The path's BullMQ backend: BullMQ's own, or the fast path's fused job finish.
+          events.backendFactory,
+        );
+        watchLocks(worker, {
+          claims,
+          ledger: events,
+          lockDurationMs: settings.lockDurationMs,
+          logger,
+          metrics,
         });
-        watch(worker, idempotency);
         workers.push(worker);
-        // BullMQ defines its commands on the connection while getting ready; the finisher takes
-        // over its job-finishing one before the first job is fetched.
         await worker.waitUntilReady();
-        finisher?.install(connection);
         worker.run().catch((error: unknown) => {
           logger.error({ err: error, queue: shard.name }, 'Worker loop stopped');
         });
@@ -212,77 +163,8 @@ export function createWorker(deps: WorkerDeps): EventWorker {
     );
   }
 
-  /**
-   * Aborts handlers whose job lock BullMQ stopped renewing without reporting a failure (its lock
-   * tracking is keyed by job id, so an overlapping run of the same job can untrack another's).
-   * Such a lock and its claim lapse, and the stall checker hands the job to another run; this
-   * handler must not still be running then.
-   */
-  function checkRenewals(): void {
-    const limit = settings.lockDurationMs * 0.75;
-    for (const [jobId, claim] of claims) {
-      if (Date.now() - claim.renewedAt <= limit) continue;
-      logger.warn(
-        { jobId, eventId: claim.eventId },
-        'Job lock no longer renewed; aborting handler',
-      );
-      claim.abort(new HandlerAbortedError('Handler aborted: job lock no longer renewed'));
-    }
-  }
-
   function waitingForRedis(queue: string): void {
     logger.warn({ queue }, 'Redis is not reachable yet; waiting for it');
-  }
-
-  /** Wires lock events to claims: renew them together, abort a handler whose lock is lost. */
-  function watch(worker: Worker<EventJobData, void, string>, store: IdempotencyStore): void {
-    worker.on('locksRenewed', ({ jobIds }) => {
-      for (const jobId of jobIds) {
-        const claim = claims.get(jobId);
-        if (claim === undefined) continue;
-        claim.renewedAt = Date.now();
-        store.renew(claim.eventId, claim.token, settings.lockDurationMs).then(
-          (renewed) => {
-            // Still running but no longer ours: another worker may run it, so stop this one.
-            if (!renewed && claims.get(jobId) === claim) {
-              logger.warn({ eventId: claim.eventId, jobId }, 'Idempotency claim lost; aborting');
-              claim.abort(new HandlerAbortedError('Handler aborted: idempotency claim lost'));
-            }
-          },
-          (error: unknown) =>
-            logger.warn({ eventId: claim.eventId, err: error }, 'Could not renew claim'),
-        );
-      }
-    });
-    worker.on('lockRenewalFailed', (jobIds) => {
-      for (const jobId of jobIds) {
-        logger.warn({ jobId, eventId: eventIdFromJobId(jobId) }, 'Job lock lost; aborting handler');
-        claims.get(jobId)?.abort(new HandlerAbortedError('Handler aborted: job lock lost'));
-      }
-    });
-    worker.on('stalled', (jobId) => {
-      logger.warn(
-        { jobId, eventId: eventIdFromJobId(jobId) },
-        'Job stalled (its worker stopped renewing the lock); back to the queue',
-      );
-    });
-    worker.on('failed', (job, error) => {
-      // Failures the processor never saw: a job that stalled more than MAX_STALLED_COUNT times.
-      if (/allowable limit/.test(error.message)) {
-        metrics.failed.inc({ type: job?.name ?? 'unknown' });
-        logger.error(
-          { eventId: eventIdFromJobId(job?.id ?? ''), type: job?.name, outcome: 'failed' },
-          error.message,
-        );
-      }
-    });
-    let lastErrorLog = 0;
-    worker.on('error', (error) => {
-      // During a Redis outage BullMQ reports every retry; one line per 5 s is enough.
-      if (Date.now() - lastErrorLog < 5000) return;
-      lastErrorLog = Date.now();
-      logger.warn({ err: { message: error.message } }, 'Queue connection error');
-    });
   }
 
   async function close(graceMs: number): Promise<void> {
@@ -312,13 +194,7 @@ export function createWorker(deps: WorkerDeps): EventWorker {
    * effect happened, so they are marked done (their jobs run again later and are skipped).
    */
   async function markUnfinishedDone(): Promise<void> {
-    const eventIds = finisher?.takeUnfinished() ?? [];
-    if (store === undefined || eventIds.length === 0) return;
-    const marking = store;
-    const results = await Promise.allSettled(
-      eventIds.map((eventId) => marking.markDone(eventId, settings.idempotencyTtlSeconds)),
-    );
-    const failed = results.filter((result) => result.status === 'rejected').length;
+    const failed = (await ledger?.markUnfinishedDone()) ?? 0;
     if (failed > 0) logger.warn({ count: failed }, 'Could not mark handled events done at close');
   }
 
@@ -335,16 +211,27 @@ export function createWorker(deps: WorkerDeps): EventWorker {
   };
 }
 
-/**
- * BullMQ's `stalledInterval` for a wanted maximum gap between stall checks. BullMQ guards the
- * check with a key that lives exactly `stalledInterval` and re-arms its timer for the same time,
- * so a check often finds its own previous guard still alive (by a millisecond) and is skipped:
- * the real gap is up to twice the option. Passing half keeps every gap within `maxGapMs`, so a
- * dead worker's job is back in the queue at most LOCK_DURATION_MS + STALLED_INTERVAL_MS (30 s by
- * default) after its last lock renewal.
- */
-export function bullStalledInterval(maxGapMs: number): number {
-  return Math.max(500, Math.floor(maxGapMs / 2));
+/** The queue depth by state over every shard, or undefined while Redis does not answer. */
+async function queueDepth(
+  queues: readonly EventQueue[],
+): Promise<Record<QueueState, number> | undefined> {
+  if (queues.length === 0) return undefined;
+  try {
+    const counts = await withTimeout(
+      Promise.all(queues.map((queue) => queue.getJobCounts(...QUEUE_STATES))),
+      1000,
+    );
+    const total = Object.fromEntries(QUEUE_STATES.map((state) => [state, 0])) as Record<
+      QueueState,
+      number
+    >;
+    for (const count of counts) {
+      for (const state of QUEUE_STATES) total[state] += count[state] ?? 0;
+    }
+    return total;
+  } catch {
+    return undefined;
+  }
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -32,6 +32,7 @@ describe('ingest config', () => {
       queuePrefix: '{groq}',
       queueShards: 1,
       logLevel: 'info',
+      archiveDatabaseUrl: undefined,
       jobAttempts: 8,
       backoffBaseMs: 1000,
       completedRetentionSeconds: 3600,
@@ -49,6 +50,7 @@ describe('ingest config', () => {
       maxJsonDepth: 64,
       metricsPort: undefined,
       metricsHost: '127.0.0.1',
+      queueFastPath: 'auto',
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.secrets)).toBe(true);
@@ -211,7 +213,33 @@ describe('worker config', () => {
       idempotencyTtlSeconds: 604_800,
       handlersModule: undefined,
       handlersLoadTimeoutMs: 30_000,
+      queueFastPath: 'auto',
+      archiveDatabaseUrl: undefined,
+      archiveRetentionDays: 30,
     });
+  });
+
+  it('takes QUEUE_FAST_PATH as auto, on or off, and refuses anything else in one line', () => {
+    expect(loadWorkerConfig({ QUEUE_FAST_PATH: 'off' }).queueFastPath).toBe('off');
+    expect(loadWorkerConfig({ QUEUE_FAST_PATH: 'on' }).queueFastPath).toBe('on');
+    expect(errorOf(() => loadWorkerConfig({ QUEUE_FAST_PATH: 'yes' })).message).toBe(
+      'Invalid configuration: QUEUE_FAST_PATH must be one of auto, on, off, got "yes"',
+    );
+  });
+
+  it('takes a PostgreSQL URL for the history and refuses others without echoing them', () => {
+    expect(
+      loadWorkerConfig({ ARCHIVE_DATABASE_URL: 'postgres://u:p@db:5432/history' })
+        .archiveDatabaseUrl,
+    ).toBe('postgres://u:p@db:5432/history');
+    const error = errorOf(() =>
+      loadWorkerConfig({ ARCHIVE_DATABASE_URL: 'mysql://u:secretpw@db/history' }),
+    );
+    expect(error.variable).toBe('ARCHIVE_DATABASE_URL');
+    expect(error.message).not.toContain('secretpw');
+    expect(errorOf(() => loadWorkerConfig({ ARCHIVE_RETENTION_DAYS: '0' })).variable).toBe(
+      'ARCHIVE_RETENTION_DAYS',
+    );
   });
 
   it('refuses a zero concurrency', () => {

@@ -8,11 +8,16 @@ import {
   oneOf,
   optionalInt,
   optionalText,
+  postgresUrl,
   redisUrl,
   secrets,
   text,
   token,
 } from './fields.js';
+
+/** `QUEUE_FAST_PATH`: `auto` uses the fast path when it can, `on` requires it, `off` never. */
+export const QUEUE_FAST_PATH_MODES = ['auto', 'on', 'off'] as const;
+export type QueueFastPathMode = (typeof QUEUE_FAST_PATH_MODES)[number];
 
 /** Log levels pino knows. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -53,6 +58,7 @@ const common = {
     }),
     QUEUE_SHARDS: int({ default: 1, min: 1, max: 64 }),
     LOG_LEVEL: oneOf(LOG_LEVELS, 'info'),
+    ARCHIVE_DATABASE_URL: postgresUrl(),
   },
   keys: {
     REDIS_URL: 'redisUrl',
@@ -61,7 +67,14 @@ const common = {
     QUEUE_PREFIX: 'queuePrefix',
     QUEUE_SHARDS: 'queueShards',
     LOG_LEVEL: 'logLevel',
+    ARCHIVE_DATABASE_URL: 'archiveDatabaseUrl',
   },
+} as const;
+
+/** The hot-path processes (ingest, worker) choose between BullMQ's stock path and the fast one. */
+const fastPath = {
+  schema: { QUEUE_FAST_PATH: oneOf(QUEUE_FAST_PATH_MODES, 'auto') },
+  keys: { QUEUE_FAST_PATH: 'queueFastPath' },
 } as const;
 
 const jobs = {
@@ -107,6 +120,8 @@ export interface CommonConfig {
   readonly queuePrefix: string;
   readonly queueShards: number;
   readonly logLevel: LogLevel;
+  /** PostgreSQL URL of the event history; undefined: history off. */
+  readonly archiveDatabaseUrl: string | undefined;
 }
 
 /** Attempt budget, backoff and retention, set by the producer and honoured by the worker. */
@@ -129,8 +144,13 @@ export interface HttpLimitsConfig {
   readonly maxConnections: number;
 }
 
+/** How a hot-path process uses BullMQ (SPEC §8 `QUEUE_FAST_PATH`). */
+export interface FastPathConfig {
+  readonly queueFastPath: QueueFastPathMode;
+}
+
 /** Configuration of the ingest process. */
-export interface IngestConfig extends CommonConfig, JobConfig, HttpLimitsConfig {
+export interface IngestConfig extends CommonConfig, JobConfig, FastPathConfig, HttpLimitsConfig {
   readonly secrets: readonly string[];
   readonly port: number;
   readonly host: string;
@@ -148,7 +168,7 @@ export interface IngestConfig extends CommonConfig, JobConfig, HttpLimitsConfig 
 }
 
 /** Configuration of a worker process. */
-export interface WorkerConfig extends CommonConfig, JobConfig {
+export interface WorkerConfig extends CommonConfig, JobConfig, FastPathConfig {
   readonly concurrency: number;
   readonly handlerTimeoutMs: number;
   readonly lockDurationMs: number;
@@ -161,6 +181,8 @@ export interface WorkerConfig extends CommonConfig, JobConfig {
   /** Past this, a handler module still loading stops the worker with one line. */
   readonly handlersLoadTimeoutMs: number;
   readonly shutdownGraceMs: number;
+  /** Days archived events are kept before the worker prunes them. */
+  readonly archiveRetentionDays: number;
 }
 
 /** Configuration of the dashboard process. */
@@ -183,6 +205,7 @@ export function loadIngestConfig(env: Env): IngestConfig {
     {
       ...common.schema,
       ...jobs.schema,
+      ...fastPath.schema,
       ...httpLimits.schema,
       GROQ_WEBHOOK_SECRET: secrets({ optional: false, minLength: SECRET_MIN_LENGTH }),
       PORT: int({ default: 3000, ...PORT }),
@@ -199,6 +222,7 @@ export function loadIngestConfig(env: Env): IngestConfig {
     {
       ...common.keys,
       ...jobs.keys,
+      ...fastPath.keys,
       ...httpLimits.keys,
       GROQ_WEBHOOK_SECRET: 'secrets',
       PORT: 'port',
@@ -257,6 +281,7 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
     {
       ...common.schema,
       ...jobs.schema,
+      ...fastPath.schema,
       WORKER_CONCURRENCY: int({ default: 10, min: 1, max: 1000 }),
       HANDLER_TIMEOUT_MS: int({ default: 30_000, min: 1, max: 86_400_000 }),
       LOCK_DURATION_MS: int({ default: 15_000, min: 1000, max: 3_600_000 }),
@@ -267,10 +292,12 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
       HANDLERS_MODULE: optionalText(),
       HANDLERS_LOAD_TIMEOUT_MS: int({ default: 30_000, min: 100, max: 3_600_000 }),
       SHUTDOWN_GRACE_MS: int({ default: 10_000, min: 0, max: 3_600_000 }),
+      ARCHIVE_RETENTION_DAYS: int({ default: 30, min: 1, max: 36_500 }),
     },
     {
       ...common.keys,
       ...jobs.keys,
+      ...fastPath.keys,
       WORKER_CONCURRENCY: 'concurrency',
       HANDLER_TIMEOUT_MS: 'handlerTimeoutMs',
       LOCK_DURATION_MS: 'lockDurationMs',
@@ -281,6 +308,7 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
       HANDLERS_MODULE: 'handlersModule',
       HANDLERS_LOAD_TIMEOUT_MS: 'handlersLoadTimeoutMs',
       SHUTDOWN_GRACE_MS: 'shutdownGraceMs',
+      ARCHIVE_RETENTION_DAYS: 'archiveRetentionDays',
     },
   );
 }

@@ -2,6 +2,7 @@ export {
   type CliConfig,
   type CommonConfig,
   type DashboardConfig,
+  type FastPathConfig,
   type HttpLimitsConfig,
   type IngestConfig,
   ingestConfigWarnings,
@@ -12,11 +13,20 @@ export {
   loadDashboardConfig,
   loadIngestConfig,
   loadWorkerConfig,
+  QUEUE_FAST_PATH_MODES,
+  type QueueFastPathMode,
   SECRET_MIN_LENGTH,
   SECRET_RECOMMENDED_LENGTH,
   type WorkerConfig,
 } from './config.js';
 export { loadOrExit } from './exit.js';
 export { ConfigError, type Env, type HostPort } from './fields.js';
-export { ADMIN_TOKEN_FILE, DEV_SECRET_FILE, findRepoRoot, localStateDir } from './local-state.js';
+export {
+  ADMIN_TOKEN_FILE,
+  ARCHIVE_URL_FILE,
+  DEV_SECRET_FILE,
+  findRepoRoot,
+  localStateDir,
+} from './local-state.js';
+export { databaseLocation } from './location.js';
 export { httpServerOptions } from './server-options.js';

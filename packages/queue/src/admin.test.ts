@@ -6,6 +6,7 @@ import { FailedEvents } from './admin.js';
 import { closeRedis, createRedis, type RedisClient, waitForRedis } from './connection.js';
 import { jobIdFor, queueShards, shardOf } from './naming.js';
 import { EventProducer } from './producer.js';
+import { chooseQueuePath, STOCK_PATH } from './queue-path.js';
 import type { EventJobData } from './queues.js';
 
 // Two shards, so every lookup has to find the event's own shard.
@@ -89,7 +90,7 @@ describe('FailedEvents against a real redis-server and real BullMQ workers', () 
     admin = new FailedEvents({ client: adminClient, settings });
     const producerClient = client('producer');
     await waitForRedis(producerClient, 5000);
-    producer = new EventProducer({ client: producerClient, settings });
+    producer = new EventProducer({ client: producerClient, settings, path: STOCK_PATH });
   });
   afterEach(async () => {
     await stopWorkers();
@@ -158,13 +159,19 @@ describe('FailedEvents against a real redis-server and real BullMQ workers', () 
     const levels = 100_000;
     const eventJson = `{"id":"${deepId}","type":"resource.updated","data":{"fail":true,"deep":${'['.repeat(levels)}${']'.repeat(levels)}},"created":"2026-11-28T10:00:00Z"}`;
     const stand = event(deepId, { fail: true });
+    // The fast path stores the body's text as given, as the ingest does.
+    const { path: fast } = await chooseQueuePath('on', { isCluster: false });
+    const textClient = client('producer');
+    await waitForRedis(textClient, 5000);
+    const textProducer = new EventProducer({ client: textClient, settings, path: fast });
     expect(
-      await producer.enqueue(
+      await textProducer.enqueue(
         { event: stand, receivedAt: new Date().toISOString(), keyIndex: 0 },
         2000,
         eventJson,
       ),
     ).toBe('enqueued');
+    await textProducer.close();
     const nested: Record<string, unknown> = { fail: true };
     let cursor = nested;
     for (let i = 0; i < 60; i++) {

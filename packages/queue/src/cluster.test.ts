@@ -6,6 +6,7 @@ import { closeRedis, createRedis, type RedisClient } from './connection.js';
 import { IdempotencyStore } from './idempotency.js';
 import { jobIdFor, queueShards } from './naming.js';
 import { EventProducer } from './producer.js';
+import { STOCK_PATH } from './queue-path.js';
 
 const settings = {
   queueName: 'groq-events',
@@ -61,7 +62,7 @@ describe('on a real 3-master Redis Cluster', () => {
   it('enqueues over 3 shards, and workers run every event once with idempotency across slots', async () => {
     const producerClient = connect('producer');
     await waitFor(() => producerClient.status === 'ready', { timeoutMs: 10_000 });
-    const producer = new EventProducer({ client: producerClient, settings });
+    const producer = new EventProducer({ client: producerClient, settings, path: STOCK_PATH });
     const ids = Array.from({ length: 60 }, (_, i) => `evt_cluster_${i}`);
     for (const id of ids) {
       expect(
@@ -107,7 +108,7 @@ describe('on a real 3-master Redis Cluster', () => {
   it('coalesces concurrent enqueues over 3 shards: one job per id, duplicates answered as such', async () => {
     const producerClient = connect('producer');
     await waitFor(() => producerClient.status === 'ready', { timeoutMs: 10_000 });
-    const producer = new EventProducer({ client: producerClient, settings });
+    const producer = new EventProducer({ client: producerClient, settings, path: STOCK_PATH });
     await new IdempotencyStore(producerClient).markDone('evt_batch_done', 60);
     const ids = Array.from({ length: 90 }, (_, i) => `evt_batch_${i % 30}`);
     ids.push('evt_batch_done');

@@ -52,6 +52,11 @@ function roleOptions(role: ConnectionRole): RoleOptions {
   }
 }
 
+/** True when the settings name Redis Cluster nodes (`REDIS_CLUSTER_NODES`). */
+export function usesCluster(settings: RedisSettings): boolean {
+  return settings.redisClusterNodes !== undefined && settings.redisClusterNodes.length > 0;
+}
+
 /** Creates a Redis (or Redis Cluster) client for a role. Connects in the background. */
 export function createRedis(
   settings: RedisSettings,
@@ -60,7 +65,7 @@ export function createRedis(
 ): RedisClient {
   const { enableOfflineQueue, maxRetriesPerRequest, connectTimeout } = roleOptions(role);
   const nodes = settings.redisClusterNodes;
-  if (nodes !== undefined && nodes.length > 0) {
+  if (nodes !== undefined && usesCluster(settings)) {
     const url = new URL(settings.redisUrl);
     const redisOptions: NonNullable<ClusterOptions['redisOptions']> & { replyMapping: 'legacy' } = {
       replyMapping: 'legacy',

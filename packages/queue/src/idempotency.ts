@@ -1,12 +1,14 @@
+import { type BackendFactory, createRedisBackend, type RedisQueueBackend } from 'bullmq';
 import type { RedisClient } from './connection.js';
 import { idempotencyKey } from './naming.js';
+import { noteTurnWait, type ResourceTurn, ResourceTurns, type TurnResult } from './ordering.js';
 
 /** Value of an idempotency record once the event's handler has finished. */
 export const DONE = 'done';
 /** Value prefix of a claim: `processing:<owner>`. */
 export const PROCESSING = 'processing:';
 
-/** Outcome of {@link IdempotencyStore.claim}. */
+/** Outcome of a claim: ours now, handled already, or held by another live attempt. */
 export type ClaimResult = 'claimed' | 'done' | 'busy';
 
 // One round trip each. Keys are single, so the scripts run on a Redis Cluster as well.
@@ -34,22 +36,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0`;
-
-// The fresh-claim and done-mark of many events at once: one command for all the jobs of a
-// worker that reach that step in the same turn of the event loop (single Redis only: on a
-// Cluster the keys live in different slots).
-const CLAIM_FRESH = `
-local claimed = {}
-for i, key in ipairs(KEYS) do
-  claimed[i] = redis.call('SET', key, ARGV[i + 1], 'PX', ARGV[1], 'NX') and 1 or 0
-end
-return claimed`;
-
-const MARK_DONE = `
-for _, key in ipairs(KEYS) do
-  redis.call('SET', key, '${DONE}', 'EX', ARGV[1])
-end
-return #KEYS`;
 
 /** Tries at writing a done-marker (about 3 s in all): giving up means the handler runs again. */
 const DONE_MARK_TRIES = 5;
@@ -82,55 +68,31 @@ export function retryDoneMark<T>(
   return attempt(1);
 }
 
-/** Most keys one coalesced command carries. */
-const MAX_KEYS = 500;
-
 type ScriptClient = RedisClient & {
-  groqClaimFresh(count: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
-  groqMarkDone(count: number, ...keysThenArgs: (string | number)[]): Promise<number>;
   groqClaim(key: string, owner: string, ttlMs: number): Promise<string>;
   groqRenew(key: string, owner: string, ttlMs: number): Promise<number>;
   groqRelease(key: string, owner: string): Promise<number>;
 };
 
 /**
- * The two-phase idempotency record of SPEC §6, `groq:event:<id>`:
+ * The two-phase idempotency record of SPEC §6, `groq:event:<id>`, one command per call:
  * absent → `processing:<owner>` (TTL = the job lock, renewed with it) → `done` (long TTL).
+ * Every command touches one key, so it works on a single Redis and on a Cluster alike.
  */
 export class IdempotencyStore {
   readonly #client: ScriptClient;
-  readonly #freshClaims: Coalescer<{ key: string; value: string }, boolean>;
-  readonly #doneMarks: Coalescer<string, void>;
 
   constructor(client: RedisClient) {
-    // Numbers of keys vary per call: ioredis then takes the key count as first argument.
-    client.defineCommand('groqClaimFresh', { lua: CLAIM_FRESH });
-    client.defineCommand('groqMarkDone', { lua: MARK_DONE });
     // defineCommand only registers the script locally; it is sent with EVALSHA on first use.
     client.defineCommand('groqClaim', { numberOfKeys: 1, lua: CLAIM });
     client.defineCommand('groqRenew', { numberOfKeys: 1, lua: RENEW });
     client.defineCommand('groqRelease', { numberOfKeys: 1, lua: RELEASE });
     this.#client = client as ScriptClient;
-    const scripts = this.#client;
-    this.#freshClaims = new Coalescer(async (ttlMs, claims) => {
-      const keys = claims.map((claim) => claim.key);
-      const values = claims.map((claim) => claim.value);
-      const replies = await scripts.groqClaimFresh(keys.length, ...keys, ttlMs, ...values);
-      return replies.map((reply) => reply === 1);
-    });
-    this.#doneMarks = new Coalescer(async (ttlSeconds, keys) => {
-      await scripts.groqMarkDone(keys.length, ...keys, ttlSeconds);
-      return keys.map(() => undefined);
-    });
   }
 
   /** Claims the event for `owner` (e.g. the job's lock token) for `ttlMs`. */
   async claim(eventId: string, owner: string, ttlMs: number): Promise<ClaimResult> {
-    const key = idempotencyKey(eventId);
-    // Almost every claim finds no record: a SET NX (of many events at once) is much cheaper than
-    // a script per event. Only when a record exists does the script sort out done, busy or ours.
-    if (await this.#claimFresh(key, PROCESSING + owner, ttlMs)) return 'claimed';
-    const result = await this.#client.groqClaim(key, PROCESSING + owner, ttlMs);
+    const result = await this.#client.groqClaim(idempotencyKey(eventId), PROCESSING + owner, ttlMs);
     if (result === 'claimed' || result === 'done' || result === 'busy') return result;
     throw new Error(`unexpected claim reply ${JSON.stringify(result)}`);
   }
@@ -142,9 +104,7 @@ export class IdempotencyStore {
 
   /** Marks the event done for `ttlSeconds`: it will never be handled again meanwhile. */
   async markDone(eventId: string, ttlSeconds: number): Promise<void> {
-    const key = idempotencyKey(eventId);
-    if (this.#client.isCluster) await this.#client.set(key, DONE, 'EX', ttlSeconds);
-    else await this.#doneMarks.add(ttlSeconds, key);
+    await this.#client.set(idempotencyKey(eventId), DONE, 'EX', ttlSeconds);
   }
 
   /** Releases `owner`'s claim after a failed attempt, so a retry can claim it. */
@@ -152,68 +112,136 @@ export class IdempotencyStore {
     await this.#client.groqRelease(idempotencyKey(eventId), PROCESSING + owner);
   }
 
-  async #claimFresh(key: string, value: string, ttlMs: number): Promise<boolean> {
-    if (this.#client.isCluster) {
-      return (await this.#client.set(key, value, 'PX', ttlMs, 'NX')) === 'OK';
-    }
-    return this.#freshClaims.add(ttlMs, { key, value });
-  }
-
   /** True when the event's handler has finished. */
   async isDone(eventId: string): Promise<boolean> {
     return (await this.#client.get(idempotencyKey(eventId))) === DONE;
   }
+
+  /** Milliseconds left on the event's record (negative when there is none). */
+  claimTtlMs(eventId: string): Promise<number> {
+    return this.#client.pttl(idempotencyKey(eventId));
+  }
+}
+
+/** A handled event's turn at its resource, to end as the event is marked done. */
+export interface EndedTurn {
+  readonly turn: ResourceTurn;
+  /** The lock token the turn was taken for. */
+  readonly owner: string;
 }
 
 /**
- * Gathers the calls made in one turn of the event loop and runs them as one command per
- * `group` (e.g. per TTL) once the turn ends. Each call gets its own result or the batch's error.
+ * The worker's side of SPEC §6's idempotency and per-resource ordering, as the processor uses
+ * it: a stock implementation (one command per step) and a fast one (claim, done-mark and the
+ * end of a turn riding on BullMQ's own calls).
  */
-class Coalescer<Item, Result> {
-  readonly #run: (group: number, items: Item[]) => Promise<Result[]>;
-  #waiting = new Map<number, { item: Item; settle: Settle<Result> }[]>();
-
-  constructor(run: (group: number, items: Item[]) => Promise<Result[]>) {
-    this.#run = run;
-  }
-
-  add(group: number, item: Item): Promise<Result> {
-    return new Promise<Result>((resolve, reject) => {
-      if (this.#waiting.size === 0) setImmediate(() => this.#flush());
-      let calls = this.#waiting.get(group);
-      if (calls === undefined) {
-        calls = [];
-        this.#waiting.set(group, calls);
-      }
-      calls.push({ item, settle: { resolve, reject } });
-    });
-  }
-
-  #flush(): void {
-    const waiting = this.#waiting;
-    this.#waiting = new Map();
-    for (const [group, calls] of waiting) {
-      for (let start = 0; start < calls.length; start += MAX_KEYS) {
-        const batch = calls.slice(start, start + MAX_KEYS);
-        this.#run(
-          group,
-          batch.map((call) => call.item),
-        ).then(
-          (results) => {
-            batch.forEach((call, index) => {
-              call.settle.resolve(results[index] as Result);
-            });
-          },
-          (error: unknown) => {
-            for (const call of batch) call.settle.reject(error);
-          },
-        );
-      }
-    }
-  }
+export interface EventLedger {
+  /**
+   * Claims the job's event for this attempt (owner: the job's lock token, TTL: the lock's).
+   * On the fast path the job's fetch may have claimed it already: then no command is sent.
+   */
+  claim(eventId: string, jobId: string, token: string, ttlMs: number): Promise<ClaimResult>;
+  /**
+   * The attempt ends before its handler (invalid, unhandled, the same job still unwinding):
+   * gives back a claim the job's fetch took for `token`, so the event is not held for a lock
+   * period. Nothing to do when the fetch took none.
+   */
+  giveBack(eventId: string, jobId: string, token: string): Promise<void>;
+  /** Extends the claim with the job's lock; false when it is no longer `token`'s. */
+  renew(eventId: string, token: string, ttlMs: number): Promise<boolean>;
+  /** Releases `token`'s claim after a failed attempt, so a retry can claim it. */
+  release(eventId: string, token: string): Promise<void>;
+  /** Takes the event's turn at its resource for `token`, locked for `ttlMs` (the job lock's). */
+  takeTurn(turn: ResourceTurn, token: string, ttlMs: number): Promise<TurnResult>;
+  /** Ends `token`'s turn without moving the resource on (the handler failed or never ran). */
+  endTurn(turn: ResourceTurn, token: string): Promise<void>;
+  /** Extends `token`'s turn with the job's lock; false when it is no longer `token`'s. */
+  renewTurn(resourceKey: string, token: string, ttlMs: number): Promise<boolean>;
+  /** Notes that a job of the queue waits for its resource until `dueMs` (for `stats`). */
+  noteTurnWait(queueQualifiedName: string, jobId: string, dueMs: number): Promise<void>;
+  /**
+   * The handler succeeded, or the event completes as stale: the event is marked done, and a
+   * turn the attempt held ends, moving its resource on. On the fast path both are written by the
+   * job's completion, which BullMQ sends once the processor returns, so this returns at once; a
+   * refused write fails that completion, and the job is never completed unmarked.
+   */
+  markHandled(eventId: string, jobId: string, ended?: EndedTurn): Promise<void>;
+  /** Marks the event done now (a late mark), and ends its turn, through a short Redis hiccup. */
+  markDone(eventId: string, ended?: EndedTurn): Promise<void>;
+  /** Milliseconds left on the event's record (negative when there is none). */
+  claimTtlMs(eventId: string): Promise<number>;
+  /**
+   * Closing: events marked handled whose job completion never came (the worker closed first)
+   * are marked done now. Resolves with how many could not be marked.
+   */
+  markUnfinishedDone(): Promise<number>;
+  /** The `backendFactory` the worker's BullMQ `Worker`s use. */
+  readonly backendFactory: BackendFactory<RedisQueueBackend>;
 }
 
-interface Settle<Result> {
-  resolve(result: Result): void;
-  reject(error: unknown): void;
+/** The stock path's ledger: each step one command on one key. */
+export class StockLedger implements EventLedger {
+  /** BullMQ's own Redis backend. */
+  readonly backendFactory = createRedisBackend;
+  readonly #client: RedisClient;
+  readonly #store: IdempotencyStore;
+  readonly #turns: ResourceTurns;
+  readonly #doneTtlSeconds: number;
+
+  constructor(client: RedisClient, options: { doneTtlSeconds: number }) {
+    this.#client = client;
+    this.#store = new IdempotencyStore(client);
+    this.#turns = new ResourceTurns(client, options.doneTtlSeconds);
+    this.#doneTtlSeconds = options.doneTtlSeconds;
+  }
+
+  claim(eventId: string, _jobId: string, token: string, ttlMs: number): Promise<ClaimResult> {
+    return this.#store.claim(eventId, token, ttlMs);
+  }
+
+  async giveBack(): Promise<void> {
+    // The stock path's fetch claims nothing.
+  }
+
+  renew(eventId: string, token: string, ttlMs: number): Promise<boolean> {
+    return this.#store.renew(eventId, token, ttlMs);
+  }
+
+  release(eventId: string, token: string): Promise<void> {
+    return this.#store.release(eventId, token);
+  }
+
+  takeTurn(turn: ResourceTurn, token: string, ttlMs: number): Promise<TurnResult> {
+    return this.#turns.take(turn, token, ttlMs);
+  }
+
+  endTurn(turn: ResourceTurn, token: string): Promise<void> {
+    return this.#turns.end(turn, token, false);
+  }
+
+  renewTurn(resourceKey: string, token: string, ttlMs: number): Promise<boolean> {
+    return this.#turns.renew(resourceKey, token, ttlMs);
+  }
+
+  noteTurnWait(queueQualifiedName: string, jobId: string, dueMs: number): Promise<void> {
+    return noteTurnWait(this.#client, queueQualifiedName, jobId, dueMs);
+  }
+
+  async markHandled(eventId: string, _jobId: string, ended?: EndedTurn): Promise<void> {
+    await this.#store.markDone(eventId, this.#doneTtlSeconds);
+    if (ended !== undefined) await this.#turns.end(ended.turn, ended.owner, true);
+  }
+
+  markDone(eventId: string, ended?: EndedTurn): Promise<void> {
+    return retryDoneMark(() => this.markHandled(eventId, '', ended));
+  }
+
+  claimTtlMs(eventId: string): Promise<number> {
+    return this.#store.claimTtlMs(eventId);
+  }
+
+  async markUnfinishedDone(): Promise<number> {
+    // Every handled event was marked before its job was completed.
+    return 0;
+  }
 }

@@ -2,7 +2,6 @@
 export {
   DelayedError,
   Job,
-  type Processor,
   UnrecoverableError,
   Worker,
   type WorkerOptions,
@@ -11,7 +10,6 @@ export {
   type AttemptFailure,
   type BulkProgress,
   type BulkResult,
-  COUNTED_STATES,
   type CountedState,
   type EventDetail,
   type FailedEventSummary,
@@ -22,6 +20,7 @@ export {
   type QueueStats,
   type StateCounts,
 } from './admin.js';
+export type { BatchEvent, BatchState, BatchWriter } from './batch-writer.js';
 export {
   type ConnectionRole,
   closeRedis,
@@ -29,36 +28,64 @@ export {
   isRedisReady,
   type RedisClient,
   type RedisSettings,
+  usesCluster,
   waitForRedis,
 } from './connection.js';
-export { claimedAtFetch, FINISH_JOB, JobFinisher } from './finish-script.js';
-export { type ClaimResult, DONE, IdempotencyStore, retryDoneMark } from './idempotency.js';
+export {
+  ATTEMPT_OUTCOMES,
+  type AttemptRecord,
+  type AttemptRecordOutcome,
+  DELIVERY_OUTCOMES,
+  type DeliveryOutcome,
+  type DeliveryRecord,
+  decodeHistoryRecord,
+  encodeHistoryRecord,
+  HISTORY_FORMAT_VERSION,
+  HISTORY_STREAM_SUFFIX,
+  type HistoryRecord,
+  HistoryWriter,
+  historyShardOf,
+  historyStreamKey,
+  historyStreamKeys,
+  MalformedHistoryRecord,
+  type ReplayRecord,
+} from './history.js';
+export {
+  type ClaimResult,
+  type EndedTurn,
+  type EventLedger,
+  IdempotencyStore,
+} from './idempotency.js';
 export {
   BACKOFF_TYPE,
   backoffDelay,
-  COMPLETED_RETENTION,
-  FAILED_RETENTION_SECONDS,
-  jobOptions,
-  MAX_BACKOFF_MS,
 } from './job-options.js';
 export {
-  clusterSlot,
   eventIdFromJobId,
   idempotencyKey,
   jobIdFor,
   type QueueSettings,
   type QueueShard,
   queueShards,
+  REPLAY_JOB_ID_PREFIX,
+  replayJobIdFor,
   shardOf,
 } from './naming.js';
+export type { ResourceTurn, TurnResult } from './ordering.js';
 export {
-  DEFAULT_MAX_BATCH,
-  DEFAULT_MAX_IN_FLIGHT,
   type EnqueueOutcome,
   EventProducer,
   type ProducerDeps,
   QueueUnavailableError,
 } from './producer.js';
+export {
+  chooseQueuePath,
+  FastPathUnavailableError,
+  type QueuePath,
+  type QueuePathChoice,
+  queuePathOrExit,
+  STOCK_PATH,
+} from './queue-path.js';
 export {
   type EventJobData,
   type EventQueue,

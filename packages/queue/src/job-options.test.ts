@@ -1,9 +1,10 @@
-import { startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
+import { startRedis, type TestRedis, testQueuePath, waitFor } from '@groq-webhooks/testing';
 import { type Job, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeRedis, createRedis, type RedisClient, waitForRedis } from './connection.js';
 import { COMPLETED_RETENTION, jobOptions } from './job-options.js';
 import { EventProducer } from './producer.js';
+import { chooseQueuePath } from './queue-path.js';
 import { type EventJobData, openQueue } from './queues.js';
 
 const base = { jobAttempts: 3, backoffBaseMs: 10 };
@@ -45,7 +46,8 @@ describe('completed-job retention', () => {
       };
       const producerClient = client('producer');
       await waitForRedis(producerClient, 5000);
-      const producer = new EventProducer({ client: producerClient, settings });
+      const { path } = await chooseQueuePath(testQueuePath(), { isCluster: false });
+      const producer = new EventProducer({ client: producerClient, settings, path });
       for (let i = 0; i < 5; i++) {
         const event = { id: `evt_${i}`, type: 'resource.created', data: {}, created: 'x' };
         await producer.enqueue({ event, receivedAt: 'x', keyIndex: 0 }, 2000);

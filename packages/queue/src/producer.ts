@@ -1,13 +1,11 @@
 import { Job } from 'bullmq';
+import type { BatchEvent, BatchWriter } from './batch-writer.js';
 import type { RedisClient } from './connection.js';
-import { ENQUEUE_EVENTS, storedJobOptions } from './enqueue-script.js';
-import { DONE } from './idempotency.js';
-import { jobOptions } from './job-options.js';
-import { idempotencyKey, jobIdFor, queueShards, shardOf } from './naming.js';
+import { jobIdFor, queueShards, shardOf } from './naming.js';
+import type { QueuePath } from './queue-path.js';
 import {
   type EventJobData,
   type EventQueue,
-  jobDataJson,
   openQueue,
   type QueueHandleSettings,
 } from './queues.js';
@@ -31,31 +29,24 @@ export interface ProducerDeps {
   /** A `producer`-role client (offline queue off). */
   client: RedisClient;
   settings: QueueHandleSettings;
+  /** The stock or the fast path (`chooseQueuePath`): how a batch is looked up and added. */
+  path: QueuePath;
   /** Most events one round trip carries per shard. Default {@link DEFAULT_MAX_BATCH}. */
   maxBatch?: number;
   /**
-   * Most batches per shard in flight at once on a single Redis (on a Cluster: 1).
-   * Default {@link DEFAULT_MAX_IN_FLIGHT}.
+   * Most batches per shard in flight at once where a batch is one atomic step (the fast path;
+   * the stock path sends one at a time). Default {@link DEFAULT_MAX_IN_FLIGHT}.
    */
   maxInFlight?: number;
 }
 
 /** Default of {@link ProducerDeps.maxBatch}. */
 export const DEFAULT_MAX_BATCH = 256;
-/**
- * Default of {@link ProducerDeps.maxInFlight}: with one batch at a time the ingest sat idle
- * ~20 % of the time waiting on Redis under load; with 4, ~11 % (bench: +10–15 % req/s). Once a
- * batch cost Redis half as much, 6 measured better again (bench medians 0.52–0.57× the bare
- * server against 0.48–0.54× with 4, p99 5–11 ms); 8 did as well but let the p99 reach 14 ms.
- */
+/** Default of {@link ProducerDeps.maxInFlight} (measured: docs/performance.md). */
 export const DEFAULT_MAX_IN_FLIGHT = 6;
 
 /** One waiting `enqueue` call. Settled exactly once: by its batch or by its own deadline. */
-interface PendingEnqueue {
-  readonly data: EventJobData;
-  /** The JSON text `data.event` was parsed from, when the caller has it. */
-  readonly eventJson: string | undefined;
-  readonly jobId: string;
+interface PendingEnqueue extends BatchEvent {
   readonly deadline: number;
   settled: boolean;
   timer: NodeJS.Timeout | undefined;
@@ -73,12 +64,9 @@ interface EventGroup {
  * Puts verified events into their queue shard, at most once per event id. Safe to create while
  * Redis is down: it fails fast meanwhile and works as soon as Redis answers.
  *
- * Concurrent calls are coalesced per shard into batches. On a single Redis a batch is one script
- * call that looks every event up and adds the new ones as BullMQ's add script would
- * ({@link ENQUEUE_EVENTS}); a few batches may be in flight at once, as each is atomic. On a
- * Cluster, where done-markers and queue keys live in different slots, a batch is one round of
- * lookups and then one `addBulk`, one batch at a time. Either way each call resolves only once its
- * own job is in Redis, with its own outcome and its own deadline.
+ * Concurrent calls are coalesced per shard into batches, each looked up and added by the path's
+ * {@link BatchWriter} (stock: lookups then `addBulk`; fast: one script call). Each call resolves
+ * only once its own job is in Redis, with its own outcome and its own deadline.
  */
 export class EventProducer {
   readonly #client: RedisClient;
@@ -86,27 +74,21 @@ export class EventProducer {
   readonly #shards;
   readonly #queues = new Map<number, Promise<EventQueue>>();
   readonly #batchers: ShardBatcher[];
-  readonly #maxBatch: number;
-  /** The JSON of the options every job gets, as BullMQ stores them (for the batch script). */
-  readonly #storedOptions: string;
+  readonly #writer: BatchWriter;
   #closed = false;
 
   constructor(deps: ProducerDeps) {
     this.#client = deps.client;
     this.#settings = deps.settings;
     this.#shards = queueShards(deps.settings);
-    this.#maxBatch = Math.max(1, deps.maxBatch ?? DEFAULT_MAX_BATCH);
-    this.#storedOptions = storedJobOptions(jobOptions(deps.settings));
-    // defineCommand only registers the script locally; it is sent with EVALSHA on first use.
-    deps.client.defineCommand('groqEnqueueEvents', { lua: ENQUEUE_EVENTS });
+    this.#writer = deps.path.batchWriter(deps.client, deps.settings, {
+      maxInFlight: Math.max(1, deps.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT),
+    });
+    const maxBatch = Math.max(1, deps.maxBatch ?? DEFAULT_MAX_BATCH);
     this.#batchers = this.#shards.map(
       (shard) =>
-        new ShardBatcher(
-          this.#maxBatch,
-          // On a Cluster a batch is a lookup and then an add: two batches in flight could both
-          // see the same new event. On a single Redis each batch is one atomic script.
-          deps.client.isCluster ? 1 : Math.max(1, deps.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT),
-          (batch) => this.#flush(shard.index, batch),
+        new ShardBatcher(maxBatch, this.#writer.maxInFlight, (batch) =>
+          this.#flush(shard.index, batch),
         ),
     );
   }
@@ -114,7 +96,7 @@ export class EventProducer {
   /**
    * Enqueues an event unless it is known already. Resolves only once Redis holds the job;
    * rejects with {@link QueueUnavailableError} when Redis is unreachable or `timeoutMs` passes.
-   * `eventJson`, when given, is the JSON text `data.event` was parsed from: on a single Redis the
+   * `eventJson`, when given, is the JSON text `data.event` was parsed from: on the fast path the
    * job's data then carries that text instead of `data.event` serialised again.
    */
   enqueue(data: EventJobData, timeoutMs: number, eventJson?: string): Promise<EnqueueOutcome> {
@@ -168,127 +150,28 @@ export class EventProducer {
         throw new QueueUnavailableError(`Redis is ${this.#client.status}`);
       }
       const queue = await this.#queue(shardIndex);
-      const known = this.#client.isCluster
-        ? await this.#check(queue, all)
-        : await this.#checkAndAdd(queue, all);
-      const fresh: EventGroup[] = [];
-      const work: Promise<void>[] = [];
+      const states = await this.#writer.write(
+        queue,
+        all.map((group) => group.leader),
+      );
+      const requeues: Promise<void>[] = [];
       all.forEach((group, index) => {
-        const state = known[index];
-        if (state === undefined || state instanceof Error) {
-          settleGroup(group, unavailable(state ?? new Error('no reply')));
-        } else if (state === 'added') {
-          settleGroup(group, 'enqueued');
-        } else if (state === 'new') {
-          fresh.push(group);
-        } else if (state === 'known') {
-          settleGroup(group, 'duplicate');
-        } else {
-          work.push(
+        const state = states[index];
+        if (state === 'added') settleGroup(group, 'enqueued');
+        else if (state === 'known') settleGroup(group, 'duplicate');
+        else if (state === 'failed') {
+          requeues.push(
             this.#requeue(queue, group.leader.data, group.leader.jobId).then(
               (outcome) => settleGroup(group, outcome),
               (error: unknown) => settleGroup(group, unavailable(error)),
             ),
           );
-        }
+        } else settleGroup(group, unavailable(state ?? new Error('no reply')));
       });
-      if (fresh.length > 0) {
-        work.push(
-          this.#addAll(queue, fresh).then(
-            () => {
-              for (const group of fresh) settleGroup(group, 'enqueued');
-            },
-            (error: unknown) => {
-              for (const group of fresh) settleGroup(group, unavailable(error));
-            },
-          ),
-        );
-      }
-      await Promise.all(work);
+      await Promise.all(requeues);
     } catch (error) {
       for (const group of all) settleGroup(group, unavailable(error));
     }
-  }
-
-  /**
-   * On a single Redis: looks every event of a batch up and adds the new ones in one script call
-   * ({@link ENQUEUE_EVENTS}: the writes of BullMQ's add script, batched).
-   */
-  async #checkAndAdd(queue: EventQueue, groups: EventGroup[]): Promise<(EventState | Error)[]> {
-    const keys = queue.keys;
-    const args: (string | number)[] = [
-      keys.wait,
-      keys.paused,
-      keys.meta,
-      keys.id,
-      keys.completed,
-      keys.delayed,
-      keys.active,
-      keys.events,
-      keys.marker,
-      keys.failed,
-    ] as string[];
-    for (const { leader } of groups) args.push(idempotencyKey(leader.data.event.id));
-    args.push(keys[''] as string, Date.now(), this.#storedOptions);
-    for (const { leader } of groups) {
-      const { data, eventJson } = leader;
-      args.push(
-        leader.jobId,
-        data.event.type,
-        eventJson === undefined ? JSON.stringify(data) : jobDataJson(data, eventJson),
-      );
-    }
-    const states = await (this.#client as EnqueueClient).groqEnqueueEvents(
-      10 + groups.length,
-      ...args,
-    );
-    return groups.map((_, index) => {
-      const state = states[index];
-      if (state === undefined) return new Error('no reply');
-      return EVENT_STATES[state] ?? new Error(`BullMQ refused the job (code ${state})`);
-    });
-  }
-
-  /**
-   * On a Cluster: looks every event of a batch up in one round trip: its done-marker, whether
-   * its job exists, and whether that job failed for good. The done-markers live in other slots
-   * than the queue keys, so they go out as separate commands (ioredis routes each one), and only
-   * the queue keys, which share the shard's hash tag, share a pipeline.
-   */
-  async #check(queue: EventQueue, groups: EventGroup[]): Promise<(EventState | Error)[]> {
-    const failedKey = queue.keys.failed ?? queue.toKey('failed');
-    const client = this.#client;
-    const queued = client.pipeline();
-    for (const { leader } of groups) {
-      queued.exists(queue.toKey(leader.jobId));
-      queued.zscore(failedKey, leader.jobId);
-    }
-    const [markers, replies] = await Promise.all([
-      Promise.all(
-        groups.map(({ leader }) =>
-          client.get(idempotencyKey(leader.data.event.id)).then(
-            (value): Reply => [null, value],
-            (error: Error): Reply => [error, null],
-          ),
-        ),
-      ),
-      queued.exec(),
-    ]);
-    return groups.map((_, index) =>
-      eventState(markers[index], replies?.[index * 2], replies?.[index * 2 + 1]),
-    );
-  }
-
-  /** Adds the new jobs of a batch in one pipeline. */
-  async #addAll(queue: EventQueue, groups: EventGroup[]): Promise<void> {
-    // With an existing jobId BullMQ adds nothing, so a race with another ingest stays one job.
-    await queue.addBulk(
-      groups.map(({ leader }) => ({
-        name: leader.data.event.type,
-        data: leader.data,
-        opts: { jobId: leader.jobId },
-      })),
-    );
   }
 
   /** Puts a permanently failed job back with a fresh attempt budget. Rare: one event at a time. */
@@ -342,37 +225,6 @@ export class EventProducer {
       queues.map((result) => (result.status === 'fulfilled' ? result.value.close() : undefined)),
     );
   }
-}
-
-/**
- * What Redis knows of an event: nothing yet, nothing before and now its job is added, a live job
- * or done-marker, or a failed job.
- */
-type EventState = 'new' | 'added' | 'known' | 'failed';
-
-/** {@link ENQUEUE_EVENTS}' replies, by number. */
-const EVENT_STATES: readonly EventState[] = ['added', 'known', 'failed'];
-
-type EnqueueClient = RedisClient & {
-  groqEnqueueEvents(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
-};
-
-/** One reply of a pipeline: `[error, value]`. */
-type Reply = [error: Error | null, value: unknown];
-
-function eventState(
-  marker: Reply | undefined,
-  exists: Reply | undefined,
-  failedScore: Reply | undefined,
-): EventState | Error {
-  if (marker === undefined || exists === undefined || failedScore === undefined) {
-    return new Error('missing reply');
-  }
-  const error = marker[0] ?? exists[0] ?? failedScore[0];
-  if (error !== null) return error;
-  if (marker[1] === DONE) return 'known';
-  if (exists[1] !== 1) return 'new';
-  return failedScore[1] === null ? 'known' : 'failed';
 }
 
 function settleGroup(group: EventGroup, outcome: EnqueueOutcome | QueueUnavailableError): void {

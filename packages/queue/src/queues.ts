@@ -13,10 +13,10 @@ export interface EventJobData {
   /** Index of the receiver secret that verified the signature. */
   keyIndex: number;
   /**
-   * Never stored: set on the worker's copy of a job when fetching it already claimed its event
-   * for this lock token (see `JobFinisher`).
+   * Set on jobs made by `events replay`: the replay command's id. Such a job runs its event
+   * again even though it is marked done, once per replay id (SPEC §6).
    */
-  fetchClaim?: string;
+  replay?: string;
 }
 
 /**

@@ -5,7 +5,6 @@ export {
   flushAndExit,
   isoClock,
   type Logger,
-  REDACTED_PATHS,
 } from './logger.js';
 export { Counter, createRegistry, Gauge, Histogram, type Registry } from './metrics.js';
 export { metricsListener } from './metrics-listener.js';

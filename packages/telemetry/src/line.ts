@@ -28,7 +28,7 @@ const VERBATIM = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
  * label, time, bindings, field order and escaping; one difference: a lone surrogate is escaped,
  * where pino writes it raw and it reaches the log as U+FFFD), for the one line per request or job
  * on the hot paths: pino's general path (formatters, serializers, redaction, an object walk)
- * costs ~2.3 µs a line on the benchmark machine, this ~0.4 µs. Only flat fields: anything else,
+ * costs several times more (docs/performance.md). Only flat fields: anything else,
  * such as an error, is logged with the logger itself.
  */
 export function writeLine(logger: Logger, level: LineLevel, fields: LineFields, msg: string): void {

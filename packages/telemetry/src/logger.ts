@@ -51,7 +51,7 @@ export function createLogger(options: CreateLoggerOptions): Logger {
   const settings: LoggerOptions = {
     level: options.level ?? 'info',
     base: { service: options.service, pid: process.pid },
-    // pino's `*.key` wildcards cost ~5 µs on every line (it walks every key); the same censoring
+    // pino's `*.key` wildcards walk every key of every line (docs/performance.md); the same censoring
     // is done by `censorNested` below at a fraction of that, and pino keeps the fixed paths.
     redact: { paths: REDACTED_PATHS.filter((path) => !path.startsWith('*.')), censor: CENSOR },
     timestamp: cachedIsoTime(),

@@ -1,4 +1,6 @@
 export { type StartRedisClusterOptions, startRedisCluster, type TestCluster } from './cluster.js';
+export { captureLines, type TestEnvelope, testEnvelope, testJobData } from './envelopes.js';
+export { type TestQueuePath, testQueuePath } from './fast-path.js';
 export { freePort, freePorts, outsideAddress } from './ports.js';
 export {
   postgresBinDir,
@@ -13,4 +15,12 @@ export {
   stopAllProcesses,
 } from './process.js';
 export { rawCommand, type StartRedisOptions, startRedis, type TestRedis } from './redis.js';
+export { type DumpClient, type DumpedValue, dumpKeys } from './redis-dump.js';
+export {
+  type Attempt,
+  type Delivery,
+  SignedSender,
+  type SignedSenderOptions,
+  traffic,
+} from './signed-sender.js';
 export { type WaitOptions, waitFor } from './wait.js';

@@ -1,6 +1,5 @@
-import { waitFor } from '@groq-webhooks/testing';
+import { type SignedSender, traffic, waitFor } from '@groq-webhooks/testing';
 import type { Redis } from 'ioredis';
-import { type Sender, traffic } from './sender.js';
 import { queueDrained } from './stack.js';
 
 /**
@@ -44,7 +43,7 @@ export interface Reconciliation {
 /** Inputs of {@link reconcile}. */
 export interface ReconcileInput {
   scenario: string;
-  senders: readonly Sender[];
+  senders: readonly SignedSender[];
   /** Client of the effects Redis (written by the handler module). */
   effects: Redis;
   /** Client of the queue's Redis: reconciliation waits until no job can still run. */
@@ -149,7 +148,7 @@ export async function reconcile(input: ReconcileInput): Promise<Reconciliation> 
 }
 
 /** Seconds from `since` (epoch ms) to the first 2xx answer any sender got after it. */
-export function recoverySeconds(senders: readonly Sender[], since: number): number {
+export function recoverySeconds(senders: readonly SignedSender[], since: number): number {
   let first = Number.POSITIVE_INFINITY;
   for (const sender of senders) {
     for (const attempt of sender.attempts()) {

@@ -1,17 +1,20 @@
 import type { Envelope } from '@groq-webhooks/core';
-import { startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
-import { type Job, Worker } from 'bullmq';
+import { dumpKeys, startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
+import { createRedisBackend, type Job, Worker } from 'bullmq';
 import { Packr } from 'msgpackr';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { closeRedis, createRedis, type RedisClient } from './connection.js';
-import { claimedAtFetch, JobFinisher, optionsAsJson } from './finish-script.js';
-import { backoffDelay } from './job-options.js';
-import { idempotencyKey, jobIdFor } from './naming.js';
-import { type EventJobData, openQueue } from './queues.js';
+import { closeRedis, createRedis, type RedisClient } from '../connection.js';
+import { backoffDelay } from '../job-options.js';
+import { idempotencyKey, jobIdFor } from '../naming.js';
+import { type EventJobData, openQueue } from '../queues.js';
+import { fusedFinishBackend } from './backend.js';
+import { fusedFinishScript, optionsAsJson } from './finish-script.js';
+import { FastLedger } from './ledger.js';
+import { checkReviewedScripts } from './reviewed-scripts.js';
 
-// The worker's finish script folds the claim of the next job and the done-marker of the
-// finished one into BullMQ's moveToFinished. These tests hold it to BullMQ's own behaviour
-// for everything else, and to the two writes it adds.
+// The fast path's backend folds the claim of the next job and the done-marker of the finished
+// one into BullMQ's moveToFinished. These tests hold it to BullMQ's own behaviour for
+// everything else, and to the two writes it adds.
 
 const settings = { queuePrefix: '{groq}', queueShards: 1, jobAttempts: 3, backoffBaseMs: 250 };
 const TTL_SECONDS = 3600;
@@ -24,15 +27,22 @@ function data(id: string): EventJobData {
   return { event, receivedAt: '2026-11-28T10:00:01.000Z', keyIndex: 0 };
 }
 
-describe('JobFinisher', { timeout: 30_000 }, () => {
+/** How a test worker finishes its jobs. */
+type FinishMode = 'stock' | 'fused' | 'fused-packed';
+
+describe('the fused finish backend', { timeout: 30_000 }, () => {
   let redis: TestRedis;
   let client: RedisClient;
+  let script: string;
   const cleanups: (() => Promise<unknown>)[] = [];
 
   beforeAll(async () => {
     redis = await startRedis();
     client = createRedis({ redisUrl: redis.url, redisClusterNodes: undefined }, 'admin');
     await waitFor(() => client.status === 'ready');
+    const check = await checkReviewedScripts();
+    if (!check.ok) throw new Error(check.reason);
+    script = fusedFinishScript(check.scripts.moveToFinished);
   });
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -54,17 +64,28 @@ describe('JobFinisher', { timeout: 30_000 }, () => {
     await queue.close();
   }
 
-  /** Runs a worker (with a finisher unless `plain`) whose processor is `process`. */
+  /** Runs a BullMQ worker over `mode`'s backend whose processor is `process`. */
   async function run(
     queueName: string,
-    process: (job: Job<EventJobData>, token: string, finisher: JobFinisher) => Promise<void>,
-    options: { plain?: boolean; concurrency?: number; packedOptions?: boolean } = {},
+    process: (job: Job<EventJobData>, token: string, ledger: FastLedger) => Promise<void>,
+    options: { mode?: FinishMode; concurrency?: number } = {},
   ) {
+    const mode = options.mode ?? 'fused';
     const connection = createRedis({ redisUrl: redis.url, redisClusterNodes: undefined }, 'worker');
-    const finisher = new JobFinisher({ doneTtlSeconds: TTL_SECONDS });
+    const ledger = new FastLedger(connection, {
+      doneTtlSeconds: TTL_SECONDS,
+      finishScript: script,
+    });
+    const backendFactory =
+      mode === 'stock'
+        ? createRedisBackend
+        : mode === 'fused'
+          ? ledger.backendFactory
+          : // Sends the options as BullMQ packed them: the script's MessagePack branch.
+            fusedFinishBackend({ book: ledger, script, encodeOptions: (packed) => packed });
     const worker = new Worker<EventJobData>(
       queueName,
-      (job, token) => process(job, token ?? '', finisher),
+      (job, token) => process(job, token ?? '', ledger),
       {
         connection,
         prefix: '{groq}',
@@ -74,48 +95,34 @@ describe('JobFinisher', { timeout: 30_000 }, () => {
         lockDuration: LOCK_MS,
         settings: { backoffStrategy: (attemptsMade: number) => backoffDelay(attemptsMade, 50) },
       },
+      backendFactory,
     );
     await worker.waitUntilReady();
-    if (options.plain !== true) finisher.install(connection);
-    if (options.packedOptions === true) {
-      // Sends the options the way BullMQ packed them: the script's MessagePack branch.
-      const target = connection as unknown as Record<string, (args: unknown[]) => unknown>;
-      const finish = target.groqFinishJob?.bind(connection);
-      target.groqFinishJob = (args: unknown[]) => {
-        const json = args[14 + 7];
-        expect(typeof json).toBe('string');
-        return finish?.(
-          args.map((arg, i) => (i === 21 ? bullmqPackr.pack(JSON.parse(String(json))) : arg)),
-        );
-      };
-    }
     void worker.run();
     cleanups.push(async () => {
       await worker.close();
       await closeRedis(connection);
     });
-    return { worker, finisher };
+    return { worker, ledger };
   }
 
   /** A finished queue's keys with times left out: what BullMQ wrote. */
   async function snapshot(queueName: string): Promise<Record<string, unknown>> {
-    const prefix = `{groq}:${queueName}:`;
     const out: Record<string, unknown> = {};
-    for (const key of (await client.keys(`${prefix}*`)).sort()) {
-      const name = key.slice(prefix.length);
-      const type = await client.type(key);
+    for (const [name, { type, value }] of Object.entries(
+      await dumpKeys(client, `{groq}:${queueName}:`),
+    )) {
       if (type === 'hash') {
-        const { timestamp, processedOn, finishedOn, ...rest } = await client.hgetall(key);
+        const { timestamp, processedOn, finishedOn, ...rest } = value as Record<string, string>;
         out[name] = { ...rest, times: [timestamp, processedOn, finishedOn].map(Boolean) };
-      } else if (type === 'list') {
-        out[name] = await client.lrange(key, 0, -1);
       } else if (type === 'zset') {
-        out[name] = (await client.zrange(key, '0', '-1')).sort();
+        out[name] = (value as [string, string][]).map(([member]) => member).sort();
       } else if (type === 'stream') {
-        const entries = await client.xrange(key, '-', '+');
-        out[name] = entries.map(([, fields]) => fields.map(time)).sort();
+        out[name] = (value as string[][]).map((fields) => fields.map(time)).sort();
+      } else if (type === 'string') {
+        out[name] = time((value as string | null) ?? '');
       } else {
-        out[name] = time((await client.get(key)) ?? '');
+        out[name] = value;
       }
     }
     return out;
@@ -129,33 +136,35 @@ describe('JobFinisher', { timeout: 30_000 }, () => {
   it('finishes jobs exactly as BullMQ does, and marks done only the events it was told to', async () => {
     const ids = Array.from({ length: 12 }, (_, i) => `evt_same_${i}`);
     let seen = 0;
-    for (const [queueName, plain, packedOptions] of [
-      ['finish-plain', true, false],
-      ['finish-fused', false, false],
-      ['finish-packed', false, true],
+    for (const [queueName, mode] of [
+      ['finish-stock', 'stock'],
+      ['finish-fused', 'fused'],
+      ['finish-packed', 'fused-packed'],
     ] as const) {
       await fill(queueName, ids);
       await client.del(...ids.map(idempotencyKey));
       await run(
         queueName,
-        async (job, _token, finisher) => {
+        async (job, _token, ledger) => {
           seen += 1;
           const index = Number(job.data.event.id.split('_').at(-1));
-          if (!plain && index % 2 === 0) finisher.markDoneOnFinish(job.id ?? '', job.data.event.id);
+          if (mode !== 'stock' && index % 2 === 0) {
+            await ledger.markHandled(job.data.event.id, job.id ?? '');
+          }
           if (index === 5 && job.attemptsMade === 0) throw new Error('fails once');
         },
-        { plain, packedOptions },
+        { mode },
       );
       const queue = openQueue(client, { index: 0, name: queueName, prefix: '{groq}' }, settings);
       cleanups.push(() => queue.close());
       await waitFor(async () => (await queue.getCompletedCount()) === 12, { timeoutMs: 15_000 });
     }
     expect(seen).toBe(39);
-    expect(await snapshot('finish-fused')).toEqual(await snapshot('finish-plain'));
-    expect(await snapshot('finish-packed')).toEqual(await snapshot('finish-plain'));
+    expect(await snapshot('finish-fused')).toEqual(await snapshot('finish-stock'));
+    expect(await snapshot('finish-packed')).toEqual(await snapshot('finish-stock'));
     for (const [i, id] of ids.entries()) {
       const marker = await client.get(idempotencyKey(id));
-      // Events the plain run left no record of; odd ones the fused run claimed at fetch only.
+      // Events the stock run left no record of; odd ones the fused runs claimed at fetch only.
       if (i % 2 === 0) {
         expect(marker).toBe('done');
         expect(await client.ttl(idempotencyKey(id))).toBeGreaterThan(TTL_SECONDS - 60);
@@ -171,61 +180,56 @@ describe('JobFinisher', { timeout: 30_000 }, () => {
     await client.set(idempotencyKey('evt_done'), 'done');
     await client.set(idempotencyKey('evt_busy'), 'processing:someone-else');
     await fill('claims', ids);
-    // Then a job whose data is an empty object: it keeps it (its claim is then found the usual way).
-    const queue = openQueue(client, { index: 0, name: 'claims', prefix: '{groq}' }, settings);
-    cleanups.push(() => queue.close());
-    await queue.add('resource.created', {} as EventJobData, { jobId: jobIdFor('evt_empty') });
-    let emptyData: unknown;
-    const views: { id: string; claimed: boolean; record: string | null; pttl: number }[] = [];
-    await run('claims', async (job, token) => {
-      if (job.id === jobIdFor('evt_empty')) {
-        emptyData = job.data;
-        return;
-      }
+    const views: { id: string; record: string | null; pttl: number; claim: string }[] = [];
+    await run('claims', async (job, token, ledger) => {
       const id = job.data.event.id;
-      views.push({
-        id,
-        claimed: claimedAtFetch(job.data, token),
-        record: await client.get(idempotencyKey(id)),
-        pttl: await client.pttl(idempotencyKey(id)),
-      });
-      if (claimedAtFetch(job.data, token)) {
-        expect(job.data.fetchClaim).toBe(token);
-        expect(await client.get(idempotencyKey(id))).toBe(`processing:${token}`);
-      }
+      const record = await client.get(idempotencyKey(id));
+      const pttl = await client.pttl(idempotencyKey(id));
+      const claim = await ledger.claim(id, job.id ?? '', token, LOCK_MS);
+      views.push({ id, record: record === `processing:${token}` ? 'ours' : record, pttl, claim });
+      if (claim === 'claimed') await ledger.release(id, token);
     });
-    await waitFor(() => views.length === ids.length && emptyData !== undefined);
-    expect(emptyData).toEqual({});
-    expect(await client.get(idempotencyKey('evt_empty'))).toMatch(/^processing:/);
-    expect(views.map((view) => [view.id, view.claimed])).toEqual([
+    await waitFor(() => views.length === ids.length);
+    expect(views.map((view) => [view.id, view.record, view.claim])).toEqual([
       // The first job of a slot comes from BullMQ's moveToActive, which claims nothing.
-      ['evt_first', false],
-      ['evt:colon', true],
-      ['evt%percent', true],
-      ['evt_done', false],
-      ['evt_busy', false],
-      ['evt_last', true],
+      ['evt_first', null, 'claimed'],
+      ['evt:colon', 'ours', 'claimed'],
+      ['evt%percent', 'ours', 'claimed'],
+      ['evt_done', 'done', 'done'],
+      ['evt_busy', 'processing:someone-else', 'busy'],
+      ['evt_last', 'ours', 'claimed'],
     ]);
-    for (const view of views.filter((v) => v.claimed)) {
+    for (const view of views.filter((v) => v.record === 'ours')) {
       expect(view.pttl).toBeGreaterThan(LOCK_MS - 5000);
       expect(view.pttl).toBeLessThanOrEqual(LOCK_MS);
     }
-    expect(views.find((v) => v.id === 'evt_done')?.record).toBe('done');
-    expect(views.find((v) => v.id === 'evt_busy')?.record).toBe('processing:someone-else');
-    // The claim lives only in the reply: the stored job data is what the producer wrote.
+    // The claim lives only in Redis and in the ledger: the stored job data is the producer's.
     const stored = await client.hget(`{groq}:claims:${jobIdFor('evt_last')}`, 'data');
     expect(JSON.parse(stored ?? '')).toEqual(data('evt_last'));
+  });
+
+  it('gives back a claim the fetch took when the attempt ends before its handler', async () => {
+    await fill('give-back', ['evt_gb_first', 'evt_gb_second']);
+    const records: (string | null)[] = [];
+    await run('give-back', async (job, token, ledger) => {
+      const id = job.data.event.id;
+      await ledger.giveBack(id, job.id ?? '', token);
+      records.push(await client.get(idempotencyKey(id)));
+    });
+    await waitFor(() => records.length === 2);
+    // The second was claimed at fetch and given back; the first was never claimed.
+    expect(records).toEqual([null, null]);
   });
 
   it('while Redis refuses writes, the job is not finished without its marker; then both land', async () => {
     await fill('refused', ['evt_refused']);
     const maxmemory = (await client.config('GET', 'maxmemory')) as string[];
     let handled = false;
-    await run('refused', async (job, _token, finisher) => {
+    await run('refused', async (job, _token, ledger) => {
       // Redis starts refusing writes right after the handler's work.
       await client.config('SET', 'maxmemory', '1');
       handled = true;
-      finisher.markDoneOnFinish(job.id ?? '', job.data.event.id);
+      await ledger.markHandled(job.data.event.id, job.id ?? '');
     });
     const queue = openQueue(client, { index: 0, name: 'refused', prefix: '{groq}' }, settings);
     cleanups.push(() => queue.close());
@@ -271,21 +275,19 @@ describe('JobFinisher', { timeout: 30_000 }, () => {
     expect(optionsAsJson('already a string')).toBe('already a string');
   });
 
-  it('hands back the events marked for a finish that never came, once', () => {
-    const finisher = new JobFinisher({ doneTtlSeconds: TTL_SECONDS });
-    finisher.markDoneOnFinish(jobIdFor('evt_a'), 'evt_a');
-    finisher.markDoneOnFinish(jobIdFor('evt:b'), 'evt:b');
-    expect(finisher.takeUnfinished().sort()).toEqual(['evt:b', 'evt_a']);
-    expect(finisher.takeUnfinished()).toEqual([]);
-  });
-
-  it('refuses a Cluster connection, and a connection BullMQ has not set up yet', () => {
-    const finisher = new JobFinisher({ doneTtlSeconds: TTL_SECONDS });
-    const fresh = createRedis({ redisUrl: redis.url, redisClusterNodes: undefined }, 'worker');
-    cleanups.push(() => closeRedis(fresh));
-    expect(() => finisher.install(fresh)).toThrow(/not defined moveToFinished:/);
-    expect(() => finisher.install({ ...fresh, isCluster: true } as RedisClient)).toThrow(
-      /single Redis only/,
-    );
+  it('marks done, at close, the handled events whose job completion never came', async () => {
+    const connection = createRedis({ redisUrl: redis.url, redisClusterNodes: undefined }, 'worker');
+    cleanups.push(() => closeRedis(connection));
+    const ledger = new FastLedger(connection, {
+      doneTtlSeconds: TTL_SECONDS,
+      finishScript: script,
+    });
+    await ledger.markHandled('evt_unfinished_a', jobIdFor('evt_unfinished_a'));
+    await ledger.markHandled('evt:unfinished', jobIdFor('evt:unfinished'));
+    expect(await ledger.markUnfinishedDone()).toBe(0);
+    expect(await client.get(idempotencyKey('evt_unfinished_a'))).toBe('done');
+    expect(await client.get(idempotencyKey('evt:unfinished'))).toBe('done');
+    // Once: a job completion that comes after all carries no marker any more.
+    expect(ledger.takeDoneMark(jobIdFor('evt_unfinished_a'))).toBeUndefined();
   });
 });

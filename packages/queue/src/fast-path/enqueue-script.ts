@@ -1,16 +1,5 @@
-import { createHash } from 'node:crypto';
 import { type DefaultJobOptions, optsEncodeMap } from 'bullmq';
-// BullMQ's own Lua for Queue.add of a plain job. The batch script below writes what it writes;
-// the package has no `exports` map, so its built scripts are importable; the version is pinned.
-import { addStandardJob } from 'bullmq/dist/cjs/scripts/addStandardJob-9.js';
-import { DONE } from './idempotency.js';
-
-/**
- * The SHA-256 of the `addStandardJob` script (BullMQ 6.7.0) that {@link ENQUEUE_EVENTS} writes
- * like. Another BullMQ may write jobs differently: the module refuses to load until it is
- * reviewed (and `enqueue-script.test.ts` compares the two again).
- */
-const ADD_STANDARD_JOB_SHA256 = '2eee45c9ffc54d24681b737f926016a7f7464f0d32a5f87f623bffa2fc55413c';
+import { DONE } from '../idempotency.js';
 
 /**
  * One script call that looks up and adds a whole batch of events on a single Redis: for each
@@ -23,7 +12,8 @@ const ADD_STANDARD_JOB_SHA256 = '2eee45c9ffc54d24681b737f926016a7f7464f0d32a5f87
  * What BullMQ's script repeats per job and cannot change within one atomic script is done once
  * per batch: the events stream's length setting, whether the queue is paused or at its global
  * concurrency, the id counter (one INCRBY), the pushes (one LPUSH of all, in order) and the
- * marker. Measured: about half the Redis CPU of running BullMQ's script per event.
+ * marker: about half the Redis CPU of running BullMQ's script per event (docs/performance.md).
+ * Used only while BullMQ's `addStandardJob` is the reviewed text (`reviewed-scripts.ts`).
  *
  * KEYS: wait, paused, meta, id, completed, delayed, active, events, marker (BullMQ's order), the
  * failed set, then the N events' done-markers.
@@ -85,16 +75,6 @@ if #added > 0 then
   if not pausedOrMaxed then rcall('ZADD', markerKey, 0, '0') end
 end
 return states`;
-
-if (
-  addStandardJob.keys !== 9 ||
-  createHash('sha256').update(addStandardJob.content).digest('hex') !== ADD_STANDARD_JOB_SHA256
-) {
-  // A BullMQ upgrade changed how jobs are added: fail at start-up, not on the first webhook.
-  throw new Error(
-    'bullmq addStandardJob script changed: review packages/queue/src/enqueue-script.ts',
-  );
-}
 
 /**
  * The options BullMQ stores for a job added with these queue defaults, as JSON, without the job

@@ -1,0 +1,49 @@
+/**
+ * One configuration of the real ingest and worker that `pnpm bench` measures against the same
+ * round's baseline, side by side with the others: what a hot-path feature costs is the ratio of
+ * its variant to the default one (`fast`) in the same rounds.
+ */
+export interface Variant {
+  /** Short name, as in `--variants`. */
+  readonly name: string;
+  /** What it measures, for the report. */
+  readonly description: string;
+  /** Environment of the ingest and worker processes (over the bench's own). */
+  readonly env: Readonly<Record<string, string>>;
+  /** Which side it changes: the other side is not measured again for it. */
+  readonly sides: readonly ('ingest' | 'worker')[];
+}
+
+/** The default configuration: what a deployment runs with nothing set. */
+export const DEFAULT_VARIANT = 'fast';
+
+/** Every variant, in report order. */
+export const VARIANTS: readonly Variant[] = [
+  {
+    name: 'fast',
+    description: 'the default: the queue fast path (QUEUE_FAST_PATH=on)',
+    env: { QUEUE_FAST_PATH: 'on' },
+    sides: ['ingest', 'worker'],
+  },
+  {
+    name: 'stock',
+    description: "BullMQ's stock path (QUEUE_FAST_PATH=off)",
+    env: { QUEUE_FAST_PATH: 'off' },
+    sides: ['ingest', 'worker'],
+  },
+];
+
+/** The variants `--variants a,b` names (default: all), the default one always first. */
+export function chooseVariants(names: string | undefined): Variant[] {
+  if (names === undefined) return [...VARIANTS];
+  const wanted = new Set(names.split(',').map((name) => name.trim()));
+  wanted.add(DEFAULT_VARIANT);
+  for (const name of wanted) {
+    if (!VARIANTS.some((variant) => variant.name === name)) {
+      throw new Error(
+        `unknown variant ${name}: one of ${VARIANTS.map((variant) => variant.name).join(', ')}`,
+      );
+    }
+  }
+  return VARIANTS.filter((variant) => wanted.has(variant.name));
+}

@@ -1,0 +1,178 @@
+import {
+  type BackendFactory,
+  type RedisClient as BullmqClient,
+  createIORedisClient,
+  type IRedisTransaction,
+  isIRedisClient,
+  isRedisInstance,
+  type KeyPrefixOptions,
+  QueueKeys,
+  RedisConnection,
+  RedisQueueBackend,
+} from 'bullmq';
+import { type EndedTurn, retryDoneMark } from '../idempotency.js';
+import { idempotencyKey, resourceStateKey } from '../naming.js';
+import { createdArg } from '../ordering.js';
+import { optionsAsJson } from './finish-script.js';
+
+/** What a job's completion writes first: its event's done-marker, and the end of its turn. */
+export interface DoneMark {
+  readonly eventId: string;
+  readonly ended: EndedTurn | undefined;
+}
+
+/**
+ * What the fused finish asks of the worker, and tells it: which finishing job's event to mark
+ * done, and which fetched job's event it claimed. Kept by the fast path's ledger.
+ */
+export interface FinishBook {
+  /** Seconds a done-marker (and a resource's state) lives (`IDEMPOTENCY_TTL_SECONDS`). */
+  readonly doneTtlSeconds: number;
+  /** What this job's completion writes first, if anything (forgotten then). */
+  takeDoneMark(jobId: string): DoneMark | undefined;
+  /** Fetching `jobId` (as the slot's next job) claimed its event for `token`. */
+  claimedAtFetch(jobId: string, token: string): void;
+}
+
+/** How BullMQ's packed finishing options are sent to the script. */
+type OptionsEncoder = (packed: string | number | Buffer) => string | number | Buffer;
+
+/** What the fused finish backend is made of. */
+export interface FusedFinish {
+  readonly book: FinishBook;
+  /** The fused finish Lua (`fusedFinishScript`). */
+  readonly script: string;
+  /** Default {@link optionsAsJson}; the script decodes BullMQ's MessagePack as well. */
+  readonly encodeOptions?: OptionsEncoder;
+}
+
+/** The name the fused finish is defined under on BullMQ's connection (public `defineCommand`). */
+const FUSED_FINISH = 'groqFusedFinish';
+/**
+ * BullMQ's `moveToFinished` arguments (the reviewed script's): 14 keys, then 9 ARGV — the job id
+ * 1st, the target (`completed`/`failed`) 5th, the options 8th, the fields to update 9th.
+ */
+const KEY_COUNT = 14;
+const JOB_ID_ARG = KEY_COUNT;
+const TARGET_ARG = KEY_COUNT + 4;
+const OPTIONS_ARG = KEY_COUNT + 7;
+const FIELDS_ARG = KEY_COUNT + 8;
+/** Replies that mean Redis ran nothing and may take the same call a moment later. */
+const REFUSAL = /^(OOM|READONLY|LOADING|MASTERDOWN|TRYAGAIN)\b/;
+
+/**
+ * BullMQ's Redis backend with its job finish replaced by the fused finish script, through the
+ * `execCommand` hook BullMQ's backend offers its subclasses. Everything else is BullMQ's own.
+ */
+class FusedFinishBackend extends RedisQueueBackend {
+  readonly #book: FinishBook;
+  readonly #script: string;
+  readonly #encodeOptions: OptionsEncoder;
+  readonly #claimPrefix = idempotencyKey('');
+  readonly #defined = new WeakSet<object>();
+
+  constructor(fused: FusedFinish, ...stock: ConstructorParameters<typeof RedisQueueBackend>) {
+    super(...stock);
+    this.#book = fused.book;
+    this.#script = fused.script;
+    this.#encodeOptions = fused.encodeOptions ?? optionsAsJson;
+  }
+
+  // biome-ignore lint/suspicious/noExplicitAny: BullMQ's own signature.
+  override execCommand(client: BullmqClient | IRedisTransaction, name: string, args: any[]): any {
+    if (name !== 'moveToFinished' || !isIRedisClient(client)) {
+      return super.execCommand(client, name, args);
+    }
+    return this.#finish(client, args);
+  }
+
+  /** BullMQ's finish, with the done-marker this job's handler earned and the next job's claim. */
+  #finish(client: BullmqClient, args: unknown[]): Promise<unknown> {
+    if (!this.#defined.has(client)) {
+      client.defineCommand(FUSED_FINISH, { numberOfKeys: KEY_COUNT, lua: this.#script });
+      this.#defined.add(client);
+    }
+    const jobId = String(args[JOB_ID_ARG]);
+    const mark = args[TARGET_ARG] === 'completed' ? this.#book.takeDoneMark(jobId) : undefined;
+    const full = args.slice(0, FIELDS_ARG);
+    const options = full[OPTIONS_ARG];
+    if (options !== undefined) full[OPTIONS_ARG] = this.#encodeOptions(options as Buffer);
+    const ended = mark?.ended;
+    full.push(
+      args[FIELDS_ARG] ?? '',
+      mark === undefined ? '' : idempotencyKey(mark.eventId),
+      this.#book.doneTtlSeconds,
+      this.#claimPrefix,
+      ended === undefined ? '' : resourceStateKey(ended.turn.key),
+      ended === undefined ? '' : createdArg(ended.turn),
+      ended === undefined ? '' : ended.turn.type,
+      ended === undefined ? '' : ended.owner,
+    );
+    const run = (): Promise<unknown> =>
+      client.runCommand(FUSED_FINISH, full).then((result: unknown) => this.#noteClaim(result));
+    // Without a marker to write, BullMQ handles its own errors as it always does; with one, a
+    // refusal (maxmemory, failover) is tried again, since giving up runs the handler twice.
+    return mark === undefined ? run() : retryDoneMark(run, isRefusal);
+  }
+
+  /** The script appends the lock token when it claimed the fetched job's event. */
+  #noteClaim(result: unknown): unknown {
+    if (Array.isArray(result) && result.length > 4) {
+      const [, jobId, , , token] = result as unknown[];
+      if (typeof jobId === 'string' && typeof token === 'string') {
+        this.#book.claimedAtFetch(jobId, token);
+      }
+      return result.slice(0, 4);
+    }
+    return result;
+  }
+}
+
+function isRefusal(error: unknown): boolean {
+  return error instanceof Error && REFUSAL.test(error.message);
+}
+
+/**
+ * A BullMQ `backendFactory` for the worker's `Worker`s: BullMQ's Redis backend with the fused
+ * finish. Built as BullMQ's own `createRedisBackend` builds a worker's backend from a client
+ * instance (the shared main connection, a dedicated blocking duplicate).
+ */
+export function fusedFinishBackend(fused: FusedFinish): BackendFactory<RedisQueueBackend> {
+  return (name, opts, options = {}) => {
+    const client = opts.connection;
+    // A worker's options carry its key prefix and its name, as BullMQ's own factory reads them.
+    const { prefix = 'bull', name: workerName } = opts as KeyPrefixOptions & { name?: string };
+    if (options.blocking === true || !isRedisInstance(client)) {
+      throw new Error('the fused finish backend takes a worker over an ioredis client');
+    }
+    const connection = new RedisConnection(client, {
+      shared: true,
+      blocking: false,
+      ...(opts.skipVersionCheck === undefined ? {} : { skipVersionCheck: opts.skipVersionCheck }),
+      ...(opts.skipWaitingForReady === undefined
+        ? {}
+        : { skipWaitingForReady: opts.skipWaitingForReady }),
+    });
+    let blockingConnection: RedisConnection | undefined;
+    if (options.withBlockingConnection === true) {
+      const base64Name = Buffer.from(name).toString('base64');
+      const connectionName = `${prefix}:${base64Name}${workerName ? `:w:${workerName}` : ''}`;
+      const adapter = isIRedisClient(client) ? client : createIORedisClient(client);
+      blockingConnection = new RedisConnection(adapter.duplicate({ connectionName }), {
+        shared: false,
+        blocking: true,
+        ...(opts.skipVersionCheck === undefined ? {} : { skipVersionCheck: opts.skipVersionCheck }),
+      });
+    }
+    const queueKeys = new QueueKeys(prefix);
+    return new FusedFinishBackend(
+      fused,
+      connection,
+      name,
+      queueKeys.getKeys(name),
+      (type: string) => queueKeys.toKey(name, type),
+      opts,
+      blockingConnection,
+    );
+  };
+}

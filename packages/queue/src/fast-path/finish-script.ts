@@ -1,0 +1,95 @@
+import { unpack } from 'msgpackr';
+import { DONE, PROCESSING } from '../idempotency.js';
+import { JOB_ID_PREFIX } from '../naming.js';
+import { END_TURN } from '../ordering.js';
+import type { BullmqScript } from './reviewed-scripts.js';
+
+/** Where BullMQ's `moveToFinished` unpacks its options (exactly once, in the reviewed text). */
+const BULLMQ_OPTS = 'local opts = cmsgpack.unpack(ARGV[8])';
+
+/**
+ * BullMQ's `moveToFinished` (the reviewed text, run as a local function) with the worker's two
+ * idempotency writes around it, so that a job costs the worker one round trip, as in a bare
+ * BullMQ worker, instead of three (claim, done-mark, finish):
+ *
+ * - before finishing a job whose handler succeeded, its event's done-marker (key ARGV[10], TTL
+ *   ARGV[11] seconds). It is the script's first write: when Redis refuses writes (maxmemory),
+ *   the whole call is refused and no job is finished without its marker. With it, the end of
+ *   the event's turn at its resource (per-resource ordering: state key ARGV[13], created
+ *   ARGV[14], the event's type ARGV[15], owner ARGV[16]; see `ordering.ts`);
+ * - after BullMQ has locked the slot's next job, that job's event claimed for the same lock
+ *   token and lock duration (SET NX of `<ARGV[12]><event id>`, the event id read back from the
+ *   job id). When the claim was taken, the token is appended to BullMQ's reply as a fifth
+ *   element (BullMQ reads the first four), so the worker knows the claim is its own without
+ *   asking. A job whose event already has a record is not claimed: the worker then claims the
+ *   usual way, which sorts out done, busy or ours.
+ *
+ * KEYS and ARGV[1..9]: BullMQ's own; ARGV[8], its options, may be JSON instead of MessagePack
+ * ({@link optionsAsJson}).
+ */
+export function fusedFinishScript(moveToFinished: BullmqScript): string {
+  return `
+-- BullMQ's options, decoded once for its body and for the claim below: JSON when the worker
+-- could send them so (a JSON object starts with '{'), else BullMQ's MessagePack.
+local opts
+if string.byte(ARGV[8], 1) == 123 then opts = cjson.decode(ARGV[8]) else opts = cmsgpack.unpack(ARGV[8]) end
+local function bullmqMoveToFinished(KEYS, ARGV)
+${moveToFinished.content.replace(BULLMQ_OPTS, 'local opts = opts')}
+end
+${END_TURN}
+if ARGV[10] ~= '' then
+  redis.call('SET', ARGV[10], '${DONE}', 'EX', ARGV[11])
+end
+if ARGV[13] ~= '' then
+  endTurn(ARGV[13], ARGV[16], ARGV[14], ARGV[15], ARGV[11])
+end
+local result = bullmqMoveToFinished(KEYS,
+  {ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]})
+if type(result) == 'table' and type(result[1]) == 'table' and ARGV[12] ~= '' then
+  local jobId = result[2]
+  if string.sub(jobId, 1, ${JOB_ID_PREFIX.length}) == '${JOB_ID_PREFIX}' then
+    local eventId = string.sub(jobId, ${JOB_ID_PREFIX.length + 1})
+    if string.find(eventId, '%', 1, true) then
+      eventId = string.gsub(eventId, '%%3A', ':')
+      eventId = string.gsub(eventId, '%%25', '%%')
+    end
+    local token = opts['token']
+    if redis.call('SET', ARGV[12] .. eventId, '${PROCESSING}' .. token,
+        'PX', opts['lockDuration'], 'NX') then
+      result[5] = token
+    end
+  end
+end
+return result`;
+}
+
+/**
+ * BullMQ's MessagePack-encoded finishing options as JSON, when they are plain JSON values (as
+ * BullMQ 6.7's are: strings, finite numbers, booleans, absent values, nested objects), else as
+ * they came. A Buffer among the arguments makes ioredis build the whole command piece by piece
+ * (docs/performance.md). Absent values are left out, as MessagePack's nil decodes to a missing
+ * key in Lua.
+ */
+export function optionsAsJson(packed: string | number | Buffer): string | number | Buffer {
+  if (!Buffer.isBuffer(packed)) return packed;
+  let plain = true;
+  const json = JSON.stringify(
+    unpack(packed),
+    function replace(this: Record<string, unknown>, key: string, value: unknown) {
+      // The value before any toJSON (a Date arrives here as its string).
+      const original = this[key];
+      if (original === null || original === undefined) return undefined;
+      if (typeof original === 'object') {
+        if (Array.isArray(original) || Object.getPrototypeOf(original) !== Object.prototype) {
+          plain = false;
+        }
+      } else if (typeof original === 'number') {
+        if (!Number.isFinite(original)) plain = false;
+      } else if (typeof original !== 'string' && typeof original !== 'boolean') {
+        plain = false;
+      }
+      return value;
+    },
+  );
+  return plain && typeof json === 'string' && json.startsWith('{') ? json : packed;
+}

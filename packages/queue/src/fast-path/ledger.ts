@@ -1,0 +1,241 @@
+import type { BackendFactory, RedisQueueBackend } from 'bullmq';
+import type { RedisClient } from '../connection.js';
+import {
+  type ClaimResult,
+  type EndedTurn,
+  type EventLedger,
+  IdempotencyStore,
+  PROCESSING,
+  retryDoneMark,
+} from '../idempotency.js';
+import { idempotencyKey, resourceStateKey } from '../naming.js';
+import {
+  createdArg,
+  noteTurnWait,
+  type ResourceTurn,
+  ResourceTurns,
+  TAKE_TURN,
+  type TurnResult,
+  turnResult,
+} from '../ordering.js';
+import { type DoneMark, type FinishBook, fusedFinishBackend } from './backend.js';
+
+// The fresh claims of many events at once: one command for all the jobs of a worker that reach
+// that step in the same turn of the event loop (a single Redis only: on a Cluster the keys live
+// in different slots).
+const CLAIM_FRESH = `
+local claimed = {}
+for i, key in ipairs(KEYS) do
+  claimed[i] = redis.call('SET', key, ARGV[i + 1], 'PX', ARGV[1], 'NX') and 1 or 0
+end
+return claimed`;
+
+// The turns of many events at once (per-resource ordering, see `ordering.ts`): one command for
+// every turn the worker's jobs take in the same turn of the event loop. ARGV: the seconds to
+// keep a resource's state, then owner, lock milliseconds and created per key.
+const TAKE_TURNS = `${TAKE_TURN}
+local replies = {}
+for i, key in ipairs(KEYS) do
+  local at = 2 + (i - 1) * 3
+  replies[i] = takeTurn(key, ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[1])
+end
+return replies`;
+
+/** Most keys one coalesced command carries. */
+const MAX_KEYS = 500;
+
+type FreshClaimClient = RedisClient & {
+  groqClaimFresh(count: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
+  groqTakeTurns(count: number, ...keysThenArgs: (string | number)[]): Promise<unknown[]>;
+};
+
+/** One turn waiting for the coalesced command. */
+interface TurnCall {
+  readonly key: string;
+  readonly owner: string;
+  readonly created: string;
+}
+
+/**
+ * The fast path's ledger, on a single Redis. The claim is usually taken by the job's fetch
+ * (BullMQ's finish of the previous job, fused with it) and the done-marker written by the job's
+ * own completion, so a job costs one round trip, as in a bare BullMQ worker. What the fetch did
+ * not claim (the first job of an idle slot) is claimed with one command for all the claims of a
+ * turn. It keeps the finish's book: which job completions carry a done-marker, which fetches
+ * claimed their event.
+ */
+export class FastLedger implements EventLedger, FinishBook {
+  readonly backendFactory: BackendFactory<RedisQueueBackend>;
+  readonly doneTtlSeconds: number;
+  readonly #client: RedisClient;
+  readonly #store: IdempotencyStore;
+  readonly #turns: ResourceTurns;
+  readonly #freshClaims: Coalescer<{ key: string; value: string }, boolean>;
+  readonly #takenTurns: Coalescer<TurnCall, TurnResult>;
+  /** By job id: handled events whose job completion (which marks them) is still to come. */
+  readonly #doneMarks = new Map<string, DoneMark>();
+  /** Lock token by job id: jobs whose fetch claimed their event for that token. */
+  readonly #fetchClaims = new Map<string, string>();
+
+  constructor(client: RedisClient, options: { doneTtlSeconds: number; finishScript: string }) {
+    this.doneTtlSeconds = options.doneTtlSeconds;
+    this.#client = client;
+    this.#store = new IdempotencyStore(client);
+    this.#turns = new ResourceTurns(client, options.doneTtlSeconds);
+    // Numbers of keys vary per call: ioredis then takes the key count as first argument.
+    client.defineCommand('groqClaimFresh', { lua: CLAIM_FRESH });
+    client.defineCommand('groqTakeTurns', { lua: TAKE_TURNS });
+    const scripts = client as FreshClaimClient;
+    this.#freshClaims = new Coalescer(async (ttlMs, claims) => {
+      const keys = claims.map((claim) => claim.key);
+      const values = claims.map((claim) => claim.value);
+      const replies = await scripts.groqClaimFresh(keys.length, ...keys, ttlMs, ...values);
+      return replies.map((reply) => reply === 1);
+    });
+    this.#takenTurns = new Coalescer(async (lockMs, calls) => {
+      const args: (string | number)[] = calls.map((call) => call.key);
+      args.push(this.doneTtlSeconds);
+      for (const call of calls) args.push(call.owner, lockMs, call.created);
+      const replies = await scripts.groqTakeTurns(calls.length, ...args);
+      return replies.map(turnResult);
+    });
+    this.backendFactory = fusedFinishBackend({ book: this, script: options.finishScript });
+  }
+
+  async claim(eventId: string, jobId: string, token: string, ttlMs: number): Promise<ClaimResult> {
+    if (this.#takeFetchClaim(jobId, token)) return 'claimed';
+    // Almost every claim finds no record: a SET NX (of many events at once) is much cheaper than
+    // a script per event. Only when a record exists does the script sort out done, busy or ours.
+    const key = idempotencyKey(eventId);
+    if (await this.#freshClaims.add(ttlMs, { key, value: PROCESSING + token })) return 'claimed';
+    return this.#store.claim(eventId, token, ttlMs);
+  }
+
+  async giveBack(eventId: string, jobId: string, token: string): Promise<void> {
+    if (this.#takeFetchClaim(jobId, token)) await this.#store.release(eventId, token);
+  }
+
+  renew(eventId: string, token: string, ttlMs: number): Promise<boolean> {
+    return this.#store.renew(eventId, token, ttlMs);
+  }
+
+  release(eventId: string, token: string): Promise<void> {
+    return this.#store.release(eventId, token);
+  }
+
+  takeTurn(turn: ResourceTurn, token: string, ttlMs: number): Promise<TurnResult> {
+    return this.#takenTurns.add(ttlMs, {
+      key: resourceStateKey(turn.key),
+      owner: token,
+      created: createdArg(turn),
+    });
+  }
+
+  endTurn(turn: ResourceTurn, token: string): Promise<void> {
+    return this.#turns.end(turn, token, false);
+  }
+
+  renewTurn(resourceKey: string, token: string, ttlMs: number): Promise<boolean> {
+    return this.#turns.renew(resourceKey, token, ttlMs);
+  }
+
+  noteTurnWait(queueQualifiedName: string, jobId: string, dueMs: number): Promise<void> {
+    return noteTurnWait(this.#client, queueQualifiedName, jobId, dueMs);
+  }
+
+  async markHandled(eventId: string, jobId: string, ended?: EndedTurn): Promise<void> {
+    this.#doneMarks.set(jobId, { eventId, ended });
+  }
+
+  markDone(eventId: string, ended?: EndedTurn): Promise<void> {
+    return retryDoneMark(async () => {
+      await this.#store.markDone(eventId, this.doneTtlSeconds);
+      if (ended !== undefined) await this.#turns.end(ended.turn, ended.owner, true);
+    });
+  }
+
+  claimTtlMs(eventId: string): Promise<number> {
+    return this.#store.claimTtlMs(eventId);
+  }
+
+  async markUnfinishedDone(): Promise<number> {
+    const marks = [...this.#doneMarks.values()];
+    this.#doneMarks.clear();
+    this.#fetchClaims.clear();
+    const results = await Promise.allSettled(
+      marks.map((mark) => this.markDone(mark.eventId, mark.ended)),
+    );
+    return results.filter((result) => result.status === 'rejected').length;
+  }
+
+  // FinishBook: what the fused finish asks and tells.
+
+  takeDoneMark(jobId: string): DoneMark | undefined {
+    const mark = this.#doneMarks.get(jobId);
+    if (mark !== undefined) this.#doneMarks.delete(jobId);
+    return mark;
+  }
+
+  claimedAtFetch(jobId: string, token: string): void {
+    this.#fetchClaims.set(jobId, token);
+  }
+
+  #takeFetchClaim(jobId: string, token: string): boolean {
+    if (this.#fetchClaims.get(jobId) !== token) return false;
+    this.#fetchClaims.delete(jobId);
+    return true;
+  }
+}
+
+/**
+ * Gathers the calls made in one turn of the event loop and runs them as one command per
+ * `group` (e.g. per TTL) once the turn ends. Each call gets its own result or the batch's error.
+ */
+class Coalescer<Item, Result> {
+  readonly #run: (group: number, items: Item[]) => Promise<Result[]>;
+  #waiting = new Map<number, { item: Item; settle: Settle<Result> }[]>();
+
+  constructor(run: (group: number, items: Item[]) => Promise<Result[]>) {
+    this.#run = run;
+  }
+
+  add(group: number, item: Item): Promise<Result> {
+    return new Promise<Result>((resolve, reject) => {
+      if (this.#waiting.size === 0) setImmediate(() => this.#flush());
+      let calls = this.#waiting.get(group);
+      if (calls === undefined) {
+        calls = [];
+        this.#waiting.set(group, calls);
+      }
+      calls.push({ item, settle: { resolve, reject } });
+    });
+  }
+
+  #flush(): void {
+    const waiting = this.#waiting;
+    this.#waiting = new Map();
+    for (const [group, calls] of waiting) {
+      for (let start = 0; start < calls.length; start += MAX_KEYS) {
+        const batch = calls.slice(start, start + MAX_KEYS);
+        this.#run(
+          group,
+          batch.map((call) => call.item),
+        ).then(
+          (results) => {
+            batch.forEach((call, index) => {
+              call.settle.resolve(results[index] as Result);
+            });
+          },
+          (error: unknown) => {
+            for (const call of batch) call.settle.reject(error);
+          },
+        );
+      }
+    }
+  }
+}
+
+interface Settle<Result> {
+  resolve(result: Result): void;
+  reject(error: unknown): void;
+}
