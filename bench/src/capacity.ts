@@ -129,7 +129,7 @@ try {
   const version = execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).trim();
   console.log(`# Redis bytes per event (${new Date().toISOString()}, ${version})\n`);
   console.log(
-    '| payload | events | waiting | completed | failed | one completed job hash | done-marker |',
+    '| payload | events | waiting | completed | failed | one completed job hash | done-marker (MEMORY USAGE, without its table share) |',
   );
   console.log('|---|---|---|---|---|---|---|');
   for (const size of SIZES) {

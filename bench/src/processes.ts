@@ -13,6 +13,8 @@ export const ENTRY = {
   baseline: join(ROOT, 'bench/dist/baseline-server.js'),
   bareWorker: join(ROOT, 'bench/dist/bare-worker.js'),
   trivialHandlers: join(ROOT, 'bench/fixtures/trivial-handlers.mjs'),
+  unorderedHandlers: join(ROOT, 'bench/fixtures/unordered-handlers.mjs'),
+  oneAtATimeHandlers: join(ROOT, 'bench/fixtures/one-at-a-time-handlers.mjs'),
 };
 
 /** The signing secret of benchmark traffic. */

@@ -14,6 +14,10 @@ export interface Variant {
   readonly sides: readonly ('ingest' | 'worker')[];
 }
 
+import { ENTRY } from './processes.js';
+
+const UNORDERED_HANDLERS = ENTRY.unorderedHandlers;
+
 /** The default configuration: what a deployment runs with nothing set. */
 export const DEFAULT_VARIANT = 'fast';
 
@@ -30,6 +34,13 @@ export const VARIANTS: readonly Variant[] = [
     description: "BullMQ's stock path (QUEUE_FAST_PATH=off)",
     env: { QUEUE_FAST_PATH: 'off' },
     sides: ['ingest', 'worker'],
+  },
+  {
+    name: 'unordered',
+    description:
+      "per-resource ordering off (handlers defined with ordering: 'none'); the default orders events about each of 1,000 resources",
+    env: { HANDLERS_MODULE: UNORDERED_HANDLERS },
+    sides: ['worker'],
   },
 ];
 

@@ -59,8 +59,10 @@ export {
 export {
   BACKOFF_TYPE,
   backoffDelay,
+  COMPLETED_RETENTION,
 } from './job-options.js';
 export {
+  clusterSlot,
   eventIdFromJobId,
   idempotencyKey,
   jobIdFor,
