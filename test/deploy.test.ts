@@ -120,6 +120,8 @@ describe('docker-compose.yml', () => {
     );
     expect(service('dashboard').environment?.ADMIN_TOKEN).toMatch(/^\$\{ADMIN_TOKEN:\?/);
     expect(service('ingest').ports).toEqual(['3000:3000']);
+    // Metrics are on a port of their own, which is not published.
+    expect(service('ingest').environment?.METRICS_PORT).toBe('9464');
   });
 
   it('keeps the dashboard off the public interface', () => {

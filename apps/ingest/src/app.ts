@@ -28,6 +28,8 @@ const METHOD_NOT_ALLOWED = JSON.stringify({
  */
 export function createApp(deps: AppDeps): Hono<IngestEnv> {
   const { logger, metrics } = deps;
+  const allowedMethods = new Map(ALLOWED_METHODS);
+  if (deps.metricsRoute === false) allowedMethods.delete('/metrics');
   const app = new Hono<IngestEnv>();
   // `route()` copies the receiver's routes in: the webhook costs no extra dispatch here.
   app.route(WEBHOOK_PATH, createWebhookApp(deps));
@@ -38,16 +40,18 @@ export function createApp(deps: AppDeps): Hono<IngestEnv> {
     return c.json({ ready }, ready ? 200 : 503);
   });
 
-  app.get('/metrics', async (c) => {
-    const text = await metrics.registry.metrics();
-    return c.body(text, 200, { 'content-type': metrics.registry.contentType });
-  });
+  if (deps.metricsRoute !== false) {
+    app.get('/metrics', async (c) => {
+      const text = await metrics.registry.metrics();
+      return c.body(text, 200, { 'content-type': metrics.registry.contentType });
+    });
+  }
 
   // A known path with another method: 405 naming the allowed ones. Answered here rather than by
   // catch-all routes, which would also match the webhook's POST and cost every request a
   // middleware chain.
   app.notFound((c) => {
-    const allow = ALLOWED_METHODS.get(c.req.path);
+    const allow = allowedMethods.get(c.req.path);
     return allow === undefined
       ? c.body(NOT_FOUND, 404, JSON_HEADERS)
       : c.body(METHOD_NOT_ALLOWED, 405, { ...JSON_HEADERS, allow });

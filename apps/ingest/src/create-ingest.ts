@@ -13,6 +13,7 @@ import {
 } from '@groq-webhooks/queue';
 import { createLogger, type Logger, type Registry } from '@groq-webhooks/telemetry';
 import type { Hono } from 'hono';
+import { BodyBudget } from './body-budget.js';
 import { createIngestMetrics } from './metrics.js';
 import type { IngestEnv, WebhookDeps } from './types.js';
 import { createWebhookApp } from './webhook.js';
@@ -82,6 +83,8 @@ export function openIngest(config: IngestAppConfig, logger: Logger, path: QueueP
       enqueueTimeoutMs: config.enqueueTimeoutMs,
       logger,
       metrics,
+      bodyBudget: new BodyBudget(config.maxInflightBodyBytes),
+      maxJsonDepth: config.maxJsonDepth,
     },
     isReady: () => isRedisReady(client),
     close() {

@@ -1,11 +1,17 @@
 #!/usr/bin/env node
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { Server as NetServer } from 'node:net';
-import { loadIngestConfig, loadOrExit } from '@groq-webhooks/config';
+import {
+  httpServerOptions,
+  ingestConfigWarnings,
+  loadIngestConfig,
+  loadOrExit,
+} from '@groq-webhooks/config';
 import { queuePathOrExit } from '@groq-webhooks/queue';
-import { createLogger, flushAndExit } from '@groq-webhooks/telemetry';
+import { createLogger, flushAndExit, metricsListener } from '@groq-webhooks/telemetry';
 import { type Http2Bindings, type HttpBindings, serve } from '@hono/node-server';
 import { createApp } from './app.js';
+import { watchClientErrors } from './client-errors.js';
 import { openIngest } from './create-ingest.js';
 
 /** Past this, a shutdown that is still waiting on requests or Redis is cut short. */
@@ -15,16 +21,20 @@ const IDLE_SWEEP_MS = 100;
 
 const config = loadOrExit(() => loadIngestConfig(process.env));
 const logger = createLogger({ service: 'ingest', level: config.logLevel });
+for (const warning of ingestConfigWarnings(config)) logger.warn(warning);
 // The queue path is chosen once: the fast one when it can be used, else BullMQ's stock one.
 const path = await queuePathOrExit(config, (line) => logger.warn(line));
 // The same wiring as createIngest(). Redis connects in the background: the process serves
 // (503, /readyz 503) while Redis is away.
 const ingest = openIngest(config, logger, path);
+const { metrics } = ingest.deps;
 let stopping = false;
 const app = createApp({
   ...ingest.deps,
   // Draining: tell the load balancer to send no more, while in-flight requests finish.
   isReady: async () => !stopping && (await ingest.isReady()),
+  // With a metrics port of its own, the public port does not tell the world about the process.
+  metricsRoute: config.metricsPort === undefined,
 });
 
 /**
@@ -45,21 +55,51 @@ function closeIfStopping(response: Response): Response {
   return response;
 }
 
-const server = serve({ fetch: respond, port: config.port, hostname: config.host }, (info) => {
-  logger.info(
-    {
-      url: `http://${config.host}:${info.port}`,
-      keys: config.secrets.length,
-      queue: config.queueName,
-      queuePath: path.kind,
-      history: config.archiveDatabaseUrl !== undefined,
-      toleranceSeconds: config.toleranceSeconds,
-      maxBodyBytes: config.maxBodyBytes,
-      enqueueTimeoutMs: config.enqueueTimeoutMs,
-    },
-    'ingest listening',
-  );
-}) as Server;
+const server = serve(
+  {
+    fetch: respond,
+    port: config.port,
+    hostname: config.host,
+    // Slow clients are cut off: 408 past the headers or the whole-request timeout.
+    serverOptions: httpServerOptions(config),
+  },
+  (info) => {
+    logger.info(
+      {
+        url: `http://${config.host}:${info.port}`,
+        keys: config.secrets.length,
+        queue: config.queueName,
+        queuePath: path.kind,
+        history: config.archiveDatabaseUrl !== undefined,
+        toleranceSeconds: config.toleranceSeconds,
+        maxBodyBytes: config.maxBodyBytes,
+        enqueueTimeoutMs: config.enqueueTimeoutMs,
+        requestTimeoutMs: config.requestTimeoutMs,
+        maxConnections: config.maxConnections,
+        maxInflightBodyBytes: config.maxInflightBodyBytes,
+        metrics:
+          config.metricsPort === undefined
+            ? 'on this port'
+            : `http://${config.metricsHost}:${config.metricsPort}/metrics`,
+      },
+      'ingest listening',
+    );
+  },
+) as Server;
+server.maxConnections = config.maxConnections;
+watchClientErrors(server, { metrics, logger });
+
+// Metrics on a port of their own (usually loopback or a private network), when configured.
+let metricsServer: Server | undefined;
+if (config.metricsPort !== undefined) {
+  const port = config.metricsPort;
+  metricsServer = createServer(metricsListener(metrics.registry));
+  metricsServer.once('error', (error) => {
+    logger.fatal({ err: error }, `ingest could not listen on METRICS_PORT ${port}`);
+    flushAndExit(logger, 1);
+  });
+  metricsServer.listen(port, config.metricsHost);
+}
 
 // A client that asks before uploading (Expect: 100-continue) is told to go ahead only when its
 // declared size fits; otherwise it gets the app's 413 without sending the body at all.
@@ -98,6 +138,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
   await closed;
   clearInterval(sweep);
+  metricsServer?.close();
   await ingest.close();
   logger.info('ingest stopped');
   flushAndExit(logger, 0);

@@ -1,4 +1,5 @@
 import { Counter, createRegistry, Histogram, type Registry } from '@groq-webhooks/telemetry';
+import { CLIENT_ERROR_KINDS, type ClientErrorKind } from './client-errors.js';
 import { OUTCOME_CODES, type OutcomeCode } from './types.js';
 
 /** The ingest's Prometheus metrics. */
@@ -11,6 +12,8 @@ export interface IngestMetrics {
   observeEnqueue(seconds: number): void;
   /** Counts delivery records Redis refused after their event was queued (history on). */
   countHistoryFailure(): void;
+  /** Counts one request Node's HTTP server refused before the app saw it. */
+  countClientError(kind: ClientErrorKind): void;
 }
 
 /** Enqueue latency buckets, seconds: a healthy Redis answers in milliseconds, the deadline is ~2 s. */
@@ -35,6 +38,13 @@ export function createIngestMetrics(registry: Registry = createRegistry('ingest'
     help: 'Delivery records of the event history that Redis refused after the event was queued.',
     registers: [registry],
   });
+  const clientErrors = new Counter({
+    name: 'groq_webhook_client_errors_total',
+    help: 'Requests the HTTP server refused before the app saw them (timeouts, parser errors), by kind.',
+    labelNames: ['kind'],
+    registers: [registry],
+  });
+  for (const kind of CLIENT_ERROR_KINDS) clientErrors.inc({ kind }, 0);
   // Label objects made once (no allocation per request), and every series set to 0 up front so
   // rate() and alerts work before the first rejection of a kind.
   const labels = new Map<OutcomeCode, { code: OutcomeCode }>();
@@ -53,6 +63,7 @@ export function createIngestMetrics(registry: Registry = createRegistry('ingest'
     },
     countHistoryFailure() {
       historyFailures.inc();
-    },
+    countClientError(kind) 
+      clientErrors.inc({ kind });,
   };
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { EnqueueOutcome, EventJobData } from '@groq-webhooks/queue';
 import type { Logger } from '@groq-webhooks/telemetry';
+import type { BodyBudget } from './body-budget.js';
 import type { IngestMetrics } from './metrics.js';
 
 /** What the ingest needs from a queue producer; `EventProducer` from `@groq-webhooks/queue` fits. */
@@ -40,18 +41,27 @@ export interface WebhookDeps {
   metrics: IngestMetrics;
   /** Wall clock in milliseconds. Default `Date.now`; injectable so tests can move time. */
   now?: () => number;
+  /**
+   * Request-body bytes held at once over all requests (`MAX_INFLIGHT_BODY_BYTES`); a request
+   * that does not fit gets 503 `overloaded` before its body is read. Default: no ceiling.
+   */
+  bodyBudget?: BodyBudget;
+  /** Deepest JSON nesting accepted in a body (`MAX_JSON_DEPTH`, default 64). */
+  maxJsonDepth?: number;
 }
 
 /** Dependencies of `createApp`, the standalone ingest's app. */
 export interface AppDeps extends WebhookDeps {
   /** Whether Redis answers now (`GET /readyz`). */
   isReady: () => boolean | Promise<boolean>;
+  /** Serve `GET /metrics` on this app (default true); false when it has a port of its own. */
+  metricsRoute?: boolean;
 }
 
 /**
  * How a webhook request ended: the `code` of the response body for rejections, and the label of
  * `groq_webhook_requests_total`. `requeued` answers like `received`; `request_aborted` is a body
- * the client stopped sending.
+ * the client stopped sending; `overloaded` a body that did not fit the in-flight body budget.
  */
 export const OUTCOME_CODES = [
   'received',
@@ -63,6 +73,7 @@ export const OUTCOME_CODES = [
   'payload_too_large',
   'invalid_payload',
   'request_aborted',
+  'overloaded',
   'queue_unavailable',
   'internal_error',
 ] as const;

@@ -11,6 +11,7 @@ import {
   rejectionBody,
   verifyFailureCode,
 } from './errors.js';
+import { DEFAULT_MAX_JSON_DEPTH, jsonNestedDeeperThan } from './json-depth.js';
 import type { IngestEnv, OutcomeCode, WebhookDeps } from './types.js';
 
 /** Seconds a sender is asked to wait after a 503. */
@@ -33,6 +34,8 @@ class RequestOutcome {
   type: string | undefined = undefined;
   keyIndex: number | undefined = undefined;
   error: Error | undefined = undefined;
+  /** Body bytes reserved in the in-flight budget, given back once the request is answered. */
+  heldBytes = 0;
 }
 
 /**
@@ -44,6 +47,9 @@ export function createWebhookApp(deps: WebhookDeps): Hono<IngestEnv> {
   const { producer, secrets, toleranceSeconds, maxBodyBytes, enqueueTimeoutMs, logger, metrics } =
     deps;
   const now = deps.now ?? Date.now;
+  const { bodyBudget } = deps;
+  const maxJsonDepth = deps.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
+  const tooDeep = `JSON nested deeper than ${maxJsonDepth} levels`;
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   const isoNow = isoClock(now);
   // No onError here: mounted with `route()`, a sub-app's own error handler would wrap every
@@ -63,6 +69,7 @@ export function createWebhookApp(deps: WebhookDeps): Hono<IngestEnv> {
       outcome.error = error instanceof Error ? error : new Error(String(error));
       response = errorResponse(c, outcome.code, error);
     }
+    bodyBudget?.give(outcome.heldBytes);
     metrics.countRequest(outcome.code);
     logOutcome(outcome, response.status, performance.now() - started);
     return response;
@@ -81,11 +88,12 @@ export function createWebhookApp(deps: WebhookDeps): Hono<IngestEnv> {
     let headers: WebhookHeaders | undefined;
     let body: Uint8Array;
     if (incoming === undefined) {
-      body = await readBody(c.req.raw, maxBodyBytes);
+      body = await readBody(c.req.raw, maxBodyBytes, bodyBudget);
     } else {
       headers = webhookHeaders(incoming.rawHeaders);
-      body = await readIncoming(incoming, headers, maxBodyBytes);
+      body = await readIncoming(incoming, headers, maxBodyBytes, bodyBudget);
     }
+    outcome.heldBytes = body.byteLength;
     const verified = verify({
       secrets,
       signature: headers ? headers.signature : c.req.header(SIGNATURE_HEADER),
@@ -104,6 +112,10 @@ export function createWebhookApp(deps: WebhookDeps): Hono<IngestEnv> {
     outcome.keyIndex = verified.keyIndex;
 
     const text = decodeBody(body);
+    // Before parsing: a deep event parses, but everything that serialises it later recurses.
+    if (jsonNestedDeeperThan(body, maxJsonDepth)) {
+      throw new IngestError('invalid_payload', { problem: tooDeep });
+    }
     const parsed = parseEnvelope(parseJson(text));
     if (!parsed.ok) throw new IngestError('invalid_payload', { problem: parsed.problem });
     const event = parsed.envelope;
@@ -198,6 +210,14 @@ export function errorResponse(
     return c.body(rejectionBody(code), 503, {
       ...JSON_HEADERS,
       'retry-after': String(RETRY_AFTER_SECONDS),
+    });
+  }
+  if (code === 'overloaded') {
+    // Its body was never read: close the connection rather than drain an upload we refused.
+    return c.body(rejectionBody(code), 503, {
+      ...JSON_HEADERS,
+      'retry-after': String(RETRY_AFTER_SECONDS),
+      connection: 'close',
     });
   }
   const problem = error instanceof IngestError ? error.details.problem : undefined;

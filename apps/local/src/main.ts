@@ -37,6 +37,8 @@ const dashboardPort = port('DASHBOARD_PORT', 3001);
 const metricsPort = env.WORKER_METRICS_PORT === '0' ? 0 : port('WORKER_METRICS_PORT', 9464);
 const probePort = port('START_REDIS_PORT', 6379);
 const postgresProbePort = port('START_POSTGRES_PORT', 5432);
+/** Where the CLI looks for Redis without REDIS_URL. */
+const CLI_DEFAULT_REDIS = 'redis://127.0.0.1:6379';
 const stateDir = localStateDir(env, root) ?? join(root, '.local');
 
 let redis: RedisSource;
@@ -200,6 +202,10 @@ say(
       : `  pnpm groq-webhooks trigger resource.created --url http://127.0.0.1:${ingestPort}/webhooks/groq`,
     'Then look it up in the history: pnpm groq-webhooks events list, or the Events page',
     `  http://127.0.0.1:${dashboardPort}/events`,
+    // The CLI's failed-event commands read Redis, by default at 127.0.0.1:6379.
+    ...(redis.url === CLI_DEFAULT_REDIS
+      ? []
+      : ['Inspect failed events with:', `  REDIS_URL=${redis.url} pnpm groq-webhooks failed list`]),
     '',
     'Stop with Ctrl-C.',
     '',

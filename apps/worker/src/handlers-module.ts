@@ -11,12 +11,27 @@ export class HandlersModuleError extends Error {
 
 const TS_EXTENSION = /\.[cm]?tsx?$/;
 
+/** Options of {@link loadHandlers}. */
+export interface LoadHandlersOptions {
+  /**
+   * Give up when the module has not finished loading after this long (`HANDLERS_LOAD_TIMEOUT_MS`):
+   * a top-level `await` that never settles would otherwise hang the worker, or make Node exit 13
+   * without a word. Default: wait as long as it takes.
+   */
+  timeoutMs?: number;
+}
+
 /**
  * Loads the handler map named by `HANDLERS_MODULE`: an absolute path, a path relative to `cwd`,
  * or a package name resolved from `cwd`. `.ts` modules are compiled on the fly by tsx.
- * Throws {@link HandlersModuleError} when the module cannot be loaded or is not a handler map.
+ * Throws {@link HandlersModuleError} when the module cannot be loaded, does not finish loading
+ * within `timeoutMs`, or is not a handler map.
  */
-export async function loadHandlers(specifier: string, cwd: string): Promise<HandlerMap> {
+export async function loadHandlers(
+  specifier: string,
+  cwd: string,
+  options: LoadHandlersOptions = {},
+): Promise<HandlerMap> {
   const fail = (why: string, cause?: unknown): HandlersModuleError =>
     new HandlersModuleError(
       `Invalid HANDLERS_MODULE ${specifier}: ${why}`,
@@ -29,19 +44,47 @@ export async function loadHandlers(specifier: string, cwd: string): Promise<Hand
     throw fail(`cannot be found from ${cwd} (${errorMessage(error)})`, error);
   }
   let namespace: unknown;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    const url = pathToFileURL(file).href;
-    if (TS_EXTENSION.test(file)) {
-      // Loaded lazily: tsx registers loader hooks, which plain JavaScript modules never need.
-      const { tsImport } = await import('tsx/esm/api');
-      namespace = await tsImport(url, import.meta.url);
-    } else {
-      namespace = await import(url);
-    }
+    const loading = importModule(file);
+    const { timeoutMs } = options;
+    namespace =
+      timeoutMs === undefined
+        ? await loading
+        : await Promise.race([
+            loading,
+            new Promise<never>((_, reject) => {
+              // Also keeps the event loop alive while the module's own await is pending.
+              timer = setTimeout(() => reject(new LoadTimeout(timeoutMs)), timeoutMs);
+            }),
+          ]);
   } catch (error) {
+    if (error instanceof LoadTimeout) {
+      throw fail(
+        `did not finish loading within ${error.timeoutMs} ms (HANDLERS_LOAD_TIMEOUT_MS; a top-level await that never settles?)`,
+      );
+    }
     throw fail(`failed to load (${errorMessage(error)})`, error);
+  } finally {
+    clearTimeout(timer);
   }
   return handlerMapOf(namespace, fail);
+}
+
+class LoadTimeout extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`load timeout after ${timeoutMs} ms`);
+  }
+}
+
+async function importModule(file: string): Promise<unknown> {
+  const url = pathToFileURL(file).href;
+  if (TS_EXTENSION.test(file)) {
+    // Loaded lazily: tsx registers loader hooks, which plain JavaScript modules never need.
+    const { tsImport } = await import('tsx/esm/api');
+    return tsImport(url, import.meta.url);
+  }
+  return import(url);
 }
 
 function handlerMapOf(namespace: unknown, fail: (why: string) => HandlersModuleError): HandlerMap {

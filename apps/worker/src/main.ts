@@ -12,8 +12,15 @@ const logger = createLogger({ service: 'worker', level: config.logLevel });
 
 let handlers: HandlerMap = exampleHandlers;
 if (config.handlersModule !== undefined) {
+  // Said before loading: a module that hangs or crashes while loading is then named in the log.
+  logger.info(
+    { handlersModule: config.handlersModule, timeoutMs: config.handlersLoadTimeoutMs },
+    'Loading handlers module',
+  );
   try {
-    handlers = await loadHandlers(config.handlersModule, process.cwd());
+    handlers = await loadHandlers(config.handlersModule, process.cwd(), {
+      timeoutMs: config.handlersLoadTimeoutMs,
+    });
   } catch (error) {
     if (!(error instanceof HandlersModuleError)) throw error;
     process.stderr.write(`${error.message}\n`);

@@ -89,7 +89,10 @@ export interface OpenedWorker extends RunningWorker {
 export async function openWorker(deps: OpenWorkerDeps): Promise<OpenedWorker> {
   const { config, handlers, logger, path } = deps;
   const registry = createRegistry('worker');
-  const server = config.metricsPort > 0 ? await listen(registry, config.metricsPort) : undefined;
+  const server =
+    config.metricsPort > 0
+      ? await listen(registry, config.metricsPort, config.metricsHost)
+      : undefined;
   const worker = createWorker({
     settings: config,
     connect: (name) => createRedis(config, 'worker', name),
@@ -148,14 +151,17 @@ export async function openWorker(deps: OpenWorkerDeps): Promise<OpenedWorker> {
   };
 }
 
-function listen(registry: Registry, port: number): Promise<Server> {
+/** The metrics server, on loopback by default: the metrics name the Node version, memory, depths. */
+function listen(registry: Registry, port: number, host: string): Promise<Server> {
   const server = createServer(metricsListener(registry));
   return new Promise((resolve, reject) => {
     server.once('error', (error) => {
       reject(
-        new MetricsPortError(`Cannot listen on WORKER_METRICS_PORT ${port}: ${error.message}`),
+        new MetricsPortError(
+          `Cannot listen on WORKER_METRICS_PORT ${port} (WORKER_METRICS_HOST ${host}): ${error.message}`,
+        ),
       );
     });
-    server.listen(port, () => resolve(server));
+    server.listen(port, host, () => resolve(server));
   });
 }

@@ -54,6 +54,12 @@ export function int(options: { default?: number; min: number; max: number }): Fi
   };
 }
 
+/** An integer in [min, max], or undefined when unset. */
+export function optionalInt(options: { min: number; max: number }): Field<number | undefined> {
+  const parse = int(options);
+  return (env, name) => (raw(env, name) === undefined ? undefined : parse(env, name));
+}
+
 /** A plain string. */
 export function text(options: {
   default: string;

@@ -3,9 +3,11 @@ export {
   type CommonConfig,
   type DashboardConfig,
   type FastPathConfig,
+  type HttpLimitsConfig,
   INGEST_APP_VARIABLES,
   type IngestAppConfig,
   type IngestConfig,
+  ingestConfigWarnings,
   type JobConfig,
   LOG_LEVELS,
   type LogLevel,
@@ -16,6 +18,8 @@ export {
   loadWorkerConfig,
   QUEUE_FAST_PATH_MODES,
   type QueueFastPathMode,
+  SECRET_MIN_LENGTH,
+  SECRET_RECOMMENDED_LENGTH,
   WORKER_VARIABLES,
   type WorkerConfig,
 } from './config.js';
@@ -29,6 +33,7 @@ export {
   localStateDir,
 } from './local-state.js';
 export { databaseLocation } from './location.js';
+export { httpServerOptions } from './server-options.js';
 export {
   type CommonSettings,
   type IngestSettings,

@@ -36,15 +36,22 @@ describe('settings given in code', () => {
 
   it('take what is not given from the environment, and win over it', () => {
     const config = loadIngestSettings(
-      { secrets: ['new', 'old'], maxBodyBytes: 2048 },
-      { GROQ_WEBHOOK_SECRET: 'from-env', MAX_BODY_BYTES: '10', WEBHOOK_TOLERANCE_SECONDS: '60' },
+      {
+        secrets: ['new-secret-0123456789abcdef', 'old-secret-0123456789abcdef'],
+        maxBodyBytes: 2048,
+      },
+      {
+        GROQ_WEBHOOK_SECRET: 'from-env-0123456789abcdef',
+        MAX_BODY_BYTES: '10',
+        WEBHOOK_TOLERANCE_SECONDS: '60',
+      },
     );
-    expect(config.secrets).toEqual(['new', 'old']);
+    expect(config.secrets).toEqual(['new-secret-0123456789abcdef', 'old-secret-0123456789abcdef']);
     expect(config.maxBodyBytes).toBe(2048);
     expect(config.toleranceSeconds).toBe(60);
     expect(config).toEqual(
       loadIngestAppConfig({
-        GROQ_WEBHOOK_SECRET: 'new,old',
+        GROQ_WEBHOOK_SECRET: 'new-secret-0123456789abcdef,old-secret-0123456789abcdef',
         MAX_BODY_BYTES: '2048',
         WEBHOOK_TOLERANCE_SECONDS: '60',
       }),
@@ -53,8 +60,11 @@ describe('settings given in code', () => {
 
   it('treat an undefined setting as not given', () => {
     expect(
-      loadIngestSettings({ secrets: undefined }, { GROQ_WEBHOOK_SECRET: 's' }).secrets,
-    ).toEqual(['s']);
+      loadIngestSettings(
+        { secrets: undefined },
+        { GROQ_WEBHOOK_SECRET: 'env-secret-0123456789abcdef' },
+      ).secrets,
+    ).toEqual(['env-secret-0123456789abcdef']);
   });
 
   it.each<[Record<string, unknown>, string]>([
@@ -98,7 +108,9 @@ describe('settings given in code', () => {
     expect(errorOf(() => loadIngestSettings({ secrets: [] }, {})).message).toBe(
       'Invalid configuration: secrets (GROQ_WEBHOOK_SECRET) is required (a secret, or several separated by commas)',
     );
-    const comma = errorOf(() => loadIngestSettings({ secrets: ['ok', 'hunter,2'] }, {}));
+    const comma = errorOf(() =>
+      loadIngestSettings({ secrets: ['ok-secret-0123456789abcdef', 'hunter,2'] }, {}),
+    );
     expect(comma.message).toBe(
       'Invalid configuration: secrets (GROQ_WEBHOOK_SECRET) entry 2 contains a comma',
     );
@@ -107,12 +119,16 @@ describe('settings given in code', () => {
 
   it('do not take PORT or HOST for the ingest app, which listens nowhere', () => {
     expect(
-      errorOf(() => loadIngestSettings({ port: 3000 } as never, { GROQ_WEBHOOK_SECRET: 's' }))
-        .message,
+      errorOf(() =>
+        loadIngestSettings({ port: 3000 } as never, {
+          GROQ_WEBHOOK_SECRET: 'env-secret-0123456789abcdef',
+        }),
+      ).message,
     ).toBe('Invalid configuration: port is not a known setting');
     // A PORT the app does not use cannot stop it either.
-    expect(loadIngestSettings({}, { GROQ_WEBHOOK_SECRET: 's', PORT: 'abc' }).secrets).toEqual([
-      's',
+    const secret = 'env-secret-0123456789abcdef';
+    expect(loadIngestSettings({}, { GROQ_WEBHOOK_SECRET: secret, PORT: 'abc' }).secrets).toEqual([
+      secret,
     ]);
   });
 });

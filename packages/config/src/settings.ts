@@ -33,6 +33,10 @@ export interface CommonSettings {
   jobAttempts?: number | undefined;
   /** `BACKOFF_BASE_MS`; default 1000. */
   backoffBaseMs?: number | undefined;
+  /** `COMPLETED_RETENTION_SECONDS`: completed jobs older than this are trimmed; default 3600. */
+  completedRetentionSeconds?: number | undefined;
+  /** `COMPLETED_RETENTION_COUNT`: most completed jobs kept; default 10000 (0 keeps none). */
+  completedRetentionCount?: number | undefined;
   /** `ARCHIVE_DATABASE_URL`: PostgreSQL of the event history; unset, history is off. */
   archiveDatabaseUrl?: string | undefined;
 }
@@ -47,11 +51,18 @@ export interface IngestSettings extends CommonSettings {
   maxBodyBytes?: number | undefined;
   /** `ENQUEUE_TIMEOUT_MS`; default 2000. */
   enqueueTimeoutMs?: number | undefined;
+  /** `MAX_INFLIGHT_BODY_BYTES`: body bytes held at once; past it, 503 `overloaded`; default 64 MiB. */
+  maxInflightBodyBytes?: number | undefined;
+  /** `MAX_JSON_DEPTH`: deeper bodies get 400 `invalid_payload`; default 64. */
+  maxJsonDepth?: number | undefined;
   /** `QUEUE_FAST_PATH`: `auto` (default), `on` or `off`. */
   queueFastPath?: QueueFastPathMode | undefined;
 }
 
-/** Settings of `startWorker`: a worker's variables but `HANDLERS_MODULE` (handlers are given). */
+/**
+ * Settings of `startWorker`: a worker's variables but `HANDLERS_MODULE` and
+ * `HANDLERS_LOAD_TIMEOUT_MS` (the handlers are given).
+ */
 export interface WorkerEnvSettings extends CommonSettings {
   /** `WORKER_CONCURRENCY`; default 10. */
   workerConcurrency?: number | undefined;
@@ -63,6 +74,8 @@ export interface WorkerEnvSettings extends CommonSettings {
   stalledIntervalMs?: number | undefined;
   /** `WORKER_METRICS_PORT`; default 9464, 0 serves no metrics (read them from the handle). */
   workerMetricsPort?: number | undefined;
+  /** `WORKER_METRICS_HOST`: the interface of the metrics port; default 127.0.0.1. */
+  workerMetricsHost?: string | undefined;
   /** `IDEMPOTENCY_TTL_SECONDS`; default 604800. */
   idempotencyTtlSeconds?: number | undefined;
   /** `SHUTDOWN_GRACE_MS`: how long `close()` lets running handlers finish; default 10000. */
@@ -83,7 +96,9 @@ const RENAMED = { secrets: 'GROQ_WEBHOOK_SECRET' } as const;
 
 // Compile-time proof that the settings types above name exactly the loaders' variables.
 type IngestSettingVariable = Exclude<(typeof INGEST_APP_VARIABLES)[number], 'GROQ_WEBHOOK_SECRET'>;
-type WorkerSettingVariable = Exclude<(typeof WORKER_VARIABLES)[number], 'HANDLERS_MODULE'>;
+type WorkerSettingVariable = Exclude<(typeof WORKER_VARIABLES)[number], HandlersVariable>;
+/** The worker variables about loading a handlers module, which `startWorker` does not do. */
+type HandlersVariable = 'HANDLERS_MODULE' | 'HANDLERS_LOAD_TIMEOUT_MS';
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const ingestNamesMatch: Same<
   Exclude<keyof IngestSettings, keyof typeof RENAMED>,
@@ -177,6 +192,8 @@ export function loadIngestSettings(settings: IngestSettings, env: Env): IngestAp
  * the `groq-webhooks-worker` bin's. Throws {@link ConfigError}.
  */
 export function loadWorkerSettings(settings: WorkerEnvSettings, env: Env): WorkerConfig {
-  const variables = WORKER_VARIABLES.filter((variable) => variable !== 'HANDLERS_MODULE');
+  const variables = WORKER_VARIABLES.filter(
+    (variable) => variable !== 'HANDLERS_MODULE' && variable !== 'HANDLERS_LOAD_TIMEOUT_MS',
+  );
   return loadWithSettings(settings, variables, env, loadWorkerConfig);
 }

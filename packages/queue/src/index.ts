@@ -96,3 +96,4 @@ export {
   openQueues,
   type QueueHandleSettings,
 } from './queues.js';
+export { MAX_RENDER_DEPTH, nestedDeeperThan, tooDeepProblem } from './render-depth.js';

@@ -7,3 +7,4 @@ export {
   type Logger,
 } from './logger.js';
 export { Counter, createRegistry, Gauge, Histogram, type Registry } from './metrics.js';
+export { metricsListener } from './metrics-listener.js';

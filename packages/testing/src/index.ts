@@ -1,7 +1,7 @@
 export { type StartRedisClusterOptions, startRedisCluster, type TestCluster } from './cluster.js';
 export { captureLines, type TestEnvelope, testEnvelope, testJobData } from './envelopes.js';
 export { type TestQueuePath, testQueuePath } from './fast-path.js';
-export { freePort, freePorts } from './ports.js';
+export { freePort, freePorts, outsideAddress } from './ports.js';
 export {
   postgresBinDir,
   type StartPostgresOptions,
