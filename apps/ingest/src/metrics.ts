@@ -63,7 +63,9 @@ export function createIngestMetrics(registry: Registry = createRegistry('ingest'
     },
     countHistoryFailure() {
       historyFailures.inc();
-    countClientError(kind) 
-      clientErrors.inc({ kind });,
+    },
+    countClientError(kind) {
+      clientErrors.inc({ kind });
+    },
   };
 }
