@@ -258,6 +258,7 @@ describe('groq-webhooks CLI against real ingest, worker and redis-server process
     const stats = JSON.parse(result.stdout) as {
       counts: Record<string, number>;
       oldestWaitingSeconds: number | null;
+      remembered: { events: number; bytes: number; bytesPerEvent: number | null };
     };
     expect(stats.counts.failed).toBe(await direct.zcard(`${KEY}:failed`));
     expect(stats.counts.completed).toBe(await direct.zcard(`${KEY}:completed`));
@@ -267,11 +268,18 @@ describe('groq-webhooks CLI against real ingest, worker and redis-server process
     // evt_ok_1, five batch events and the fixed evt_fail_1.
     expect(stats.counts.completed).toBe(7);
     expect(stats.oldestWaitingSeconds).toBeNull();
+    // Every completed event is remembered as done, in the compact layout's one group.
+    expect(stats.remembered.events).toBe(7);
+    expect(Number(await direct.hget('groq:done', 'n'))).toBe(7);
+    expect(stats.remembered.bytes).toBeGreaterThan(0);
     expect((await failedList()).total).toBe(stats.counts.failed);
     const human = await cli(['stats']);
     expect(human.stdout).toMatch(/^failed\s+2$/m);
     expect(human.stdout).toMatch(/^completed\s+7$/m);
     expect(human.stdout).toMatch(/^oldest waiting\s+-$/m);
+    expect(human.stdout).toMatch(
+      /^remembered events\s+7 {2}\(≈ [0-9.]+ [kM]?B of Redis, [0-9.]+ B each\)$/m,
+    );
   }, 60_000);
 
   it('retry --all and remove --all need --yes without a terminal, then act on every failed event', async () => {

@@ -12,7 +12,13 @@ import {
 import { builtinModules, createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { closeRedis, createRedis, idempotencyKey, jobIdFor, openQueue } from '@groq-webhooks/queue';
+import {
+  closeRedis,
+  createRedis,
+  IdempotencyStore,
+  jobIdFor,
+  openQueue,
+} from '@groq-webhooks/queue';
 import { sign } from '@groq-webhooks/signature';
 import {
   freePort,
@@ -445,9 +451,10 @@ async function forget(eventIds: readonly string[]): Promise<void> {
     { jobAttempts: 8, backoffBaseMs: 1000 },
   );
   try {
+    const store = new IdempotencyStore(client);
     for (const eventId of eventIds) {
       await queue.remove(jobIdFor(eventId));
-      await client.del(idempotencyKey(eventId));
+      await store.forget(eventId);
     }
   } finally {
     await queue.close();

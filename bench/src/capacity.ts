@@ -10,8 +10,9 @@ import {
   chooseQueuePath,
   closeRedis,
   createRedis,
+  DONE_GROUP,
   EventProducer,
-  idempotencyKey,
+  groupBytes,
   jobIdFor,
   openQueue,
   type RedisClient,
@@ -113,7 +114,11 @@ async function measure(
   const measured = {
     perEvent: (after - before) / count,
     jobKey: await keyBytes(admin, queue.toKey(jobIdFor('evt_0'))),
-    doneMarker: await keyBytes(admin, idempotencyKey('evt_0')),
+    // The done-markers' group (state and buckets) over the markers it holds.
+    doneMarker: Math.round(
+      (await groupBytes(admin, DONE_GROUP)) /
+        Math.max(1, Number(await admin.hget(DONE_GROUP, 'n'))),
+    ),
   };
   await producer.close();
   await queue.close();
@@ -129,7 +134,7 @@ try {
   const version = execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).trim();
   console.log(`# Redis bytes per event (${new Date().toISOString()}, ${version})\n`);
   console.log(
-    '| payload | events | waiting | completed | failed | one completed job hash | done-marker (MEMORY USAGE, without its table share) |',
+    '| payload | events | waiting | completed | failed | one completed job hash | done-marker (MEMORY USAGE of its share of the buckets) |',
   );
   console.log('|---|---|---|---|---|---|---|');
   for (const size of SIZES) {

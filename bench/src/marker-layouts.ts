@@ -1,15 +1,28 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { closeRedis, clusterSlot, createRedis, type RedisClient } from '@groq-webhooks/queue';
+import {
+  closeRedis,
+  createRedis,
+  DONE_GROUP,
+  DONE_MARKER_LUA,
+  doneGroupKey,
+  doneGroupOfSlot,
+  groupBytes,
+  idempotencyKey,
+  MAX_LOAD,
+  type RedisClient,
+  withSimulatedClock,
+} from '@groq-webhooks/queue';
 import { startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
 import { eventIds, take } from './event-ids.js';
-import { CLAIM_PREFIX, LOOKUP, MARK_DONE, MAX_LOAD, PRELUDE, SWEEP } from './marker-scripts.js';
 import { machine } from './processes.js';
 
 // node bench/dist/marker-layouts.js: Redis memory per remembered event for candidate layouts of
-// the 7-day done-marker (docs/idempotency-memory.md), each on its own throwaway redis-server
-// with the default configuration, and with --sweep the sweep's worst step at 10 million markers.
+// the done-marker (docs/idempotency-memory.md), each on its own throwaway redis-server with the
+// default configuration, and with --sweep the sweep's worst step at 10 million markers. The
+// layouts the product writes (`key`, `zset-digest`, `zset-digest-cluster`) run the product's own
+// scripts (`DONE_MARKER_LUA`); the others are built from the same prelude for comparison. Every
+// script's clock is simulated (`withSimulatedClock`: Unix seconds in CLOCK_KEY) to fill a week.
 
 const { values: args } = parseArgs({
   args: process.argv.slice(2).filter((arg) => arg !== '--'),
@@ -25,9 +38,11 @@ const { values: args } = parseArgs({
 });
 
 const TTL_SECONDS = 604_800;
-/** Simulated start of the traffic (the clock override of the scripts). */
+/** Simulated start of the traffic. */
 const T0 = 1_800_000_000;
 const BATCH = 500;
+/** Where the scripts read the simulated clock. */
+const CLOCK_KEY = 'bench:clock';
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 interface Layout {
@@ -40,8 +55,8 @@ interface Layout {
   /** Loads what the layout needs before the empty figure is read (its scripts). */
   prepare(client: RedisClient): Promise<void>;
   /**
-   * What `groq-webhooks stats` would report as the markers' memory (bytes), estimated from a
-   * sample as docs/idempotency-memory.md proposes; checked against used_memory here.
+   * What `groq-webhooks stats` reports as the markers' memory (bytes), estimated from a sample
+   * as the product does; checked against used_memory here.
    */
   estimate?(client: RedisClient): Promise<number>;
 }
@@ -51,17 +66,27 @@ type ScriptClient = RedisClient & {
 };
 
 async function load(client: RedisClient, lua: string): Promise<string> {
-  return (await client.script('LOAD', lua)) as string;
+  return (await client.script('LOAD', withSimulatedClock(lua, CLOCK_KEY))) as string;
 }
 
+/**
+ * Sets the scripts' clock, with a command of its own and only when it changes: the single-call
+ * timings run at one clock, so no SET falls inside a timed call.
+ */
+const clocks = new WeakMap<RedisClient, number>();
+async function setClock(client: RedisClient, clock: number): Promise<void> {
+  if (clocks.get(client) === clock) return;
+  await client.set(CLOCK_KEY, clock);
+  clocks.set(client, clock);
+}
+
+/** A layout of one script call per batch: KEYS = group (or none), claim keys; ARGV = `argv`. */
 function scriptLayout(
   name: string,
   describe: string,
   insertLua: string,
   lookupLua: string,
-  keysOf: (ids: string[]) => string[],
-  argsOf: (ids: string[], clock: number) => (string | number)[],
-  lookupArgsOf: (ids: string[], clock: number) => (string | number)[] = (_ids, clock) => [clock],
+  options: { group: boolean; insertArgs: (string | number)[] },
 ): Layout {
   const shas = new Map<string, Promise<string>>();
   const sha = (client: RedisClient, lua: string) => {
@@ -72,6 +97,10 @@ function scriptLayout(
     }
     return loaded;
   };
+  const keysOf = (ids: string[]) => [
+    ...(options.group ? [DONE_GROUP] : []),
+    ...ids.map(idempotencyKey),
+  ];
   return {
     name,
     describe,
@@ -79,50 +108,49 @@ function scriptLayout(
       await Promise.all([sha(client, insertLua), sha(client, lookupLua)]);
     },
     async insert(client, ids, clock) {
+      await setClock(client, clock);
       const keys = keysOf(ids);
       await (client as ScriptClient).evalsha(
         await sha(client, insertLua),
         keys.length,
         ...keys,
-        ...argsOf(ids, clock),
+        ...options.insertArgs,
       );
     },
     async lookup(client, ids, clock) {
+      await setClock(client, clock);
       const keys = keysOf(ids);
-      return (await (client as ScriptClient).evalsha(
+      const replies = (await (client as ScriptClient).evalsha(
         await sha(client, lookupLua),
         keys.length,
         ...keys,
-        ...lookupArgsOf(ids, clock),
       )) as number[];
+      return replies.map((reply) => (reply === 0 ? 0 : 1));
     },
   };
 }
 
-/** Today: one key per event, written and looked up as the current scripts do (Lua loops). */
+/** The previous layout, as the product writes it with `layout: one-key`. */
 const oneKeyPerEvent = scriptLayout(
   'key',
-  'one key per event (today): SET groq:event:<id> done EX 604800',
-  `for _, key in ipairs(KEYS) do redis.call('SET', key, 'done', 'EX', ARGV[2]) end return #KEYS`,
-  `local done = {}
-for i, key in ipairs(KEYS) do done[i] = redis.call('EXISTS', key) end
-return done`,
-  (ids) => ids.map((id) => CLAIM_PREFIX + id),
-  (_ids, clock) => [clock, TTL_SECONDS],
+  'one key per event (the previous layout): SET groq:event:<id> done EX 604800',
+  DONE_MARKER_LUA.markDone('one-key'),
+  DONE_MARKER_LUA.lookup,
+  { group: true, insertArgs: [TTL_SECONDS, 0] },
 );
 
-/** The chosen layout: linear-hashed sorted sets of 12-byte digests scored by expiry. */
+/** The product's layout: linear-hashed sorted sets of 12-byte digests scored by expiry. */
 const zsetDigest = scriptLayout(
   'zset-digest',
   'sorted-set buckets (linear hashing, ≤ 40 a bucket on average), member = 12-byte SHA-1 prefix, score = expiry (s) [chosen]',
-  MARK_DONE,
-  LOOKUP,
-  (ids) => ['groq:done', ...ids.map((id) => CLAIM_PREFIX + id)],
-  (_ids, clock) => [clock, TTL_SECONDS, 0],
+  DONE_MARKER_LUA.markDone('buckets'),
+  DONE_MARKER_LUA.lookup,
+  { group: true, insertArgs: [TTL_SECONDS, 0] },
 );
+zsetDigest.estimate = (client) => groupBytes(client, DONE_GROUP);
 
 /**
- * The hash layouts' split (the comparison layouts only): as the chosen layout's, with HGETALL and
+ * The hash layouts' split (the comparison layouts only): as the product's, with HGETALL and
  * HSET; `fieldHash` (defined before it) gives a field's 32-bit hash. With `expireAt`, the
  * rebuilt keys get that expiry (time slices).
  */
@@ -152,6 +180,9 @@ local function hsplit(meta, L, p, expireAt)
   return L, p
 end`;
 
+/** The event id of claim key KEYS[i], in Lua. */
+const EVENT_ID = (key: string) => `string.sub(${key}, ${idempotencyKey('').length + 1})`;
+
 /**
  * Hash buckets for comparison, with the same linear hashing: field = the event id itself or its
  * 12-byte digest, value = expiry (s). No expiry sweep here: only memory and lookups are measured.
@@ -161,18 +192,18 @@ function hashLayout(name: string, describe: string, field: 'id' | 'digest'): Lay
     field === 'id'
       ? `local function fieldHash(f) return tonumber(string.sub(redis.sha1hex(f), 1, 8), 16) end
 local function fieldOf(id) return id, fieldHash(id) end`
-      : `local function fieldHash(f) return hashOf(f) end
-local function fieldOf(id) return digest(id) end`;
-  const helpers = `${PRELUDE}
+      : `local function fieldHash(f) return markerHash(f) end
+local function fieldOf(id) return markerOf(id) end`;
+  const helpers = `${DONE_MARKER_LUA.prelude}
 ${fieldFunctions}
 ${HSPLIT}`;
   const insert = `${helpers}
 local meta = KEYS[1]
 local now = clock()
-local expiry = now + tonumber(ARGV[2])
-local L, p, n = level(meta)
+local expiry = now + tonumber(ARGV[1])
+local L, p, n = markersLevel(meta)
 for i = 2, #KEYS do
-  local f, h = fieldOf(string.sub(KEYS[i], ${CLAIM_PREFIX.length + 1}))
+  local f, h = fieldOf(${EVENT_ID('KEYS[i]')})
   n = n + rcall('HSET', meta .. ':' .. bucketOf(h, L, p), f, expiry)
   if n > ${MAX_LOAD} * (2 ^ L + p) then L, p = hsplit(meta, L, p) end
 end
@@ -181,23 +212,19 @@ return n`;
   const lookup = `${helpers}
 local meta = KEYS[1]
 local now = clock()
-local L, p = level(meta)
+local L, p = markersLevel(meta)
 local done = {}
 for i = 2, #KEYS do
   local key = KEYS[i]
-  local f, h = fieldOf(string.sub(key, ${CLAIM_PREFIX.length + 1}))
+  local f, h = fieldOf(${EVENT_ID('key')})
   local expiry = rcall('HGET', meta .. ':' .. bucketOf(h, L, p), f)
   done[i - 1] = (rcall('GET', key) == 'done' or (expiry and tonumber(expiry) > now)) and 1 or 0
 end
 return done`;
-  return scriptLayout(
-    name,
-    describe,
-    insert,
-    lookup,
-    (ids) => ['groq:done', ...ids.map((id) => CLAIM_PREFIX + id)],
-    (_ids, clock) => [clock, TTL_SECONDS],
-  );
+  return scriptLayout(name, describe, insert, lookup, {
+    group: true,
+    insertArgs: [TTL_SECONDS],
+  });
 }
 
 /**
@@ -206,23 +233,23 @@ return done`;
  * value = expiry (s), compared at lookup, which probes every live day (8).
  */
 const DAY = 86_400;
-const sliceHelpers = `${PRELUDE}
+const sliceHelpers = `${DONE_MARKER_LUA.prelude}
 local function sliceMeta(day) return 'groq:done:' .. day end
-local function fieldHash(f) return hashOf(f) end
+local function fieldHash(f) return markerHash(f) end
 ${HSPLIT}`;
 const slices = scriptLayout(
   'slices',
   'daily hash buckets expiring whole (linear hashing per day), field = 12-byte digest, value = expiry (s); lookups probe 8 days',
   `${sliceHelpers}
 local now = clock()
-local ttl = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[1])
 local expiry = now + ttl
 local day = floor(now / ${DAY})
 local meta = sliceMeta(day)
 local expireAt = (day + 1) * ${DAY} + ttl
-local L, p, n = level(meta)
+local L, p, n = markersLevel(meta)
 for i = 1, #KEYS do
-  local member, h = digest(string.sub(KEYS[i], ${CLAIM_PREFIX.length + 1}))
+  local member, h = markerOf(${EVENT_ID('KEYS[i]')})
   local key = meta .. ':' .. bucketOf(h, L, p)
   if rcall('HSET', key, member, expiry) == 1 then
     n = n + 1
@@ -235,17 +262,17 @@ rcall('EXPIREAT', meta, expireAt)
 return n`,
   `${sliceHelpers}
 local now = clock()
-local ttl = tonumber(ARGV[2])
+local ttl = ${TTL_SECONDS}
 local today = floor(now / ${DAY})
 local days = {}
 for d = floor((now - ttl) / ${DAY}), today do
-  local L, p = level(sliceMeta(d))
+  local L, p = markersLevel(sliceMeta(d))
   days[#days + 1] = {sliceMeta(d), L, p}
 end
 local done = {}
 for i = 1, #KEYS do
   local key = KEYS[i]
-  local member, h = digest(string.sub(key, ${CLAIM_PREFIX.length + 1}))
+  local member, h = markerOf(${EVENT_ID('key')})
   local found = rcall('GET', key) == 'done'
   for _, slice in ipairs(days) do
     if found then break end
@@ -255,87 +282,40 @@ for i = 1, #KEYS do
   done[i] = found and 1 or 0
 end
 return done`,
-  (ids) => ids.map((id) => CLAIM_PREFIX + id),
-  (_ids, clock) => [clock, TTL_SECONDS],
-  (_ids, clock) => [clock, TTL_SECONDS],
+  { group: false, insertArgs: [TTL_SECONDS] },
 );
 
-/** The chosen layout's Lua with 16-byte members (the extra 4 bytes as text: only sizes count). */
-const widen = (lua: string) =>
-  lua.replace(
-    'floor(c / 16777216), floor(c / 65536) % 256, floor(c / 256) % 256, c % 256), a',
+/** The product's Lua with 16-byte members (the extra 4 bytes as text: only sizes count). */
+const widen = (lua: string) => {
+  const from = 'floor(c / 16777216), floor(c / 65536) % 256, floor(c / 256) % 256, c % 256), a';
+  if (!lua.includes(from)) throw new Error('the digest is not where widen expects it');
+  return lua.replace(
+    from,
     'floor(c / 16777216), floor(c / 65536) % 256, floor(c / 256) % 256, c % 256) .. string.sub(hex, 25, 28), a',
   );
+};
 const zsetDigest16 = scriptLayout(
   'zset-digest16',
   'as zset-digest with 16-byte members (128-bit digest)',
-  widen(MARK_DONE),
-  widen(LOOKUP),
-  (ids) => ['groq:done', ...ids.map((id) => CLAIM_PREFIX + id)],
-  (_ids, clock) => [clock, TTL_SECONDS, 0],
+  widen(DONE_MARKER_LUA.markDone('buckets')),
+  widen(DONE_MARKER_LUA.lookup),
+  { group: true, insertArgs: [TTL_SECONDS, 0] },
 );
 
 /**
- * The stats estimate of one group: MEMORY USAGE of 64 random buckets (exact for listpacks),
- * scaled to the group's bucket count, plus the meta hash.
+ * The product's Redis Cluster variant on one server (memory does not depend on where the slots
+ * live): one group per slot (`doneGroupKey(id, true)`), one call per event, as the Cluster path
+ * sends them.
  */
-async function estimateGroup(client: RedisClient, meta: string): Promise<number> {
-  const fields = await client.hmget(meta, 'L', 'p');
-  const buckets = 2 ** Number(fields[0] ?? 0) + Number(fields[1] ?? 0);
-  const pipeline = client.pipeline();
-  const samples = Math.min(64, buckets);
-  for (let i = 0; i < samples; i++) {
-    const bucket = samples === buckets ? i : Math.floor(Math.random() * buckets);
-    pipeline.memory('USAGE', `${meta}:${bucket}`, 'SAMPLES', 0);
-  }
-  pipeline.memory('USAGE', meta, 'SAMPLES', 0);
-  const replies = ((await pipeline.exec()) ?? []).map(([, value]) => Number(value ?? 0));
-  const metaBytes = replies.pop() ?? 0;
-  const mean = replies.reduce((sum, value) => sum + value, 0) / Math.max(1, replies.length);
-  return mean * buckets + metaBytes;
-}
-
-zsetDigest.estimate = (client) => estimateGroup(client, 'groq:done');
-
-/**
- * The Redis Cluster variant on one server (memory does not depend on where the slots live):
- * one group per slot, named with a hash tag of the slot of the event's claim key, so that the
- * claim key, the group's meta and its buckets share a slot and one script serves them. One
- * call per event, as the Cluster path sends them.
- */
-const SLOT_TAGS = (() => {
-  const tags: string[] = new Array(16_384);
-  for (let n = 0, found = 0; found < tags.length; n++) {
-    const tag = n.toString(36);
-    const slot = clusterSlot(tag);
-    if (tags[slot] === undefined) {
-      tags[slot] = tag;
-      found++;
-    }
-  }
-  return tags;
-})();
-
-/** Redis Cluster's slot of a key (its hash tag's when it has a non-empty one). */
-function keySlot(key: string): number {
-  const open = key.indexOf('{');
-  if (open !== -1) {
-    const close = key.indexOf('}', open + 1);
-    if (close > open + 1) return clusterSlot(key.slice(open + 1, close));
-  }
-  return clusterSlot(key);
-}
-
-function groupOf(eventId: string): string {
-  return `groq:done:{${SLOT_TAGS[keySlot(CLAIM_PREFIX + eventId)]}}`;
-}
-
 const zsetDigestCluster: Layout = (() => {
   const shas = new Map<RedisClient, Promise<[string, string]>>();
   const loaded = (client: RedisClient) => {
     let pair = shas.get(client);
     if (pair === undefined) {
-      pair = Promise.all([load(client, MARK_DONE), load(client, LOOKUP)]);
+      pair = Promise.all([
+        load(client, DONE_MARKER_LUA.markDone('buckets')),
+        load(client, DONE_MARKER_LUA.lookup),
+      ]);
       shas.set(client, pair);
     }
     return pair;
@@ -343,36 +323,34 @@ const zsetDigestCluster: Layout = (() => {
   return {
     name: 'zset-digest-cluster',
     describe:
-      "zset-digest on a Redis Cluster: one group (meta + buckets) per slot, tagged to share the claim key's slot; one call per event",
+      "zset-digest on a Redis Cluster: one group (state + buckets) per slot, tagged to share the claim key's slot; one call per event",
     async prepare(client) {
       await loaded(client);
     },
     async insert(client, ids, clock) {
       const [mark] = await loaded(client);
+      await setClock(client, clock);
       const pipeline = client.pipeline();
       for (const id of ids) {
-        pipeline.evalsha(mark, 2, groupOf(id), CLAIM_PREFIX + id, clock, TTL_SECONDS, 0);
+        pipeline.evalsha(mark, 2, doneGroupKey(id, true), idempotencyKey(id), TTL_SECONDS, 0);
       }
       await pipeline.exec();
     },
     async lookup(client, ids, clock) {
       const [, find] = await loaded(client);
+      await setClock(client, clock);
       const pipeline = client.pipeline();
-      for (const id of ids) pipeline.evalsha(find, 2, groupOf(id), CLAIM_PREFIX + id, clock);
-      return ((await pipeline.exec()) ?? []).map(([, value]) => Number((value as number[])[0]));
+      for (const id of ids) pipeline.evalsha(find, 2, doneGroupKey(id, true), idempotencyKey(id));
+      return ((await pipeline.exec()) ?? []).map(([, value]) =>
+        Number((value as number[])[0]) === 0 ? 0 : 1,
+      );
     },
     async estimate(client) {
-      // 64 random groups, scaled to the groups that exist.
+      // 64 random slots' groups, scaled to all 16 384, as `stats` does on a Cluster.
       const slots = Array.from({ length: 64 }, () => Math.floor(Math.random() * 16_384));
       let bytes = 0;
-      let seen = 0;
-      for (const slot of slots) {
-        const meta = `groq:done:{${SLOT_TAGS[slot]}}`;
-        if ((await client.exists(meta)) === 0) continue;
-        bytes += await estimateGroup(client, meta);
-        seen++;
-      }
-      return seen === 0 ? 0 : (bytes / slots.length) * 16_384;
+      for (const slot of slots) bytes += await groupBytes(client, doneGroupOfSlot(slot));
+      return (bytes / slots.length) * 16_384;
     },
   };
 })();
@@ -663,19 +641,19 @@ async function measureSweep(
   return withRedis(async (redis, client) => {
     const scripts = client as ScriptClient;
     const pid = redis.process.pid;
-    const mark = await load(client, MARK_DONE);
-    const sweep = await load(client, SWEEP);
+    const mark = await load(client, DONE_MARKER_LUA.markDone('buckets'));
+    const sweep = await load(client, DONE_MARKER_LUA.sweep);
     const empty = await usedMemory(client);
     const ids = eventIds(seed);
     const inFlight: Promise<unknown>[] = [];
     for (let written = 0; written < total; ) {
-      const keys: string[] = ['groq:done'];
+      const keys: string[] = [DONE_GROUP];
       for (let i = 0; i < BATCH && written < total; i++, written++) {
-        keys.push(CLAIM_PREFIX + (ids.next().value as string));
+        keys.push(idempotencyKey(ids.next().value as string));
       }
-      inFlight.push(
-        scripts.evalsha(mark, keys.length, ...keys, clockAt(written, total), TTL_SECONDS, 0),
-      );
+      // Commands run in order on the connection: each batch runs at the clock set before it.
+      await setClock(client, clockAt(written, total));
+      inFlight.push(scripts.evalsha(mark, keys.length, ...keys, TTL_SECONDS, 0));
       if (inFlight.length >= 8) await inFlight.shift();
       if (written % 1_000_000 < BATCH) log(`sweep fill: ${written} markers`);
     }
@@ -684,14 +662,14 @@ async function measureSweep(
     await client.config('SET', 'slowlog-log-slower-than', '0');
     await client.config('SET', 'slowlog-max-len', '1000');
     const lastWrite = clockAt(total, total);
+    await setClock(client, lastWrite);
     const markIds = [...take(eventIds(seed + 2), 20_000)];
     const marked = await timeCalls(client, pid, markIds.length, async (i) => {
       await scripts.evalsha(
         mark,
         2,
-        'groq:done',
-        CLAIM_PREFIX + markIds[i],
-        lastWrite,
+        DONE_GROUP,
+        idempotencyKey(markIds[i] as string),
         TTL_SECONDS,
         0,
       );
@@ -708,10 +686,10 @@ async function measureSweep(
       const batches = [...take(eventIds(seed + 3 + size), 200 * size)];
       const timed = await timeCalls(client, pid, 200, async (i) => {
         const keys = [
-          'groq:done',
-          ...batches.slice(i * size, (i + 1) * size).map((id) => CLAIM_PREFIX + id),
+          DONE_GROUP,
+          ...batches.slice(i * size, (i + 1) * size).map((id) => idempotencyKey(id)),
         ];
-        await scripts.evalsha(mark, keys.length, ...keys, lastWrite, TTL_SECONDS, 0);
+        await scripts.evalsha(mark, keys.length, ...keys, TTL_SECONDS, 0);
         return undefined;
       });
       extra.push(stats(`mark ${size} events done (coalesced)`, 0, timed));
@@ -719,18 +697,18 @@ async function measureSweep(
     log(
       `mark: worst ${markStats.worstCpuUsec} µs CPU, p99 ${markStats.p99CpuUsec}, median ${markStats.medianCpuUsec}`,
     );
-    const meta = await client.hgetall('groq:done');
+    const meta = await client.hgetall(DONE_GROUP);
     const buckets = 2 ** Number(meta.L) + Number(meta.p);
     log(`sweep: ${meta.n} markers in ${buckets} buckets, meta ${JSON.stringify(meta)}`);
     const steps: StepStats[] = [];
     const run = async (scenario: string, clock: number, count: number) => {
+      await setClock(client, clock);
       for (const perStep of bucketsPerStep) {
         const timed = await timeCalls(
           client,
           pid,
           count,
-          async () =>
-            (await scripts.evalsha(sweep, 1, 'groq:done', clock, perStep, 0, 4)) as number[],
+          async () => (await scripts.evalsha(sweep, 1, DONE_GROUP, perStep, 0, 4)) as number[],
         );
         const row = stats(scenario, perStep, timed);
         steps.push(row);
@@ -743,7 +721,7 @@ async function measureSweep(
     await run('a day expired', T0 + TTL_SECONDS + DAY, 300);
     await run('all expired', lastWrite + TTL_SECONDS + 1, 300);
     // Shrinking: with the count forced low every step also merges (up to 4 buckets).
-    await client.hset('groq:done', 'n', 0);
+    await client.hset(DONE_GROUP, 'n', 0);
     await run('all expired, merging', lastWrite + TTL_SECONDS + 1, 300);
     return {
       markers: total,
@@ -826,8 +804,3 @@ const sweep =
       );
 process.stdout.write(`${markdown(results, sweep)}\n`);
 process.stdout.write(`${JSON.stringify({ results, sweep })}\n`);
-
-// Keeps the digest in one place for readers of this file: the member is these 12 bytes.
-export function memberOf(eventId: string): Buffer {
-  return createHash('sha1').update(eventId).digest().subarray(0, 12);
-}

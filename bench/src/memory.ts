@@ -6,8 +6,11 @@ import {
   closeRedis,
   createRedis,
   type EventQueue,
+  MARKER_RECORD_KEY,
+  type MarkerLayout,
   openQueue,
   type RedisClient,
+  rememberedEvents,
 } from '@groq-webhooks/queue';
 import { sign } from '@groq-webhooks/signature';
 import { freePort, startRedis, waitFor } from '@groq-webhooks/testing';
@@ -16,10 +19,12 @@ import { eventIds } from './event-ids.js';
 import { ENTRY, machine, SECRET, spawnNode, stop } from './processes.js';
 
 // pnpm bench -- --memory: Redis used_memory after 100,000 and 200,000 events handled by the real
-// ingest and worker processes, and the marginal bytes per event between the two sizes. Completed
-// jobs are trimmed to COMPLETED_RETENTION.count (10,000) and the events stream to its max length,
-// so past 10,000 events what still grows per event is the event's done-marker: the figure of
-// docs/idempotency-memory.md.
+// ingest and worker processes, and the marginal bytes per event between the two sizes, once per
+// done-marker layout: the compact one the system writes, and one key per event (the previous
+// layout, which workers write when the done-markers' upgrade record says `layout one-key`).
+// Completed jobs are trimmed to COMPLETED_RETENTION.count (10,000) and the events stream to its
+// max length, so past 10,000 events what still grows per event is the event's done-marker: the
+// figure of docs/idempotency-memory.md.
 
 const QUEUE_NAME = 'bench-memory';
 const PREFIX = '{groq}';
@@ -33,23 +38,18 @@ export interface MemoryOptions {
   connections: number;
 }
 
-/**
- * One done-marker layout the system can run with, as a column of the report. Today there is
- * one: one key per event. The bucketed layout of docs/idempotency-memory.md adds its entry here
- * (marker count: `HGET groq:done n`), and the one-key layout keeps its column through whatever
- * switch the implementation gives the benchmark to write it.
- */
+/** One done-marker layout the system can run with, as a column of the report. */
 interface MemoryLayout {
   name: string;
-  /** Extra environment of the ingest and worker processes. */
-  env: Record<string, string>;
+  /** What the workers write: set in the upgrade record before the processes start. */
+  layout: MarkerLayout;
   /** Markers in Redis now (the benchmark's own count, to check every event was marked). */
   countMarkers(client: RedisClient): Promise<number>;
 }
 
 const ONE_KEY_PER_EVENT: MemoryLayout = {
-  name: 'one key per event',
-  env: {},
+  name: 'one key per event (previous layout)',
+  layout: 'one-key',
   async countMarkers(client) {
     let count = 0;
     let cursor = '0';
@@ -62,10 +62,16 @@ const ONE_KEY_PER_EVENT: MemoryLayout = {
   },
 };
 
+const BUCKETS: MemoryLayout = {
+  name: 'compact: sorted-set buckets (default)',
+  layout: 'buckets',
+  async countMarkers(client) {
+    return (await rememberedEvents(client)).events;
+  },
+};
+
 /** The layouts measured, one column each. */
-const LAYOUTS: readonly MemoryLayout[] = [ONE_KEY_PER_EVENT];
-/** Columns printed for layouts the code cannot run yet, so the report keeps its shape. */
-const PENDING = ['bucketed (docs/idempotency-memory.md; not implemented yet)'];
+const LAYOUTS: readonly MemoryLayout[] = [ONE_KEY_PER_EVENT, BUCKETS];
 
 interface Checkpoint {
   /** Events handled (acknowledged by the ingest and completed by the worker). */
@@ -123,8 +129,12 @@ async function runLayout(
     { index: 0, name: QUEUE_NAME, prefix: PREFIX },
     { jobAttempts: 8, backoffBaseMs: 1000 },
   );
+  // The upgrade record as a fresh install's first worker writes it (nothing to shadow), with
+  // the layout this column measures.
+  await admin.hset(MARKER_RECORD_KEY, 'since', 0, 'shadowUntil', 0, 'oldUntil', 0);
+  await admin.hset(MARKER_RECORD_KEY, 'layout', layout.layout);
   const port = await freePort();
-  const common = { REDIS_URL: redis.url, QUEUE_NAME, LOG_LEVEL: 'warn', ...layout.env };
+  const common = { REDIS_URL: redis.url, QUEUE_NAME, LOG_LEVEL: 'warn' };
   const children: ChildProcess[] = [
     spawnNode(ENTRY.ingest, {
       ...common,
@@ -254,7 +264,7 @@ async function usedMemory(client: RedisClient): Promise<number> {
 
 function markdown(date: string, sizes: number[], runs: LayoutRun[], quick: boolean): string {
   const m = machine();
-  const columns = [...runs.map((run) => run.layout), ...PENDING];
+  const columns = runs.map((run) => run.layout);
   const cell = (run: LayoutRun | undefined, value: (run: LayoutRun) => string) =>
     run === undefined ? '—' : value(run);
   const byName = (name: string) => runs.find((run) => run.layout === name);

@@ -366,6 +366,16 @@ describe('POST /webhooks/groq against a real redis-server', () => {
       expect(await queue.getJob(jobIdFor(String(event.id)))).toBeUndefined();
     });
 
+    it('answers duplicate for an event marked done in the previous layout, until that marker expires', async () => {
+      const event = envelope();
+      // What a worker of the previous version wrote: one key per event.
+      await client.set(idempotencyKey(String(event.id)), 'done', 'PX', 1000);
+      expect((await post(event)).json()).toEqual({ received: true, duplicate: true });
+      expect(await queue.getJob(jobIdFor(String(event.id)))).toBeUndefined();
+      await waitFor(async () => (await client.exists(idempotencyKey(String(event.id)))) === 0);
+      expect((await post(event)).json()).toEqual({ received: true });
+    });
+
     it('puts a permanently failed job back with a fresh attempt budget and answers received', async () => {
       // Its own queue, so the failing worker touches no other test's jobs.
       const isolated = { ...settings, queueName: 'requeue-test' };

@@ -4,6 +4,7 @@ import {
   closeRedis,
   createRedis,
   EventProducer,
+  IdempotencyStore,
   idempotencyKey,
   type RedisClient,
   type RedisSettings,
@@ -84,8 +85,17 @@ describe('createWorker on a Redis Cluster', () => {
       },
       { timeoutMs: 30_000, description: '60 effects on the cluster' },
     );
+    // Marked done in their slots' marker groups; the claims are gone.
+    const store = new IdempotencyStore(effects);
+    expect(await store.lookup(events.map((event) => event.id))).toEqual(events.map(() => true));
     for (const event of events.slice(0, 5)) {
-      expect(await effects.get(idempotencyKey(event.id))).toBe('done');
+      expect(await effects.exists(idempotencyKey(event.id))).toBe(0);
+    }
+    // Redelivered: duplicates.
+    for (const event of events.slice(0, 5)) {
+      expect(
+        await producer.enqueue({ event, receivedAt: new Date().toISOString(), keyIndex: 0 }, 5000),
+      ).toBe('duplicate');
     }
     expect(await effects.scard('overlaps')).toBe(0);
     await producer.close();

@@ -12,6 +12,7 @@ import {
   createRedis,
   EventProducer,
   type EventQueue,
+  IdempotencyStore,
   idempotencyKey,
   jobIdFor,
   openQueue,
@@ -38,6 +39,8 @@ type LogLine = Record<string, unknown>;
 
 let redis: TestRedis;
 let client: RedisClient;
+/** Reads done-markers (either layout). */
+let store: IdempotencyStore;
 /** The queue path of this run (vitest projects `fast` and `stock`). */
 let path: QueuePath;
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -47,6 +50,7 @@ beforeAll(async () => {
   redis = await startRedis();
   client = connectTo(redis.url, 'worker', 'test-client');
   await waitFor(() => client.status === 'ready');
+  store = new IdempotencyStore(client);
 });
 
 afterEach(async () => {
@@ -194,9 +198,10 @@ describe('createWorker: retries, failures, timeouts', () => {
     expect(await attemptsSeen(event)).toEqual(['1', '2', '3']);
     expect(await effects(event)).toBe(1);
     expect(outcomes(lines, event)).toEqual(['1:retrying', '2:retrying', '3:completed']);
-    expect(await client.get(idempotencyKey(event.id))).toBe('done');
-    const ttl = await client.ttl(idempotencyKey(event.id));
-    expect(ttl).toBeGreaterThan(590);
+    const now = Number((await client.time())[0]);
+    expect(await store.doneUntil(event.id)).toBeGreaterThan(now + 590);
+    // The claim has gone: the marker is one member of a bucket, not a key of its own.
+    expect(await client.exists(idempotencyKey(event.id))).toBe(0);
     const completed = lines.find((line) => line.eventId === event.id && line.attempt === 3);
     expect(completed).toMatchObject({ type: 'resource.created', outcome: 'completed' });
     expect(typeof completed?.durationMs).toBe('number');
@@ -296,7 +301,7 @@ describe('createWorker: retries, failures, timeouts', () => {
     expect((await finished(queue, normal)).state).toBe('completed');
     expect(await client.get(`groq:event:${unknown.id}`)).toBeNull();
     expect(await client.get(`groq:event:${invalid.id}`)).toBeNull();
-    expect(await client.get(`groq:event:${normal.id}`)).toBe('done');
+    expect(await store.lookup([unknown.id, invalid.id, normal.id])).toEqual([false, false, true]);
   });
 
   it('cuts a handler off at HANDLER_TIMEOUT_MS, aborts its signal, and fails the attempt', async () => {
@@ -414,8 +419,97 @@ describe('createWorker: idempotency', () => {
     await finished(queue, event);
     expect(await effects(event)).toBe(1);
     expect(await attemptsSeen(event)).toEqual(['1']);
-    expect(await client.get(`groq:event:${event.id}`)).toBe('done');
+    expect(await store.isDone(event.id)).toBe(true);
     expect(lines.some((l) => l.eventId === event.id && l.outcome === 'completed')).toBe(true);
+  });
+
+  it('remembers a handled event for IDEMPOTENCY_TTL_SECONDS: a duplicate just before the expiry is one, just after it runs again', async () => {
+    const settings = testSettings({ idempotencyTtlSeconds: 4 });
+    const { lines } = await startWorker(settings);
+    const producer = await producerFor(settings);
+    const queue = queueFor(settings);
+    const event = newEvent({});
+    expect(await producer.enqueue(testJobData(event), 2000)).toBe('enqueued');
+    await finished(queue, event);
+    const expiry = await store.doneUntil(event.id);
+    if (expiry === undefined) throw new Error('no done-marker');
+    const redisNow = async () => {
+      const [seconds, micros] = await client.time();
+      return Number(seconds) + Number(micros) / 1e6;
+    };
+    // Its job trimmed, as completed jobs are: only the marker knows the event.
+    await (await queue.getJob(jobIdFor(event.id)))?.remove();
+    // A second job of the event within the TTL is skipped by the worker.
+    await queue.add(event.type, testJobData(event), { jobId: 'within-ttl' });
+    await waitFor(() => lines.some((l) => l.eventId === event.id && l.outcome === 'skipped-done'));
+    // Just before the expiry (the first half of its last second, by Redis's clock): a duplicate.
+    await waitFor(
+      async () => {
+        const now = await redisNow();
+        return now >= expiry - 1 && now < expiry - 0.5;
+      },
+      { timeoutMs: 10_000, intervalMs: 5, description: 'the last second before the expiry' },
+    );
+    expect(await producer.enqueue(testJobData(event), 2000)).toBe('duplicate');
+    expect(await redisNow()).toBeLessThan(expiry);
+    // From the expiry on, the event is new: enqueued, and its handler runs again.
+    await waitFor(async () => (await redisNow()) >= expiry, { timeoutMs: 10_000 });
+    expect(await producer.enqueue(testJobData(event), 2000)).toBe('enqueued');
+    await waitFor(async () => (await effects(event)) === 2, { description: 'the second run' });
+    expect(outcomes(lines, event)).toEqual(['1:completed', '1:skipped-done', '1:completed']);
+  });
+
+  it('honours done-markers of the previous layout (one key per event) until they expire', async () => {
+    const settings = testSettings();
+    const { lines } = await startWorker(settings);
+    const producer = await producerFor(settings);
+    const queue = queueFor(settings);
+    const event = newEvent({});
+    // What a worker of the previous version left: groq:event:<id> = done, expiring.
+    await client.set(idempotencyKey(event.id), 'done', 'PX', 2000);
+    expect(await producer.enqueue(testJobData(event), 2000)).toBe('duplicate');
+    // A job that gets in anyway is skipped.
+    await queue.add(event.type, testJobData(event), { jobId: jobIdFor(event.id) });
+    await waitFor(() => lines.some((l) => l.eventId === event.id && l.outcome === 'skipped-done'));
+    expect(await effects(event)).toBe(0);
+    // Once it has expired the event is new.
+    await (await queue.getJob(jobIdFor(event.id)))?.remove();
+    await waitFor(async () => (await client.exists(idempotencyKey(event.id))) === 0);
+    expect(await producer.enqueue(testJobData(event), 2000)).toBe('enqueued');
+    await waitFor(async () => (await effects(event)) === 1);
+  });
+
+  it('during the rollout window of an upgrade, also leaves the previous layout’s marker', async () => {
+    const own = await startRedis();
+    cleanups.push(() => own.cleanup());
+    const ownClient = connectTo(own.url, 'worker', 'rollout-effects');
+    cleanups.push(() => closeRedis(ownClient));
+    const settings = testSettings();
+    // The previous version ran here: its queue keys exist.
+    await ownClient.hset(`{groq}:${settings.queueName}:meta`, 'opts.maxLenEvents', 10_000);
+    const { worker, lines } = makeWorker(
+      settings,
+      recordingHandlers(() => ownClient),
+      own.url,
+    );
+    await worker.start();
+    expect(lines.some((l) => String(l.msg).startsWith('Done-markers of the previous layout'))).toBe(
+      true,
+    );
+    const producerClient = connectTo(own.url, 'producer', 'rollout-producer');
+    const producer = new EventProducer({ client: producerClient, settings, path });
+    cleanups.push(async () => {
+      await producer.close();
+      await closeRedis(producerClient);
+    });
+    await waitFor(() => producerClient.status === 'ready');
+    const event = newEvent({});
+    await producer.enqueue(testJobData(event), 2000);
+    const ownStore = new IdempotencyStore(ownClient);
+    await waitFor(() => ownStore.isDone(event.id), { description: 'the done-marker' });
+    // A worker of the previous version reads this one, and skips the event too.
+    expect(await ownClient.get(idempotencyKey(event.id))).toBe('done');
+    expect(await ownClient.ttl(idempotencyKey(event.id))).toBeGreaterThan(3500);
   });
 
   it('never runs one event in two workers at once: the second job waits without spending an attempt', async () => {

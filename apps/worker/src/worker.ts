@@ -2,14 +2,18 @@ import type { WorkerConfig } from '@groq-webhooks/config';
 import { type HandlerMap, handlerOptions } from '@groq-webhooks/core';
 import {
   closeRedis,
+  DoneSweeper,
   type EventJobData,
   type EventLedger,
   type EventQueue,
   HistoryWriter,
+  type MarkerSettings,
+  openMarkerSettings,
   openQueue,
   type QueuePath,
   queueShards,
   type RedisClient,
+  ROLLOUT_WINDOW_SECONDS,
   Worker,
   waitForRedis,
 } from '@groq-webhooks/queue';
@@ -106,6 +110,7 @@ export function createWorker(deps: WorkerDeps): EventWorker {
   let closing: Promise<void> | undefined;
   let watchdog: NodeJS.Timeout | undefined;
   let ledger: EventLedger | undefined;
+  let sweeper: DoneSweeper | undefined;
   let history: AttemptHistoryWriter | undefined;
   let lastHistoryWarning = 0;
 
@@ -114,10 +119,21 @@ export function createWorker(deps: WorkerDeps): EventWorker {
   async function start(): Promise<void> {
     const storeClient = deps.connect('groq-webhooks-worker-store');
     clients.push(storeClient);
+    // How done-markers are written is read from Redis before the first one is.
+    const notice = setTimeout(() => waitingForRedis(), 1000);
+    const connected = await waitForRedis(storeClient, undefined, stopping.signal);
+    clearTimeout(notice);
+    if (!connected) return;
     const events = deps.path.ledger(storeClient, {
       doneTtlSeconds: settings.idempotencyTtlSeconds,
+      markers: await markerSettings(storeClient),
     });
     ledger = events;
+    // Expired done-markers are dropped in small steps, paced over the fleet.
+    sweeper = new DoneSweeper(storeClient, {
+      onError: (error) => logger.debug({ err: error }, 'Done-marker sweep step failed'),
+    });
+    sweeper.start();
     history =
       deps.history === true
         ? attemptHistory(new HistoryWriter({ client: storeClient, settings }), (error, count) => {
@@ -185,8 +201,36 @@ export function createWorker(deps: WorkerDeps): EventWorker {
     );
   }
 
-  function waitingForRedis(queue: string): void {
-    logger.warn({ queue }, 'Redis is not reachable yet; waiting for it');
+  function waitingForRedis(queue?: string): void {
+    logger.warn(queue === undefined ? {} : { queue }, 'Redis is not reachable yet; waiting for it');
+  }
+
+  /**
+   * The done-marker settings from the upgrade record (`openMarkerSettings`). Unreadable (Redis
+   * refusing writes, say): the compact layout, and the previous one's markers too for an hour,
+   * in case a worker of the previous version still runs.
+   */
+  async function markerSettings(client: RedisClient): Promise<MarkerSettings> {
+    const shadowing = (until: number) =>
+      logger.info(
+        { until: new Date(until * 1000).toISOString() },
+        'Done-markers of the previous layout are written too until the rollout window ends',
+      );
+    try {
+      const markers = await openMarkerSettings(client, {
+        ttlSeconds: settings.idempotencyTtlSeconds,
+        queueKeys: shards.flatMap((shard) =>
+          ['meta', 'id'].map((type) => `${shard.prefix}:${shard.name}:${type}`),
+        ),
+      });
+      if (markers.shadowUntil * 1000 > Date.now()) shadowing(markers.shadowUntil);
+      return markers;
+    } catch (error) {
+      const shadowUntil = Math.floor(Date.now() / 1000) + ROLLOUT_WINDOW_SECONDS;
+      logger.warn({ err: error }, 'Could not read the done-marker upgrade record');
+      shadowing(shadowUntil);
+      return { layout: 'buckets', shadowUntil };
+    }
   }
 
   async function close(graceMs: number): Promise<void> {
@@ -203,6 +247,7 @@ export function createWorker(deps: WorkerDeps): EventWorker {
       );
       if (!closed) logger.warn('Workers did not close in time; cutting connections');
       await markUnfinishedDone();
+      await sweeper?.stop();
       await history?.flush();
       await Promise.allSettled(queues.map((queue) => queue.close()));
     } finally {

@@ -151,11 +151,24 @@ export function renderStats(stats: QueueStats): string {
   ]);
   // Part of `delayed`: put back for a moment while another event of their resource runs.
   rows.push(['waiting on a busy resource', String(stats.waitingOnResource)]);
+  // Handled events remembered for IDEMPOTENCY_TTL_SECONDS: the largest thing kept in Redis.
+  const { remembered } = stats;
+  rows.push(['remembered events', String(remembered.events)]);
   const width = Math.max(...rows.map(([label]) => label.length));
   const countWidth = Math.max(...rows.map(([, value]) => value.length));
   const lines = rows.map(
     ([label, value]) => `${label.padEnd(width)}  ${value.padStart(countWidth)}`,
   );
+  if (remembered.bytesPerEvent !== null) {
+    lines[lines.length - 1] +=
+      `  (≈ ${bytes(remembered.bytes)} of Redis, ${remembered.bytesPerEvent.toFixed(1)} B each)`;
+  }
+  if (remembered.oldLayoutUntil !== null) {
+    lines.push(
+      '',
+      `done-markers of the previous layout (one key per event, not counted above) may exist until ${remembered.oldLayoutUntil}`,
+    );
+  }
   if (stats.pausedShards.length > 0) {
     const names = stats.shards.filter((shard) => shard.paused).map((shard) => shard.name);
     lines.push('', `paused: ${names.join(', ')} (waiting jobs are not taken until resumed)`);
@@ -230,6 +243,18 @@ export async function bulk(
   const skipped =
     result.skipped > 0 ? ` (${result.skipped} skipped: no longer failed, or locked)` : '';
   io.stdout.write(`${options.past} ${result.done} of ${result.total} failed events${skipped}\n`);
+}
+
+/** A byte count as people read it: `244.1 MB`. */
+function bytes(count: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let value = count;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 function capitalize(text: string): string {

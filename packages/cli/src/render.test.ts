@@ -23,11 +23,21 @@ describe('human output', () => {
         { index: 0, name: 'groq-events-0', counts: { ...counts, waiting: 1 }, paused: false },
         { index: 1, name: 'groq-events-1', counts: { ...counts, waiting: 2 }, paused: true },
       ],
+      remembered: {
+        events: 10_140_000,
+        bytes: 244_140_000,
+        bytesPerEvent: 24.1,
+        oldLayoutUntil: '2026-12-11T10:00:00.000Z',
+      },
     };
     const text = renderStats(stats);
     expect(text).toMatch(/^completed\s+120$/m);
     expect(text).toMatch(/^oldest waiting\s+5m 5s$/m);
     expect(text).toMatch(/^waiting on a busy resource\s+4$/m);
+    expect(text).toMatch(
+      /^remembered events\s+10140000 {2}\(≈ 244\.1 MB of Redis, 24\.1 B each\)$/m,
+    );
+    expect(text).toContain('may exist until 2026-12-11T10:00:00.000Z');
     expect(text).toContain('paused: groq-events-1 (waiting jobs are not taken until resumed)');
     expect(text).toMatch(/^\s+groq-events-1\s+2\s/m);
   });

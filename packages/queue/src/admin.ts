@@ -1,6 +1,7 @@
 import type { Envelope } from '@groq-webhooks/core';
 import type { JobState } from 'bullmq';
 import type { RedisClient } from './connection.js';
+import { type RememberedEvents, rememberedEvents } from './done-stats.js';
 import { eventIdFromJobId, jobIdFor, type QueueShard, queueShards, shardOf } from './naming.js';
 import { turnWaitsKey } from './ordering.js';
 import {
@@ -126,6 +127,8 @@ export interface QueueStats {
   pausedShards: number[];
   /** Per shard: its queue name, counts, and whether it is paused. */
   shards: { index: number; name: string; counts: StateCounts; paused: boolean }[];
+  /** Events remembered as done (SPEC §6) and their Redis memory: the largest thing kept. */
+  remembered: RememberedEvents;
 }
 
 /** Dependencies of {@link FailedEvents}. */
@@ -142,7 +145,8 @@ const BULK_CONCURRENCY = 16;
 
 /**
  * The operator's view of the queue (SPEC §7): list, show, retry and remove failed events over
- * every shard, and count jobs per state. Used by the CLI and the dashboard.
+ * every shard, count jobs per state and the events remembered as done. Used by the CLI and the
+ * dashboard.
  */
 export class FailedEvents {
   readonly #client: RedisClient;
@@ -240,27 +244,10 @@ export class FailedEvents {
   /** Counts per state summed over all shards, and the oldest waiting job's age. */
   async stats(): Promise<QueueStats> {
     const now = this.#now();
-    const perShard = await Promise.all(
-      this.#queues.map(async (queue, index) => {
-        const [raw, oldest, paused, waitingOnResource] = await Promise.all([
-          queue.getJobCounts(...COUNTED_STATES),
-          queue.getJobs(['waiting'], 0, 0, true),
-          queue.isPaused(),
-          this.#client.zcount(turnWaitsKey(queue.qualifiedName), now, '+inf'),
-        ]);
-        const counts = emptyCounts();
-        for (const state of COUNTED_STATES) counts[state] = raw[state] ?? 0;
-        const first = oldest[0];
-        return {
-          index,
-          name: this.#shards[index]?.name ?? queue.name,
-          counts,
-          paused,
-          waitingOnResource,
-          oldestTimestamp: first === undefined ? undefined : first.timestamp,
-        };
-      }),
-    );
+    const [perShard, remembered] = await Promise.all([
+      this.#shardStats(now),
+      rememberedEvents(this.#client, { now }),
+    ]);
     const counts = emptyCounts();
     for (const shard of perShard) {
       for (const state of COUNTED_STATES) counts[state] += shard.counts[state];
@@ -283,7 +270,32 @@ export class FailedEvents {
         counts: c,
         paused,
       })),
+      remembered,
     };
+  }
+
+  #shardStats(now: number) {
+    return Promise.all(
+      this.#queues.map(async (queue, index) => {
+        const [raw, oldest, paused, waitingOnResource] = await Promise.all([
+          queue.getJobCounts(...COUNTED_STATES),
+          queue.getJobs(['waiting'], 0, 0, true),
+          queue.isPaused(),
+          this.#client.zcount(turnWaitsKey(queue.qualifiedName), now, '+inf'),
+        ]);
+        const counts = emptyCounts();
+        for (const state of COUNTED_STATES) counts[state] = raw[state] ?? 0;
+        const first = oldest[0];
+        return {
+          index,
+          name: this.#shards[index]?.name ?? queue.name,
+          counts,
+          paused,
+          waitingOnResource,
+          oldestTimestamp: first === undefined ? undefined : first.timestamp,
+        };
+      }),
+    );
   }
 
   /** Closes the queue handles (not the shared client). */

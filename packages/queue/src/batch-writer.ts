@@ -1,7 +1,6 @@
 import type { RedisClient } from './connection.js';
 import type { DeliveryOutcome, DeliveryRecord, HistoryWriter } from './history.js';
-import { DONE } from './idempotency.js';
-import { idempotencyKey } from './naming.js';
+import { IdempotencyStore } from './idempotency.js';
 import type { EventJobData, EventQueue } from './queues.js';
 
 /** One event of a producer batch: the job it becomes. */
@@ -56,18 +55,21 @@ type Reply = [error: Error | null, value: unknown];
  * The stock path's batch: one round trip of lookups — each event's done-marker, whether its job
  * exists, whether that job failed for good — then BullMQ's `addBulk` for the new ones. The
  * done-markers live in other Cluster slots than the queue keys, so they go out as separate
- * commands (ioredis routes each one) and only the queue keys, which share the shard's hash tag,
- * share a pipeline. Not atomic: one batch per shard at a time, so two batches never both take
- * the same event for new.
+ * commands (one lookup script per marker group: one for the batch on a single Redis, about one
+ * per event on a Cluster, each routed by ioredis) and only the queue keys, which share the
+ * shard's hash tag, share a pipeline. Not atomic: one batch per shard at a time, so two batches
+ * never both take the same event for new.
  */
 export class StockBatchWriter implements BatchWriter {
   readonly maxInFlight = 1;
   readonly #client: RedisClient;
+  readonly #markers: IdempotencyStore;
   readonly #history: DeliveryHistory | undefined;
 
   /** `client`: the producer's connection (the one its queues use). */
   constructor(client: RedisClient, history: DeliveryHistory | undefined) {
     this.#client = client;
+    this.#markers = new IdempotencyStore(client);
     this.#history = history;
   }
 
@@ -80,14 +82,11 @@ export class StockBatchWriter implements BatchWriter {
       queued.zscore(failedKey, jobId);
     }
     const [markers, replies] = await Promise.all([
-      Promise.all(
-        events.map(({ data }) =>
-          client.get(idempotencyKey(data.event.id)).then(
-            (value): Reply => [null, value],
-            (error: Error): Reply => [error, null],
-          ),
+      this.#markers
+        .lookup(events.map(({ data }) => data.event.id))
+        .then((done) =>
+          done.map((value): Reply => (value instanceof Error ? [value, null] : [null, value])),
         ),
-      ),
       queued.exec(),
     ]);
     const states = events.map((_, index) =>
@@ -133,7 +132,7 @@ function lookedUp(
   }
   const error = marker[0] ?? exists[0] ?? failedScore[0];
   if (error !== null) return error;
-  if (marker[1] === DONE) return 'known';
+  if (marker[1] === true) return 'known';
   if (exists[1] !== 1) return 'new';
   return failedScore[1] === null ? 'known' : 'failed';
 }

@@ -3,8 +3,10 @@ import { rawCommand, startRedisCluster, type TestCluster, waitFor } from '@groq-
 import { Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeRedis, createRedis, type RedisClient } from './connection.js';
+import { rememberedEvents } from './done-stats.js';
+import { DoneSweeper } from './done-sweeper.js';
 import { IdempotencyStore } from './idempotency.js';
-import { jobIdFor, queueShards } from './naming.js';
+import { doneGroupKey, idempotencyKey, jobIdFor, keySlot, queueShards } from './naming.js';
 import { EventProducer } from './producer.js';
 import { STOCK_PATH } from './queue-path.js';
 
@@ -136,5 +138,44 @@ describe('on a real 3-master Redis Cluster', () => {
     }
     expect(jobs).toBe(30);
     await producer.close();
+  }, 60_000);
+
+  it('keeps done-markers in one group per slot: marked, honoured in both layouts, counted, swept', async () => {
+    const admin = connect('admin');
+    await waitFor(() => admin.status === 'ready', { timeoutMs: 10_000 });
+    const store = new IdempotencyStore(admin);
+    const before = (await rememberedEvents(admin)).events;
+    // Ids over many slots, one with a hash tag of its own.
+    const ids = [...Array.from({ length: 40 }, (_, i) => `evt_slot_${i}`), 'evt_{tagged}_1'];
+    for (const id of ids) {
+      expect(await store.claim(id, 'owner', 5000)).toBe('claimed');
+      await store.markDone(id, 2);
+    }
+    // Each marker lives in the group of its claim key's slot (CLUSTER KEYSLOT agrees).
+    for (const id of ['evt_slot_0', 'evt_{tagged}_1']) {
+      const group = doneGroupKey(id, true);
+      const port = cluster.nodes[0]!.port;
+      const slotOf = async (key: string) =>
+        Number((await rawCommand(port, ['CLUSTER', 'KEYSLOT', key])).slice(1));
+      expect(await slotOf(group)).toBe(await slotOf(idempotencyKey(id)));
+      expect(await slotOf(`${group}:0`)).toBe(keySlot(idempotencyKey(id)));
+    }
+    expect(await store.lookup(ids)).toEqual(ids.map(() => true));
+    expect(await store.claim('evt_slot_3', 'other', 5000)).toBe('done');
+    // A marker of the previous layout is honoured too.
+    await admin.set(idempotencyKey('evt_old_layout'), 'done', 'EX', 60);
+    expect(await store.lookup(['evt_old_layout', 'evt_never'])).toEqual([true, false]);
+    expect(await store.claim('evt_old_layout', 'owner', 5000)).toBe('done');
+    expect((await rememberedEvents(admin)).events).toBe(before + ids.length);
+
+    // Past their 2 s TTL they are new again, and the sweeper's walk over the groups drops them.
+    await waitFor(async () => !(await store.isDone(ids[0]!)), { timeoutMs: 5000 });
+    const slot = keySlot(idempotencyKey(ids[0]!));
+    const sweeper = new DoneSweeper(admin, { random: () => slot / 16_384 });
+    const [step] = await sweeper.step();
+    expect(step).toMatchObject({ group: doneGroupKey(ids[0]!, true), skipped: false });
+    expect(step?.removed).toBeGreaterThanOrEqual(1);
+    expect((await rememberedEvents(admin)).events).toBe(before + ids.length - (step?.removed ?? 0));
+    expect(await store.claim(ids[0]!, 'owner', 5000)).toBe('claimed');
   }, 60_000);
 });

@@ -1,29 +1,26 @@
 import { type BackendFactory, createRedisBackend, type RedisQueueBackend } from 'bullmq';
 import type { RedisClient } from './connection.js';
-import { idempotencyKey } from './naming.js';
+import {
+  CLAIM,
+  DEFAULT_MARKER_SETTINGS,
+  FORGET,
+  LOOKUP,
+  type MarkerSettings,
+  markDoneScript,
+} from './done-markers.js';
+import { doneGroupKey, idempotencyKey } from './naming.js';
 import { noteTurnWait, type ResourceTurn, ResourceTurns, type TurnResult } from './ordering.js';
 
-/** Value of an idempotency record once the event's handler has finished. */
+/**
+ * Value of the previous layout's done-marker (`groq:event:<id>` = `done`): still honoured
+ * until such markers expire, and written during a rolling upgrade (`done-markers.ts`).
+ */
 export const DONE = 'done';
 /** Value prefix of a claim: `processing:<owner>`. */
 export const PROCESSING = 'processing:';
 
 /** Outcome of a claim: ours now, handled already, or held by another live attempt. */
 export type ClaimResult = 'claimed' | 'done' | 'busy';
-
-// One round trip each. Keys are single, so the scripts run on a Redis Cluster as well.
-const CLAIM = `
-local v = redis.call('GET', KEYS[1])
-if not v then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 'claimed'
-end
-if v == '${DONE}' then return 'done' end
-if v == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 'claimed'
-end
-return 'busy'`;
 
 const RENEW = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -69,30 +66,51 @@ export function retryDoneMark<T>(
 }
 
 type ScriptClient = RedisClient & {
-  groqClaim(key: string, owner: string, ttlMs: number): Promise<string>;
+  groqClaim(group: string, key: string, owner: string, ttlMs: number): Promise<string>;
   groqRenew(key: string, owner: string, ttlMs: number): Promise<number>;
   groqRelease(key: string, owner: string): Promise<number>;
+  groqLookup(count: number, ...keys: string[]): Promise<number[]>;
+  groqForget(group: string, key: string): Promise<number>;
+  groqMarkDone(group: string, key: string, ttl: number, shadowUntil: number): Promise<number>;
+  groqMarkDoneOneKey(group: string, key: string, ttl: number, shadowUntil: number): Promise<number>;
 };
 
 /**
- * The two-phase idempotency record of SPEC §6, `groq:event:<id>`, one command per call:
- * absent → `processing:<owner>` (TTL = the job lock, renewed with it) → `done` (long TTL).
- * Every command touches one key, so it works on a single Redis and on a Cluster alike.
+ * The two-phase idempotency record of SPEC §6, one command per call: the claim
+ * `groq:event:<id>` (absent → `processing:<owner>`, TTL = the job lock, renewed with it), then
+ * the done-marker, in the compact layout of `done-markers.ts` (or, with the `one-key` layout,
+ * `groq:event:<id>` = `done`). Every call touches one event's claim key and its marker group,
+ * which share a slot on a Cluster, so it works on a single Redis and on a Cluster alike.
  */
 export class IdempotencyStore {
   readonly #client: ScriptClient;
+  readonly #cluster: boolean;
+  readonly #settings: MarkerSettings;
 
-  constructor(client: RedisClient) {
+  /** `settings`: how this process writes markers (`openMarkerSettings`); readers need none. */
+  constructor(client: RedisClient, settings: MarkerSettings = DEFAULT_MARKER_SETTINGS) {
     // defineCommand only registers the script locally; it is sent with EVALSHA on first use.
-    client.defineCommand('groqClaim', { numberOfKeys: 1, lua: CLAIM });
+    client.defineCommand('groqClaim', { numberOfKeys: 2, lua: CLAIM });
     client.defineCommand('groqRenew', { numberOfKeys: 1, lua: RENEW });
     client.defineCommand('groqRelease', { numberOfKeys: 1, lua: RELEASE });
+    client.defineCommand('groqLookup', { lua: LOOKUP });
+    client.defineCommand('groqForget', { numberOfKeys: 2, lua: FORGET });
+    // One name per layout: two stores of one client may write different layouts (tests).
+    client.defineCommand('groqMarkDone', { numberOfKeys: 2, lua: markDoneScript('buckets') });
+    client.defineCommand('groqMarkDoneOneKey', { numberOfKeys: 2, lua: markDoneScript('one-key') });
     this.#client = client as ScriptClient;
+    this.#cluster = client.isCluster;
+    this.#settings = settings;
   }
 
   /** Claims the event for `owner` (e.g. the job's lock token) for `ttlMs`. */
   async claim(eventId: string, owner: string, ttlMs: number): Promise<ClaimResult> {
-    const result = await this.#client.groqClaim(idempotencyKey(eventId), PROCESSING + owner, ttlMs);
+    const result = await this.#client.groqClaim(
+      this.#group(eventId),
+      idempotencyKey(eventId),
+      PROCESSING + owner,
+      ttlMs,
+    );
     if (result === 'claimed' || result === 'done' || result === 'busy') return result;
     throw new Error(`unexpected claim reply ${JSON.stringify(result)}`);
   }
@@ -104,7 +122,14 @@ export class IdempotencyStore {
 
   /** Marks the event done for `ttlSeconds`: it will never be handled again meanwhile. */
   async markDone(eventId: string, ttlSeconds: number): Promise<void> {
-    await this.#client.set(idempotencyKey(eventId), DONE, 'EX', ttlSeconds);
+    const { layout, shadowUntil } = this.#settings;
+    const group = this.#group(eventId);
+    const key = idempotencyKey(eventId);
+    if (layout === 'one-key') {
+      await this.#client.groqMarkDoneOneKey(group, key, ttlSeconds, shadowUntil);
+    } else {
+      await this.#client.groqMarkDone(group, key, ttlSeconds, shadowUntil);
+    }
   }
 
   /** Releases `owner`'s claim after a failed attempt, so a retry can claim it. */
@@ -112,14 +137,69 @@ export class IdempotencyStore {
     await this.#client.groqRelease(idempotencyKey(eventId), PROCESSING + owner);
   }
 
-  /** True when the event's handler has finished. */
+  /** True when the event's handler has finished (a marker of either layout that has not expired). */
   async isDone(eventId: string): Promise<boolean> {
-    return (await this.#client.get(idempotencyKey(eventId))) === DONE;
+    return (await this.lookup([eventId]))[0] === true;
   }
 
-  /** Milliseconds left on the event's record (negative when there is none). */
+  /**
+   * Whether each event is done, with one call per marker group (a single Redis: one call for
+   * all; a Cluster: about one per event). An error is that group's events' answer.
+   */
+  async lookup(eventIds: readonly string[]): Promise<(boolean | Error)[]> {
+    const replies = await this.#lookup(eventIds);
+    return replies.map((reply) => (reply instanceof Error ? reply : reply !== 0));
+  }
+
+  /**
+   * When the event's marker expires (Unix seconds, Redis's clock), or undefined when it has none
+   * in the compact layout (not done, or marked in the previous layout).
+   */
+  async doneUntil(eventId: string): Promise<number | undefined> {
+    const [reply] = await this.#lookup([eventId]);
+    if (reply instanceof Error) throw reply;
+    return reply !== undefined && reply > 1 ? reply : undefined;
+  }
+
+  /** Forgets that the event was handled, in either layout. True when it had a marker. */
+  async forget(eventId: string): Promise<boolean> {
+    return (await this.#client.groqForget(this.#group(eventId), idempotencyKey(eventId))) === 1;
+  }
+
+  /** Milliseconds left on the event's claim (negative when there is none). */
   claimTtlMs(eventId: string): Promise<number> {
     return this.#client.pttl(idempotencyKey(eventId));
+  }
+
+  #group(eventId: string): string {
+    return doneGroupKey(eventId, this.#cluster);
+  }
+
+  /** The LOOKUP replies per event: expiry, 1 (previous layout) or 0; or the group's error. */
+  async #lookup(eventIds: readonly string[]): Promise<(number | Error)[]> {
+    const groups = new Map<string, number[]>();
+    eventIds.forEach((eventId, index) => {
+      const group = this.#group(eventId);
+      const members = groups.get(group);
+      if (members === undefined) groups.set(group, [index]);
+      else members.push(index);
+    });
+    const replies: (number | Error)[] = new Array(eventIds.length);
+    await Promise.all(
+      [...groups].map(async ([group, indexes]) => {
+        const keys = indexes.map((index) => idempotencyKey(eventIds[index] as string));
+        try {
+          const found = await this.#client.groqLookup(keys.length + 1, group, ...keys);
+          indexes.forEach((index, i) => {
+            replies[index] = Number(found[i] ?? 0);
+          });
+        } catch (error) {
+          const failure = error instanceof Error ? error : new Error(String(error));
+          for (const index of indexes) replies[index] = failure;
+        }
+      }),
+    );
+    return replies;
   }
 }
 
@@ -179,7 +259,15 @@ export interface EventLedger {
   readonly backendFactory: BackendFactory<RedisQueueBackend>;
 }
 
-/** The stock path's ledger: each step one command on one key. */
+/** What a worker's ledger is built with. */
+export interface LedgerOptions {
+  /** Seconds a done-marker (and a resource's state) lives: `IDEMPOTENCY_TTL_SECONDS`. */
+  readonly doneTtlSeconds: number;
+  /** How done-markers are written (`openMarkerSettings`); default the compact layout. */
+  readonly markers?: MarkerSettings | undefined;
+}
+
+/** The stock path's ledger: each step one command on one event's keys. */
 export class StockLedger implements EventLedger {
   /** BullMQ's own Redis backend. */
   readonly backendFactory = createRedisBackend;
@@ -188,9 +276,9 @@ export class StockLedger implements EventLedger {
   readonly #turns: ResourceTurns;
   readonly #doneTtlSeconds: number;
 
-  constructor(client: RedisClient, options: { doneTtlSeconds: number }) {
+  constructor(client: RedisClient, options: LedgerOptions) {
     this.#client = client;
-    this.#store = new IdempotencyStore(client);
+    this.#store = new IdempotencyStore(client, options.markers);
     this.#turns = new ResourceTurns(client, options.doneTtlSeconds);
     this.#doneTtlSeconds = options.doneTtlSeconds;
   }

@@ -32,6 +32,21 @@ export {
   waitForRedis,
 } from './connection.js';
 export {
+  DEFAULT_MARKER_SETTINGS,
+  DONE_MARKER_LUA,
+  MAX_LOAD,
+  type MarkerLayout,
+  type MarkerSettings,
+  withSimulatedClock,
+} from './done-markers.js';
+export { groupBytes, type RememberedEvents, rememberedEvents } from './done-stats.js';
+export {
+  DoneSweeper,
+  type DoneSweeperOptions,
+  SWEEP_BUCKETS_PER_STEP,
+  type SweepStep,
+} from './done-sweeper.js';
+export {
   ATTEMPT_OUTCOMES,
   type AttemptRecord,
   type AttemptRecordOutcome,
@@ -55,6 +70,7 @@ export {
   type EndedTurn,
   type EventLedger,
   IdempotencyStore,
+  type LedgerOptions,
 } from './idempotency.js';
 export {
   BACKOFF_TYPE,
@@ -62,10 +78,21 @@ export {
   COMPLETED_RETENTION,
 } from './job-options.js';
 export {
+  MARKER_RECORD_KEY,
+  type MarkerRecord,
+  openMarkerSettings,
+  ROLLOUT_WINDOW_SECONDS,
+  readMarkerRecord,
+} from './marker-record.js';
+export {
   clusterSlot,
+  DONE_GROUP,
+  doneGroupKey,
+  doneGroupOfSlot,
   eventIdFromJobId,
   idempotencyKey,
   jobIdFor,
+  keySlot,
   type QueueSettings,
   type QueueShard,
   queueShards,

@@ -57,6 +57,19 @@ export function clusterSlot(tag: string): number {
   return crc % CLUSTER_SLOTS;
 }
 
+/**
+ * Redis Cluster's slot of a key: its hash tag's (the text between the first `{` and the next `}`,
+ * when not empty), else the whole key's, as `CLUSTER KEYSLOT` computes it.
+ */
+export function keySlot(key: string): number {
+  const open = key.indexOf('{');
+  if (open !== -1) {
+    const close = key.indexOf('}', open + 1);
+    if (close > open + 1) return clusterSlot(key.slice(open + 1, close));
+  }
+  return clusterSlot(key);
+}
+
 /** Stable shard of an event id: the first 4 bytes of its SHA-1, modulo the shard count. */
 export function shardOf(eventId: string, shardCount: number): number {
   if (shardCount <= 1) return 0;
@@ -101,4 +114,43 @@ export function idempotencyKey(eventId: string): string {
 /** Redis key of a resource's ordering state (SPEC §6 per-resource ordering). */
 export function resourceStateKey(resourceKey: string): string {
   return `groq:resource:${resourceKey}`;
+}
+
+/** The done-markers' group on a single Redis: its state hash, and its buckets `groq:done:<n>`. */
+export const DONE_GROUP = 'groq:done';
+
+/**
+ * A short hash tag per Cluster slot, the same in every process: for n = 0, 1, 2, … the tag
+ * `n.toString(36)` goes to its slot until every slot has one (at most 4 characters). Built on
+ * first use (about 100 ms), by Cluster processes only.
+ */
+let slotTags: string[] | undefined;
+function slotTag(slot: number): string {
+  if (slotTags === undefined) {
+    const tags: string[] = new Array(CLUSTER_SLOTS);
+    for (let n = 0, found = 0; found < CLUSTER_SLOTS; n++) {
+      const tag = n.toString(36);
+      const tagSlot = clusterSlot(tag);
+      if (tags[tagSlot] === undefined) {
+        tags[tagSlot] = tag;
+        found++;
+      }
+    }
+    slotTags = tags;
+  }
+  return slotTags[slot] as string;
+}
+
+/**
+ * The done-marker group holding an event's marker (docs/idempotency-memory.md): `groq:done` on
+ * a single Redis; on a Cluster the group of the slot of the event's idempotency key,
+ * `groq:done:{<tag>}`, so that one script reaches the claim key, the group and its buckets.
+ */
+export function doneGroupKey(eventId: string, cluster: boolean): string {
+  return cluster ? doneGroupOfSlot(keySlot(idempotencyKey(eventId))) : DONE_GROUP;
+}
+
+/** The done-marker group of a Cluster slot. */
+export function doneGroupOfSlot(slot: number): string {
+  return `${DONE_GROUP}:{${slotTag(slot)}}`;
 }

@@ -2,7 +2,7 @@ import type { FastPathConfig, JobConfig, QueueFastPathMode } from '@groq-webhook
 import { type BatchWriter, type DeliveryHistory, StockBatchWriter } from './batch-writer.js';
 import { type RedisClient, type RedisSettings, usesCluster } from './connection.js';
 import { checkReviewedScripts, createFastPath } from './fast-path/index.js';
-import { type EventLedger, StockLedger } from './idempotency.js';
+import { type EventLedger, type LedgerOptions, StockLedger } from './idempotency.js';
 
 /**
  * How a process talks to BullMQ, chosen once at start: the stock path (BullMQ's public API and
@@ -21,7 +21,7 @@ export interface QueuePath {
     options: { maxInFlight: number; history: DeliveryHistory | undefined },
   ): BatchWriter;
   /** The worker's idempotency ledger over `client` (and its BullMQ backend, on the fast path). */
-  ledger(client: RedisClient, options: { doneTtlSeconds: number }): EventLedger;
+  ledger(client: RedisClient, options: LedgerOptions): EventLedger;
 }
 
 /** BullMQ's stock path: works on any BullMQ and on a Redis Cluster. */

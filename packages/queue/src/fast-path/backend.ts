@@ -28,6 +28,8 @@ export interface DoneMark {
 export interface FinishBook {
   /** Seconds a done-marker (and a resource's state) lives (`IDEMPOTENCY_TTL_SECONDS`). */
   readonly doneTtlSeconds: number;
+  /** Until when (Unix s) a marker also leaves the previous layout's (`MarkerSettings`); 0: never. */
+  readonly shadowUntil: number;
   /** What this job's completion writes first, if anything (forgotten then). */
   takeDoneMark(jobId: string): DoneMark | undefined;
   /** Fetching `jobId` (as the slot's next job) claimed its event for `token`. */
@@ -107,6 +109,7 @@ class FusedFinishBackend extends RedisQueueBackend {
       ended === undefined ? '' : createdArg(ended.turn),
       ended === undefined ? '' : ended.turn.type,
       ended === undefined ? '' : ended.owner,
+      this.#book.shadowUntil,
     );
     const run = (): Promise<unknown> =>
       client.runCommand(FUSED_FINISH, full).then((result: unknown) => this.#noteClaim(result));

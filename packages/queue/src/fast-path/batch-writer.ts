@@ -1,7 +1,7 @@
 import type { BatchEvent, BatchState, BatchWriter } from '../batch-writer.js';
 import type { RedisClient } from '../connection.js';
 import { HISTORY_STREAM_SUFFIX } from '../history.js';
-import { idempotencyKey } from '../naming.js';
+import { DONE_GROUP, idempotencyKey } from '../naming.js';
 import { type EventQueue, jobDataJson } from '../queues.js';
 import { ENQUEUE_EVENTS } from './enqueue-script.js';
 
@@ -50,6 +50,7 @@ export class FastBatchWriter implements BatchWriter {
       keys.events,
       keys.marker,
       keys.failed,
+      DONE_GROUP,
     ] as string[];
     for (const { data } of events) args.push(idempotencyKey(data.event.id));
     if (this.#history) args.push(queue.toKey(HISTORY_STREAM_SUFFIX));
@@ -62,7 +63,7 @@ export class FastBatchWriter implements BatchWriter {
         args.push(event.id, event.created, Date.parse(data.receivedAt), data.keyIndex, payload);
       }
     }
-    const keyCount = 10 + events.length + (this.#history ? 1 : 0);
+    const keyCount = 11 + events.length + (this.#history ? 1 : 0);
     const states = await this.#client.groqEnqueueEvents(keyCount, ...args);
     return events.map((_, index) => {
       const state = states[index];

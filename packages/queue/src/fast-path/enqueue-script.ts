@@ -1,9 +1,11 @@
 import { type DefaultJobOptions, optsEncodeMap } from 'bullmq';
+import { eventIdOfClaimKey, MARKER_PRELUDE } from '../done-markers.js';
 import { DONE } from '../idempotency.js';
 
 /**
  * One script call that looks up and adds a whole batch of events on a single Redis: for each
- * event its done-marker, then whether its job exists (and failed for good), and when the event is
+ * event its done-marker (the compact layout's, `done-markers.ts`, then the previous layout's,
+ * which lives in the claim key until it expires), then whether its job exists (and failed for good), and when the event is
  * new, the writes of BullMQ's `addStandardJob` for a plain job with a custom id (no delay,
  * priority, parent or deduplication): the job hash, the `added` and `waiting` stream entries,
  * the wait-list push and the worker marker. `enqueue-script.test.ts` holds the keys it leaves to
@@ -21,7 +23,8 @@ import { DONE } from '../idempotency.js';
  * producer).
  *
  * KEYS: wait, paused, meta, id, completed, delayed, active, events, marker (BullMQ's order), the
- * failed set, then the N events' done-markers, then (history on) the history stream.
+ * failed set, the done-marker group, then the N events' claim keys, then (history on) the
+ * history stream.
  * ARGV: the queue's key prefix (`<prefix>:<name>:`), the timestamp (ms), the JSON of the job
  * options every job shares (without its id), the number of values per event (3, or 8 with the
  * history), then for each event its job id, name and JSON data, and with the history its id,
@@ -29,8 +32,7 @@ import { DONE } from '../idempotency.js';
  * Replies one number per event: 0 added, 1 known (done-marker or live job), 2 its job failed for
  * good.
  */
-export const ENQUEUE_EVENTS = `
-local rcall = redis.call
+export const ENQUEUE_EVENTS = `${MARKER_PRELUDE}
 local waitKey, metaKey, idKey, activeKey = KEYS[1], KEYS[3], KEYS[4], KEYS[7]
 local eventsKey, markerKey, failedKey = KEYS[8], KEYS[9], KEYS[10]
 local prefix = ARGV[1]
@@ -38,7 +40,10 @@ local timestamp = ARGV[2]
 local optsTail = ARGV[3] == '{}' and '}' or (',' .. string.sub(ARGV[3], 2))
 local width = tonumber(ARGV[4])
 local n = (#ARGV - 4) / width
-local historyKey = KEYS[11 + n]
+local doneGroup = KEYS[11]
+local historyKey = KEYS[12 + n]
+local now = clock()
+local doneL, doneP = markersLevel(doneGroup)
 local states = {}
 local added = {}
 local maxEvents
@@ -46,11 +51,15 @@ for i = 1, n do
   local at = 4 + (i - 1) * width
   local jobId = ARGV[at + 1]
   local jobKey = prefix .. jobId
-  local doneKey = KEYS[10 + i]
-  -- Usually neither exists: one lookup answers that.
-  local fresh = rcall('EXISTS', doneKey, jobKey) == 0
-  if not fresh then
-    if rcall('GET', doneKey) == '${DONE}' then
+  local claimKey = KEYS[11 + i]
+  local fresh = true
+  if markedUntil(doneGroup, doneL, doneP, ${eventIdOfClaimKey('claimKey')}, now) then
+    fresh = false
+    states[i] = 1
+  -- Usually neither the claim key nor the job exists: one lookup answers that.
+  elseif rcall('EXISTS', claimKey, jobKey) > 0 then
+    fresh = false
+    if rcall('GET', claimKey) == '${DONE}' then
       states[i] = 1
     elseif rcall('EXISTS', jobKey) == 1 then
       if rcall('ZSCORE', failedKey, jobId) then states[i] = 2 else states[i] = 1 end

@@ -4,6 +4,7 @@ import { createRedisBackend, type Job, Worker } from 'bullmq';
 import { Packr } from 'msgpackr';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closeRedis, createRedis, type RedisClient } from '../connection.js';
+import { IdempotencyStore } from '../idempotency.js';
 import { backoffDelay } from '../job-options.js';
 import { idempotencyKey, jobIdFor, resourceStateKey } from '../naming.js';
 import { type EventJobData, openQueue } from '../queues.js';
@@ -34,6 +35,7 @@ describe('the fused finish backend', { timeout: 30_000 }, () => {
   let redis: TestRedis;
   let client: RedisClient;
   let script: string;
+  let store: IdempotencyStore;
   const cleanups: (() => Promise<unknown>)[] = [];
 
   beforeAll(async () => {
@@ -43,6 +45,7 @@ describe('the fused finish backend', { timeout: 30_000 }, () => {
     const check = await checkReviewedScripts();
     if (!check.ok) throw new Error(check.reason);
     script = fusedFinishScript(check.scripts.moveToFinished);
+    store = new IdempotencyStore(client);
   });
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -68,13 +71,14 @@ describe('the fused finish backend', { timeout: 30_000 }, () => {
   async function run(
     queueName: string,
     process: (job: Job<EventJobData>, token: string, ledger: FastLedger) => Promise<void>,
-    options: { mode?: FinishMode; concurrency?: number } = {},
+    options: { mode?: FinishMode; concurrency?: number; shadowUntil?: number } = {},
   ) {
     const mode = options.mode ?? 'fused';
     const connection = createRedis({ redisUrl: redis.url, redisClusterNodes: undefined }, 'worker');
     const ledger = new FastLedger(connection, {
       doneTtlSeconds: TTL_SECONDS,
       finishScript: script,
+      markers: { layout: 'buckets', shadowUntil: options.shadowUntil ?? 0 },
     });
     const backendFactory =
       mode === 'stock'
@@ -162,22 +166,33 @@ describe('the fused finish backend', { timeout: 30_000 }, () => {
     expect(seen).toBe(39);
     expect(await snapshot('finish-fused')).toEqual(await snapshot('finish-stock'));
     expect(await snapshot('finish-packed')).toEqual(await snapshot('finish-stock'));
+    const now = Number((await client.time())[0]);
     for (const [i, id] of ids.entries()) {
-      const marker = await client.get(idempotencyKey(id));
+      const claim = await client.get(idempotencyKey(id));
       // Events the stock run left no record of; odd ones the fused runs claimed at fetch only.
       if (i % 2 === 0) {
-        expect(marker).toBe('done');
-        expect(await client.ttl(idempotencyKey(id))).toBeGreaterThan(TTL_SECONDS - 60);
+        expect(await store.doneUntil(id)).toBeGreaterThan(now + TTL_SECONDS - 60);
+        expect(claim).toBeNull();
       } else {
-        expect(marker === null || marker.startsWith('processing:')).toBe(true);
+        expect(await store.isDone(id)).toBe(false);
+        expect(claim === null || claim.startsWith('processing:')).toBe(true);
       }
     }
   });
 
   it('claims the next job’s event for the slot’s lock token when it fetches it', async () => {
-    // Ids that need escaping in job ids, one already done, one claimed by another worker.
-    const ids = ['evt_first', 'evt:colon', 'evt%percent', 'evt_done', 'evt_busy', 'evt_last'];
+    // Ids that need escaping in job ids, one done (in each layout), one claimed by another worker.
+    const ids = [
+      'evt_first',
+      'evt:colon',
+      'evt%percent',
+      'evt_done',
+      'evt_marked',
+      'evt_busy',
+      'evt_last',
+    ];
     await client.set(idempotencyKey('evt_done'), 'done');
+    await store.markDone('evt_marked', 600);
     await client.set(idempotencyKey('evt_busy'), 'processing:someone-else');
     await fill('claims', ids);
     const views: { id: string; record: string | null; pttl: number; claim: string }[] = [];
@@ -196,6 +211,8 @@ describe('the fused finish backend', { timeout: 30_000 }, () => {
       ['evt:colon', 'ours', 'claimed'],
       ['evt%percent', 'ours', 'claimed'],
       ['evt_done', 'done', 'done'],
+      // Done in the compact layout: a second job of a done event is not claimed at fetch.
+      ['evt_marked', null, 'done'],
       ['evt_busy', 'processing:someone-else', 'busy'],
       ['evt_last', 'ours', 'claimed'],
     ]);
@@ -218,11 +235,27 @@ describe('the fused finish backend', { timeout: 30_000 }, () => {
       // Nothing is written before the job's finish.
       expect(await client.hget(resourceStateKey('res_turn'), 'owner')).toBe(token);
     });
-    await waitFor(async () => (await client.get(idempotencyKey('evt_turn_1'))) === 'done');
+    await waitFor(() => store.isDone('evt_turn_1'));
     expect(await client.hgetall(resourceStateKey('res_turn'))).toEqual({
       newest: String(created),
       deleted: '1',
     });
+  });
+
+  it('leaves the previous layout’s marker too while the rollout window lasts', async () => {
+    await fill('rollout', ['evt_rollout']);
+    const shadowUntil = Number((await client.time())[0]) + 120;
+    await run(
+      'rollout',
+      async (job, _token, ledger) => ledger.markHandled(job.data.event.id, job.id ?? ''),
+      { shadowUntil },
+    );
+    await waitFor(() => store.isDone('evt_rollout'));
+    // What a worker of the previous version reads: skipped there too.
+    expect(await client.get(idempotencyKey('evt_rollout'))).toBe('done');
+    const ttl = await client.ttl(idempotencyKey('evt_rollout'));
+    expect(ttl).toBeGreaterThan(100);
+    expect(ttl).toBeLessThanOrEqual(120);
   });
 
   it('gives back a claim the fetch took when the attempt ends before its handler', async () => {
@@ -253,13 +286,13 @@ describe('the fused finish backend', { timeout: 30_000 }, () => {
     try {
       await waitFor(() => handled);
       await waitFor(async () => (await rejectedFinishes()) > 0);
-      expect(await client.get(idempotencyKey('evt_refused'))).toBeNull();
+      expect(await store.isDone('evt_refused')).toBe(false);
       expect(await queue.getJobState(jobIdFor('evt_refused'))).toBe('active');
     } finally {
       await client.config('SET', 'maxmemory', maxmemory[1] ?? '0');
     }
     await waitFor(async () => (await queue.getCompletedCount()) === 1);
-    expect(await client.get(idempotencyKey('evt_refused'))).toBe('done');
+    expect(await store.isDone('evt_refused')).toBe(true);
   });
 
   async function rejectedFinishes(): Promise<number> {
@@ -302,8 +335,8 @@ describe('the fused finish backend', { timeout: 30_000 }, () => {
     await ledger.markHandled('evt_unfinished_a', jobIdFor('evt_unfinished_a'));
     await ledger.markHandled('evt:unfinished', jobIdFor('evt:unfinished'));
     expect(await ledger.markUnfinishedDone()).toBe(0);
-    expect(await client.get(idempotencyKey('evt_unfinished_a'))).toBe('done');
-    expect(await client.get(idempotencyKey('evt:unfinished'))).toBe('done');
+    expect(await store.isDone('evt_unfinished_a')).toBe(true);
+    expect(await store.isDone('evt:unfinished')).toBe(true);
     // Once: a job completion that comes after all carries no marker any more.
     expect(ledger.takeDoneMark(jobIdFor('evt_unfinished_a'))).toBeUndefined();
   });

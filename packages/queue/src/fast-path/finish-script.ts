@@ -1,6 +1,7 @@
 import { unpack } from 'msgpackr';
-import { DONE, PROCESSING } from '../idempotency.js';
-import { JOB_ID_PREFIX } from '../naming.js';
+import { type MarkerLayout, markerLua } from '../done-markers.js';
+import { PROCESSING } from '../idempotency.js';
+import { DONE_GROUP, JOB_ID_PREFIX } from '../naming.js';
 import { END_TURN } from '../ordering.js';
 import type { BullmqScript } from './reviewed-scripts.js';
 
@@ -12,22 +13,27 @@ const BULLMQ_OPTS = 'local opts = cmsgpack.unpack(ARGV[8])';
  * idempotency writes around it, so that a job costs the worker one round trip, as in a bare
  * BullMQ worker, instead of three (claim, done-mark, finish):
  *
- * - before finishing a job whose handler succeeded, its event's done-marker (key ARGV[10], TTL
- *   ARGV[11] seconds). It is the script's first write: when Redis refuses writes (maxmemory),
- *   the whole call is refused and no job is finished without its marker. With it, the end of
- *   the event's turn at its resource (per-resource ordering: state key ARGV[13], created
- *   ARGV[14], the event's type ARGV[15], owner ARGV[16]; see `ordering.ts`);
+ * - before finishing a job whose handler succeeded, its event's done-marker (`done-markers.ts`:
+ *   the event of claim key ARGV[10], TTL ARGV[11] seconds, the previous layout's marker left
+ *   until ARGV[17] during a rolling upgrade). It is the script's first write: when Redis refuses
+ *   writes (maxmemory), the whole call is refused and no job is finished without its marker.
+ *   With it, the end of the event's turn at its resource (per-resource ordering: state key
+ *   ARGV[13], created ARGV[14], the event's type ARGV[15], owner ARGV[16]; see `ordering.ts`);
  * - after BullMQ has locked the slot's next job, that job's event claimed for the same lock
  *   token and lock duration (SET NX of `<ARGV[12]><event id>`, the event id read back from the
- *   job id). When the claim was taken, the token is appended to BullMQ's reply as a fifth
- *   element (BullMQ reads the first four), so the worker knows the claim is its own without
- *   asking. A job whose event already has a record is not claimed: the worker then claims the
- *   usual way, which sorts out done, busy or ours.
+ *   job id), unless the event is marked done: a second job of a done event can arrive. When the
+ *   claim was taken, the token is appended to BullMQ's reply as a fifth element (BullMQ reads
+ *   the first four), so the worker knows the claim is its own without asking. A job whose event
+ *   is done or already has a record is not claimed: the worker then claims the usual way, which
+ *   sorts out done, busy or ours.
  *
  * KEYS and ARGV[1..9]: BullMQ's own; ARGV[8], its options, may be JSON instead of MessagePack
  * ({@link optionsAsJson}).
  */
-export function fusedFinishScript(moveToFinished: BullmqScript): string {
+export function fusedFinishScript(
+  moveToFinished: BullmqScript,
+  layout: MarkerLayout = 'buckets',
+): string {
   return `
 -- BullMQ's options, decoded once for its body and for the claim below: JSON when the worker
 -- could send them so (a JSON object starts with '{'), else BullMQ's MessagePack.
@@ -37,8 +43,11 @@ local function bullmqMoveToFinished(KEYS, ARGV)
 ${moveToFinished.content.replace(BULLMQ_OPTS, 'local opts = opts')}
 end
 ${END_TURN}
+${markerLua(layout)}
+local doneGroup = '${DONE_GROUP}'
+local doneL, doneP, now
 if ARGV[10] ~= '' then
-  redis.call('SET', ARGV[10], '${DONE}', 'EX', ARGV[11])
+  doneL, doneP, now = markAllDone(doneGroup, {ARGV[10]}, 1, tonumber(ARGV[11]), tonumber(ARGV[17]))
 end
 if ARGV[13] ~= '' then
   endTurn(ARGV[13], ARGV[16], ARGV[14], ARGV[15], ARGV[11])
@@ -54,8 +63,13 @@ if type(result) == 'table' and type(result[1]) == 'table' and ARGV[12] ~= '' the
       eventId = string.gsub(eventId, '%%25', '%%')
     end
     local token = opts['token']
-    if redis.call('SET', ARGV[12] .. eventId, '${PROCESSING}' .. token,
-        'PX', opts['lockDuration'], 'NX') then
+    if doneL == nil then
+      doneL, doneP = markersLevel(doneGroup)
+      now = clock()
+    end
+    if not markedUntil(doneGroup, doneL, doneP, eventId, now)
+        and redis.call('SET', ARGV[12] .. eventId, '${PROCESSING}' .. token,
+          'PX', opts['lockDuration'], 'NX') then
       result[5] = token
     end
   end

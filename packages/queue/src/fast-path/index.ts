@@ -14,7 +14,6 @@ export { checkReviewedScripts, REVIEWED_SHA256, type ScriptCheck } from './revie
  * Everything in this folder knows BullMQ's internals; nothing outside it does.
  */
 export function createFastPath(scripts: ReviewedScripts): QueuePath {
-  const finishScript = fusedFinishScript(scripts.moveToFinished);
   return {
     kind: 'fast',
     batchWriter: (client, settings, options) =>
@@ -25,6 +24,9 @@ export function createFastPath(scripts: ReviewedScripts): QueuePath {
         history: options.history !== undefined,
       }),
     ledger: (client, options) =>
-      new FastLedger(client, { doneTtlSeconds: options.doneTtlSeconds, finishScript }),
+      new FastLedger(client, {
+        ...options,
+        finishScript: fusedFinishScript(scripts.moveToFinished, options.markers?.layout),
+      }),
   };
 }

@@ -1,14 +1,16 @@
 import type { BackendFactory, RedisQueueBackend } from 'bullmq';
 import type { RedisClient } from '../connection.js';
+import { CLAIM_FRESH, DEFAULT_MARKER_SETTINGS } from '../done-markers.js';
 import {
   type ClaimResult,
   type EndedTurn,
   type EventLedger,
   IdempotencyStore,
+  type LedgerOptions,
   PROCESSING,
   retryDoneMark,
 } from '../idempotency.js';
-import { idempotencyKey, resourceStateKey } from '../naming.js';
+import { DONE_GROUP, idempotencyKey, resourceStateKey } from '../naming.js';
 import {
   createdArg,
   noteTurnWait,
@@ -19,16 +21,6 @@ import {
   turnResult,
 } from '../ordering.js';
 import { type DoneMark, type FinishBook, fusedFinishBackend } from './backend.js';
-
-// The fresh claims of many events at once: one command for all the jobs of a worker that reach
-// that step in the same turn of the event loop (a single Redis only: on a Cluster the keys live
-// in different slots).
-const CLAIM_FRESH = `
-local claimed = {}
-for i, key in ipairs(KEYS) do
-  claimed[i] = redis.call('SET', key, ARGV[i + 1], 'PX', ARGV[1], 'NX') and 1 or 0
-end
-return claimed`;
 
 // The turns of many events at once (per-resource ordering, see `ordering.ts`): one command for
 // every turn the worker's jobs take in the same turn of the event loop. ARGV: the seconds to
@@ -41,11 +33,11 @@ for i, key in ipairs(KEYS) do
 end
 return replies`;
 
-/** Most keys one coalesced command carries. */
-const MAX_KEYS = 500;
+/** Most keys one coalesced command carries (a fresh claim looks the event's marker up too). */
+const MAX_KEYS = 256;
 
 type FreshClaimClient = RedisClient & {
-  groqClaimFresh(count: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
+  groqClaimFreshMarked(count: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
   groqTakeTurns(count: number, ...keysThenArgs: (string | number)[]): Promise<unknown[]>;
 };
 
@@ -70,27 +62,36 @@ export class FastLedger implements EventLedger, FinishBook {
   readonly #client: RedisClient;
   readonly #store: IdempotencyStore;
   readonly #turns: ResourceTurns;
-  readonly #freshClaims: Coalescer<{ key: string; value: string }, boolean>;
+  readonly shadowUntil: number;
+  readonly #freshClaims: Coalescer<{ key: string; value: string }, ClaimResult | undefined>;
   readonly #takenTurns: Coalescer<TurnCall, TurnResult>;
   /** By job id: handled events whose job completion (which marks them) is still to come. */
   readonly #doneMarks = new Map<string, DoneMark>();
   /** Lock token by job id: jobs whose fetch claimed their event for that token. */
   readonly #fetchClaims = new Map<string, string>();
 
-  constructor(client: RedisClient, options: { doneTtlSeconds: number; finishScript: string }) {
+  constructor(client: RedisClient, options: LedgerOptions & { finishScript: string }) {
+    const markers = options.markers ?? DEFAULT_MARKER_SETTINGS;
     this.doneTtlSeconds = options.doneTtlSeconds;
+    this.shadowUntil = markers.shadowUntil;
     this.#client = client;
-    this.#store = new IdempotencyStore(client);
+    this.#store = new IdempotencyStore(client, markers);
     this.#turns = new ResourceTurns(client, options.doneTtlSeconds);
     // Numbers of keys vary per call: ioredis then takes the key count as first argument.
-    client.defineCommand('groqClaimFresh', { lua: CLAIM_FRESH });
+    client.defineCommand('groqClaimFreshMarked', { lua: CLAIM_FRESH });
     client.defineCommand('groqTakeTurns', { lua: TAKE_TURNS });
     const scripts = client as FreshClaimClient;
     this.#freshClaims = new Coalescer(async (ttlMs, claims) => {
       const keys = claims.map((claim) => claim.key);
       const values = claims.map((claim) => claim.value);
-      const replies = await scripts.groqClaimFresh(keys.length, ...keys, ttlMs, ...values);
-      return replies.map((reply) => reply === 1);
+      const replies = await scripts.groqClaimFreshMarked(
+        keys.length + 1,
+        DONE_GROUP,
+        ...keys,
+        ttlMs,
+        ...values,
+      );
+      return replies.map((reply) => (reply === 1 ? 'claimed' : reply === 2 ? 'done' : undefined));
     });
     this.#takenTurns = new Coalescer(async (lockMs, calls) => {
       const args: (string | number)[] = calls.map((call) => call.key);
@@ -104,11 +105,12 @@ export class FastLedger implements EventLedger, FinishBook {
 
   async claim(eventId: string, jobId: string, token: string, ttlMs: number): Promise<ClaimResult> {
     if (this.#takeFetchClaim(jobId, token)) return 'claimed';
-    // Almost every claim finds no record: a SET NX (of many events at once) is much cheaper than
-    // a script per event. Only when a record exists does the script sort out done, busy or ours.
+    // Almost every claim finds neither a marker nor a record: one command for the claims of a
+    // moment is much cheaper than a script per event. Only when a record exists does the full
+    // claim sort out busy, ours or the previous layout's done.
     const key = idempotencyKey(eventId);
-    if (await this.#freshClaims.add(ttlMs, { key, value: PROCESSING + token })) return 'claimed';
-    return this.#store.claim(eventId, token, ttlMs);
+    const fresh = await this.#freshClaims.add(ttlMs, { key, value: PROCESSING + token });
+    return fresh ?? this.#store.claim(eventId, token, ttlMs);
   }
 
   async giveBack(eventId: string, jobId: string, token: string): Promise<void> {
