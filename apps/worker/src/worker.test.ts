@@ -485,8 +485,8 @@ describe('createWorker: idempotency', () => {
     const ownClient = connectTo(own.url, 'worker', 'rollout-effects');
     cleanups.push(() => closeRedis(ownClient));
     const settings = testSettings();
-    // The previous version ran here: its queue keys exist.
-    await ownClient.hset(`{groq}:${settings.queueName}:meta`, 'opts.maxLenEvents', 10_000);
+    // A worker of the previous version ran here: it left completed jobs.
+    await ownClient.zadd(`{groq}:${settings.queueName}:completed`, Date.now(), 'evt-old');
     const { worker, lines } = makeWorker(
       settings,
       recordingHandlers(() => ownClient),

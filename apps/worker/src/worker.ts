@@ -219,8 +219,9 @@ export function createWorker(deps: WorkerDeps): EventWorker {
     try {
       const markers = await openMarkerSettings(client, {
         ttlSeconds: settings.idempotencyTtlSeconds,
+        // What a worker that handled events leaves (an ingest, CLI or dashboard leave others).
         queueKeys: shards.flatMap((shard) =>
-          ['meta', 'id'].map((type) => `${shard.prefix}:${shard.name}:${type}`),
+          ['completed', 'failed'].map((type) => `${shard.prefix}:${shard.name}:${type}`),
         ),
       });
       if (markers.shadowUntil * 1000 > Date.now()) shadowing(markers.shadowUntil);

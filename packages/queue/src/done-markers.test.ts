@@ -328,14 +328,17 @@ describe('the sweeper, stats and upgrade record', () => {
 
   it('opens the upgrade record once: a fresh install shadows nothing, an upgrade its first hour', async () => {
     const now = Number((await client.time())[0]);
-    const fresh = await openMarkerSettings(client, { ttlSeconds: 600, queueKeys: ['q:meta'] });
+    const fresh = await openMarkerSettings(client, { ttlSeconds: 600, queueKeys: ['q:completed'] });
     expect(fresh).toEqual({ layout: 'buckets', shadowUntil: expect.any(Number) });
     expect(fresh.shadowUntil).toBeLessThanOrEqual(now + 1);
     expect((await rememberedEvents(client)).oldLayoutUntil).toBeNull();
 
     await client.del(MARKER_RECORD_KEY);
-    await client.hset('q:meta', 'opts.maxLenEvents', 10_000);
-    const upgrade = await openMarkerSettings(client, { ttlSeconds: 600, queueKeys: ['q:meta'] });
+    await client.zadd('q:completed', 1, 'evt-old');
+    const upgrade = await openMarkerSettings(client, {
+      ttlSeconds: 600,
+      queueKeys: ['q:completed'],
+    });
     expect(upgrade.shadowUntil).toBeGreaterThanOrEqual(now + ROLLOUT_WINDOW_SECONDS);
     const record = await readMarkerRecord(client);
     expect(record?.oldUntil).toBe((record?.since ?? 0) + ROLLOUT_WINDOW_SECONDS + 600);

@@ -35,8 +35,9 @@ export interface MarkerRecord {
 
 /**
  * A worker's marker settings, from the upgrade record, which the first worker of this version
- * writes. An install with no queue key yet (`queueKeys`: e.g. each shard's `meta` and `id`)
- * never ran the previous version: nothing to shadow. Otherwise the first hour shadows.
+ * writes. An install where none of `queueKeys` exists (each shard's `completed` and `failed`
+ * sets: what a worker that handled events leaves) never ran a worker of the previous version:
+ * nothing to shadow. Otherwise the first hour shadows.
  */
 export async function openMarkerSettings(
   client: RedisClient,
