@@ -82,6 +82,7 @@ describe('pnpm bench --memory --quick', () => {
       const json = readdirSync(memoryOut).find((file) => file.endsWith('.json'));
       const report = JSON.parse(readFileSync(join(memoryOut, json ?? ''), 'utf8')) as {
         runs: {
+          layout: string;
           marginalBytesPerEvent: number;
           non2xx: number;
           checkpoints: { events: number; markers: number; completedJobs: number }[];
@@ -96,6 +97,15 @@ describe('pnpm bench --memory --quick', () => {
         expect(run.marginalBytesPerEvent).toBeGreaterThan(0);
         expect(run.marginalBytesPerEvent).toBeLessThan(400);
       }
+      // Both layouts side by side; the compact one within the bound (≤ 64 bytes an
+      // event; ~24 measured at full size) and a fraction of one key per event.
+      const [oneKey, compact] = report.runs.map((run) => run.marginalBytesPerEvent);
+      expect(report.runs.map((run) => run.layout)).toEqual([
+        'one key per event (previous layout)',
+        'compact: sorted-set buckets (default)',
+      ]);
+      expect(compact).toBeLessThan(64);
+      expect(compact).toBeLessThan((oneKey ?? 0) / 3);
     } finally {
       rmSync(memoryOut, { recursive: true, force: true });
     }

@@ -226,9 +226,15 @@ describe('dashboard app (in-process) over a real redis-server', () => {
       expect(await retried.json()).toEqual({ total: 3, done: 3, skipped: 0 });
       const stats = (await (await request('/api/stats', { headers: bearer })).json()) as {
         counts: Record<string, number>;
+        remembered: { events: number; bytes: number };
       };
       expect(stats.counts.waiting).toBe(3);
       expect(stats.counts.failed).toBe(0);
+      // The events remembered as done (none of these: they failed) and their memory.
+      expect(stats.remembered).toMatchObject({
+        events: expect.any(Number),
+        bytes: expect.any(Number),
+      });
     } finally {
       worker?.resume();
     }

@@ -114,8 +114,17 @@ function makeWorker(settings: WorkerSettings, handlers: HandlerMap, redisUrl: st
   return { worker, lines, registry };
 }
 
-async function producerFor(settings: WorkerSettings): Promise<EventProducer> {
-  const producerClient = connectTo(redis.url, 'producer', 'test-producer');
+function producerFor(settings: WorkerSettings): Promise<EventProducer> {
+  return producerAt(redis.url, settings, 'test-producer');
+}
+
+/** A producer on the Redis at `url`, ready, closed after the test. */
+async function producerAt(
+  url: string,
+  settings: WorkerSettings,
+  name: string,
+): Promise<EventProducer> {
+  const producerClient = connectTo(url, 'producer', name);
   const producer = new EventProducer({ client: producerClient, settings, path });
   cleanups.push(async () => {
     await producer.close();
@@ -496,13 +505,7 @@ describe('createWorker: idempotency', () => {
     expect(lines.some((l) => String(l.msg).startsWith('Done-markers of the previous layout'))).toBe(
       true,
     );
-    const producerClient = connectTo(own.url, 'producer', 'rollout-producer');
-    const producer = new EventProducer({ client: producerClient, settings, path });
-    cleanups.push(async () => {
-      await producer.close();
-      await closeRedis(producerClient);
-    });
-    await waitFor(() => producerClient.status === 'ready');
+    const producer = await producerAt(own.url, settings, 'rollout-producer');
     const event = newEvent({});
     await producer.enqueue(testJobData(event), 2000);
     const ownStore = new IdempotencyStore(ownClient);
@@ -719,13 +722,7 @@ describe('createWorker: lifecycle and metrics', () => {
     const late = await startRedis({ port });
     cleanups.push(() => late.cleanup());
     await starting;
-    const producerClient = connectTo(late.url, 'producer', 'late-producer');
-    const producer = new EventProducer({ client: producerClient, settings, path });
-    cleanups.push(async () => {
-      await producer.close();
-      await closeRedis(producerClient);
-    });
-    await waitFor(() => producerClient.status === 'ready');
+    const producer = await producerAt(late.url, settings, 'late-producer');
     const event = newEvent({});
     await producer.enqueue(testJobData(event), 2000);
     await waitFor(async () => (await lateClient.hget('effects', event.id)) === '1', {
@@ -748,13 +745,7 @@ describe('createWorker: lifecycle and metrics', () => {
       own.url,
     );
     await worker.start();
-    const producerClient = connectTo(own.url, 'producer', 'restart-producer');
-    const producer = new EventProducer({ client: producerClient, settings, path });
-    cleanups.push(async () => {
-      await producer.close();
-      await closeRedis(producerClient);
-    });
-    await waitFor(() => producerClient.status === 'ready');
+    const producer = await producerAt(own.url, settings, 'restart-producer');
     const send = async (event: Envelope) =>
       waitFor(() => producer.enqueue(testJobData(event), 2000), { timeoutMs: 15_000 });
     const before = newEvent({});
