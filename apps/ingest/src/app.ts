@@ -12,6 +12,7 @@ import {
   rejectionBody,
   verifyFailureCode,
 } from './errors.js';
+import { RequestTrace } from './request-trace.js';
 import type { AppDeps, OutcomeCode } from './types.js';
 
 /** Path Groq delivers webhooks to. */
@@ -42,6 +43,8 @@ class RequestOutcome {
   type: string | undefined = undefined;
   keyIndex: number | undefined = undefined;
   error: Error | undefined = undefined;
+  /** The request's spans, when tracing. */
+  trace: RequestTrace | undefined = undefined;
 }
 
 /** `@hono/node-server` passes Node's request as `c.env.incoming`; `app.request()` passes none. */
@@ -54,8 +57,16 @@ type Env = {
  * Side-effect free: it listens nowhere and keeps no state beyond what `deps` hold.
  */
 export function createApp(deps: AppDeps): Hono<Env> {
-  const { producer, secrets, toleranceSeconds, maxBodyBytes, enqueueTimeoutMs, logger, metrics } =
-    deps;
+  const {
+    producer,
+    secrets,
+    toleranceSeconds,
+    maxBodyBytes,
+    enqueueTimeoutMs,
+    logger,
+    metrics,
+    tracing,
+  } = deps;
   const now = deps.now ?? Date.now;
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   const isoNow = isoClock(now);
@@ -65,6 +76,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.post(WEBHOOK_PATH, async function webhook(c) {
     const started = performance.now();
     const outcome = new RequestOutcome();
+    if (tracing !== undefined) outcome.trace = new RequestTrace(tracing, WEBHOOK_PATH);
     logger.debug('webhook request started');
     let response: Response;
     try {
@@ -75,6 +87,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       response = errorResponse(c, outcome.code, error);
     }
     metrics.countRequest(outcome.code);
+    outcome.trace?.end(outcome, response.status);
     logOutcome(outcome, response.status, performance.now() - started);
     return response;
   });
@@ -121,6 +134,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       headers = webhookHeaders(incoming.rawHeaders);
       body = await readIncoming(incoming, headers, maxBodyBytes);
     }
+    outcome.trace?.verifying();
     const verified = verify({
       secrets,
       signature: headers ? headers.signature : c.req.header(SIGNATURE_HEADER),
@@ -129,6 +143,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       nowSeconds: now() / 1000,
       toleranceSeconds,
     });
+    outcome.trace?.verified(verified);
     if (!verified.ok) {
       const { reason, skewSeconds } = verified;
       throw new IngestError(
@@ -150,6 +165,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       receivedAt: isoNow(),
       keyIndex: verified.keyIndex,
     };
+    if (outcome.trace !== undefined) data.trace = outcome.trace.enqueueing(event.id);
     const enqueueStarted = performance.now();
     let result: Awaited<ReturnType<typeof producer.enqueue>>;
     try {
@@ -158,6 +174,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     } finally {
       metrics.observeEnqueue((performance.now() - enqueueStarted) / 1000);
     }
+    outcome.trace?.enqueued(result, event.id);
     if (result === 'duplicate') {
       outcome.code = 'duplicate';
       return c.body(DUPLICATE, 200, JSON_HEADERS);
@@ -191,6 +208,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     if (!logger.isLevelEnabled(level)) return;
     const error = outcome.error;
     const details = error instanceof IngestError ? error.details : undefined;
+    const traced = outcome.trace?.logFields();
     const fields = {
       code: outcome.code,
       status,
@@ -207,6 +225,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
             ? error.cause.message
             : error.message
           : undefined,
+      trace_id: traced?.trace_id,
+      span_id: traced?.span_id,
     };
     const msg = status < 400 ? 'webhook accepted' : 'webhook rejected';
     if (error === undefined || details !== undefined || error instanceof QueueUnavailableError) {

@@ -7,8 +7,9 @@ import {
   EventProducer,
   isRedisReady,
   queuePathOrExit,
+  storedTrace,
 } from '@groq-webhooks/queue';
-import { createLogger, flushAndExit } from '@groq-webhooks/telemetry';
+import { createLogger, flushAndExit, startTracing } from '@groq-webhooks/telemetry';
 import { type Http2Bindings, type HttpBindings, serve } from '@hono/node-server';
 import { createApp } from './app.js';
 import { createIngestMetrics } from './metrics.js';
@@ -20,6 +21,8 @@ const IDLE_SWEEP_MS = 100;
 
 const config = loadOrExit(() => loadIngestConfig(process.env));
 const logger = createLogger({ service: 'ingest', level: config.logLevel });
+// Tracing only when the standard OpenTelemetry variables ask for it; otherwise no SDK is loaded.
+const tracing = await startTracing({ env: process.env, service: 'ingest' });
 // The queue path is chosen once: the fast one when it can be used, else BullMQ's stock one.
 const path = await queuePathOrExit(config, (line) => logger.warn(line));
 // Connects in the background: the process serves (503, /readyz 503) while Redis is away.
@@ -36,6 +39,10 @@ const app = createApp({
   metrics: createIngestMetrics(),
   // Draining: tell the load balancer to send no more, while in-flight requests finish.
   isReady: async () => !stopping && (await isRedisReady(client)),
+  tracing: tracing && {
+    tracer: tracing.tracer,
+    storedTrace: (eventId) => storedTrace(client, config, eventId),
+  },
 });
 
 /**
@@ -66,6 +73,7 @@ const server = serve({ fetch: respond, port: config.port, hostname: config.host 
       toleranceSeconds: config.toleranceSeconds,
       maxBodyBytes: config.maxBodyBytes,
       enqueueTimeoutMs: config.enqueueTimeoutMs,
+      tracing: tracing !== undefined,
     },
     'ingest listening',
   );
@@ -110,6 +118,8 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   clearInterval(sweep);
   await producer.close().catch((error: unknown) => logger.warn({ err: error }, 'queue close'));
   await closeRedis(client);
+  // The spans still buffered go out before the process does.
+  await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'tracing flush'));
   logger.info('ingest stopped');
   flushAndExit(logger, 0);
 }

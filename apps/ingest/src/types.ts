@@ -1,5 +1,6 @@
 import type { EnqueueOutcome, EventJobData } from '@groq-webhooks/queue';
-import type { Logger } from '@groq-webhooks/telemetry';
+import type { Logger, TraceCarrier } from '@groq-webhooks/telemetry';
+import type { Tracer } from '@opentelemetry/api';
 import type { IngestMetrics } from './metrics.js';
 
 /** What the ingest needs from a queue producer; `EventProducer` from `@groq-webhooks/queue` fits. */
@@ -32,6 +33,19 @@ export interface AppDeps {
   isReady: () => boolean | Promise<boolean>;
   /** Wall clock in milliseconds. Default `Date.now`; injectable so tests can move time. */
   now?: () => number;
+  /** Traces every webhook request when set (the OpenTelemetry environment asked for it). */
+  tracing?: IngestTracing | undefined;
+}
+
+/** What the ingest traces with: a tracer, and where a known event's first trace is found. */
+export interface IngestTracing {
+  /** Makes each request's spans. */
+  readonly tracer: Tracer;
+  /**
+   * The trace context stored with an event's job (its first delivery's), for a redelivery's span
+   * link; undefined when the job is gone. `storedTrace` from `@groq-webhooks/queue` fits.
+   */
+  storedTrace(eventId: string): Promise<TraceCarrier | undefined>;
 }
 
 /**

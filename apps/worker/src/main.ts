@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { loadOrExit, loadWorkerConfig } from '@groq-webhooks/config';
 import type { HandlerMap } from '@groq-webhooks/core';
 import { createRedis, queuePathOrExit } from '@groq-webhooks/queue';
-import { createLogger, createRegistry, flushAndExit } from '@groq-webhooks/telemetry';
+import { createLogger, createRegistry, flushAndExit, startTracing } from '@groq-webhooks/telemetry';
 import { exampleHandlers } from './example-handlers.js';
 import { HandlersModuleError, loadHandlers } from './handlers-module.js';
 import { metricsListener } from './metrics.js';
@@ -10,6 +10,9 @@ import { createWorker } from './worker.js';
 
 const config = loadOrExit(() => loadWorkerConfig(process.env));
 const logger = createLogger({ service: 'worker', level: config.logLevel });
+// Tracing only when the standard OpenTelemetry variables ask for it (otherwise no SDK is loaded),
+// started before the handler module loads, so that what it instruments finds the SDK.
+const tracing = await startTracing({ env: process.env, service: 'worker' });
 
 let handlers: HandlerMap = exampleHandlers;
 if (config.handlersModule !== undefined) {
@@ -34,6 +37,7 @@ const worker = createWorker({
   logger,
   registry,
   name: `groq-worker-${process.pid}`,
+  tracer: tracing?.tracer,
 });
 
 let server: Server | undefined;
@@ -58,6 +62,8 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   logger.info({ signal, graceMs: config.shutdownGraceMs }, 'Shutting down: no new jobs');
   await worker.close(config.shutdownGraceMs);
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  // The spans still buffered go out before the process does.
+  await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'tracing flush'));
   logger.info('Worker stopped');
   // User handler modules may hold their own sockets and timers; they must not keep us alive.
   flushAndExit(logger, 0);
@@ -75,6 +81,7 @@ if (!stopping) {
       queuePath: path.kind,
       handlers: config.handlersModule ?? 'built-in examples',
       metricsPort: config.metricsPort,
+      tracing: tracing !== undefined,
     },
     'Worker ready',
   );

@@ -13,6 +13,7 @@ import {
   waitForRedis,
 } from '@groq-webhooks/queue';
 import type { Logger, Registry } from '@groq-webhooks/telemetry';
+import type { Tracer } from '@opentelemetry/api';
 import { bullmqWorkerOptions } from './bullmq-options.js';
 import { watchLocks, watchRenewals } from './lock-watch.js';
 import {
@@ -63,6 +64,8 @@ export interface WorkerDeps {
   name?: string;
   /** Delay before re-trying a job whose event is busy elsewhere. Default 1 s. */
   requeueDelayMs?: number;
+  /** When set, every attempt runs inside a span (tracing on). */
+  tracer?: Tracer | undefined;
 }
 
 /** A worker process's job-running part. */
@@ -121,6 +124,7 @@ export function createWorker(deps: WorkerDeps): EventWorker {
       },
       shutdown: shutdown.signal,
       claims,
+      tracer: deps.tracer,
     });
     watchdog = watchRenewals(claims, settings.lockDurationMs, logger);
     for (const shard of shards) {

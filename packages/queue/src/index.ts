@@ -69,3 +69,4 @@ export {
   openQueue,
   type QueueHandleSettings,
 } from './queues.js';
+export { storedTrace } from './stored-trace.js';

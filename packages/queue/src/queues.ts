@@ -12,6 +12,11 @@ export interface EventJobData {
   receivedAt: string;
   /** Index of the receiver secret that verified the signature. */
   keyIndex: number;
+  /**
+   * The delivery's trace context (W3C `traceparent`, `tracestate`), when the ingest traces: the
+   * worker's attempt spans are its children, and a redelivery's request span links to it.
+   */
+  trace?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -20,7 +25,8 @@ export interface EventJobData {
  * is serialised twice and the worker parses exactly what the sender signed.
  */
 export function jobDataJson(data: EventJobData, eventJson: string): string {
-  return `{"event":${eventJson},"receivedAt":${JSON.stringify(data.receivedAt)},"keyIndex":${JSON.stringify(data.keyIndex)}}`;
+  const trace = data.trace === undefined ? '' : `,"trace":${JSON.stringify(data.trace)}`;
+  return `{"event":${eventJson},"receivedAt":${JSON.stringify(data.receivedAt)},"keyIndex":${JSON.stringify(data.keyIndex)}${trace}}`;
 }
 
 /** A BullMQ queue typed for event jobs (job name = event type). */

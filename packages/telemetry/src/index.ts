@@ -7,3 +7,17 @@ export {
   type Logger,
 } from './logger.js';
 export { Counter, createRegistry, Gauge, Histogram, type Registry } from './metrics.js';
+export {
+  contextFromCarrier,
+  spanContextFromCarrier,
+  type TraceCarrier,
+  type TraceLogFields,
+  traceCarrier,
+  traceLogFields,
+} from './trace-context.js';
+export {
+  type StartTracingOptions,
+  startTracing,
+  type Tracing,
+  tracingRequested,
+} from './tracing.js';

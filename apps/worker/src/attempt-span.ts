@@ -1,0 +1,60 @@
+import { contextFromCarrier, traceLogFields } from '@groq-webhooks/telemetry';
+import { context, SpanKind, SpanStatusCode, type Tracer, trace } from '@opentelemetry/api';
+import { type Attempt, toError } from './steps/attempt.js';
+
+/** Span attribute names of the project's own (the rest are OpenTelemetry's conventions). */
+export const ATTEMPT_SPAN_ATTRIBUTES = {
+  eventId: 'groq.event.id',
+  eventType: 'groq.event.type',
+  attempt: 'groq.attempt',
+  outcome: 'groq.attempt.outcome',
+} as const;
+
+/**
+ * Runs one attempt inside its span: a child of the delivery's enqueue span (the trace context
+ * its job carries; a root when it carries none), active while the steps and the handler run, so
+ * whatever the handler traces nests under it. Records the attempt's number and outcome, and the
+ * error of an attempt that failed.
+ */
+export async function inAttemptSpan(
+  tracer: Tracer,
+  attempt: Attempt,
+  run: () => Promise<void>,
+): Promise<void> {
+  const { job } = attempt;
+  const parent = contextFromCarrier(job.data?.trace);
+  const span = tracer.startSpan(
+    `process ${job.queueName}`,
+    {
+      kind: SpanKind.CONSUMER,
+      attributes: {
+        'messaging.system': 'bullmq',
+        'messaging.operation.type': 'process',
+        'messaging.destination.name': job.queueName,
+        'messaging.message.id': attempt.jobId,
+        [ATTEMPT_SPAN_ATTRIBUTES.attempt]: attempt.number,
+      },
+    },
+    parent,
+  );
+  attempt.traced = traceLogFields(span);
+  try {
+    await context.with(trace.setSpan(parent, span), run);
+  } catch (thrown) {
+    // BullMQ's signal to put the job back without spending an attempt is no failure.
+    if (!(thrown instanceof Error && thrown.name === 'DelayedError')) {
+      const error = toError(thrown);
+      span.recordException(error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+      span.setAttribute('error.type', error.name);
+    }
+    throw thrown;
+  } finally {
+    span.setAttribute(ATTEMPT_SPAN_ATTRIBUTES.eventId, attempt.eventId);
+    span.setAttribute(ATTEMPT_SPAN_ATTRIBUTES.eventType, attempt.type);
+    if (attempt.outcome !== undefined) {
+      span.setAttribute(ATTEMPT_SPAN_ATTRIBUTES.outcome, attempt.outcome);
+    }
+    span.end();
+  }
+}
