@@ -174,7 +174,7 @@ async function loadRound(
     variant === undefined
       ? startServer(ENTRY.baseline, { PORT: String(port) })
       : startServer(ENTRY.ingest, {
-          ...variant.env,
+          ...envOf(variant),
           PORT: String(port),
           HOST: '127.0.0.1',
           REDIS_URL: redis.url,
@@ -277,7 +277,7 @@ async function workerRound(
     );
   }
   const env = {
-    ...variant?.env,
+    ...(variant === undefined ? {} : envOf(variant)),
     REDIS_URL: redis.url,
     QUEUE_NAME: queueName,
     WORKER_CONCURRENCY: String(concurrency),
@@ -518,12 +518,33 @@ function ratiosByRound(load: LoadResult[], kind: string): number[] {
   return ratios;
 }
 
+/** Where the tracing variants export: a sink the bench starts when one of them is measured. */
+let traceSinkUrl: string | undefined;
+
+/** A variant's environment, with the trace sink's endpoint for the tracing ones. */
+function envOf(variant: Variant): Record<string, string> {
+  if (variant.traceSink !== true) return { ...variant.env };
+  if (traceSinkUrl === undefined) throw new Error('the trace sink is not running');
+  return { ...variant.env, OTEL_EXPORTER_OTLP_ENDPOINT: traceSinkUrl };
+}
+
 const redis = await startRedis();
 const admin = createRedis({ redisUrl: redis.url, redisClusterNodes: undefined }, 'admin');
 const load: LoadResult[] = [];
 const workers: WorkerResult[] = [];
+let traceSink: ChildProcess | undefined;
 try {
   await waitFor(() => admin.status === 'ready');
+  if (variants.some((variant) => variant.traceSink === true)) {
+    const port = await freePort();
+    traceSink = spawnNode(ENTRY.traceSink, { PORT: String(port) });
+    traceSinkUrl = `http://127.0.0.1:${port}`;
+    const probe = `${traceSinkUrl}/v1/traces`;
+    await waitFor(async () => (await fetch(probe, { method: 'POST', body: '{}' })).ok, {
+      timeoutMs: 10_000,
+      description: 'the trace sink to answer',
+    });
+  }
   if (!args['skip-ingest']) {
     for (let round = 1; round <= rounds; round++) {
       load.push(await loadRound(undefined, round, redis, admin));
@@ -543,6 +564,7 @@ try {
     }
   }
 } finally {
+  if (traceSink !== undefined) await stop(traceSink);
   await closeRedis(admin);
   await redis.cleanup();
 }

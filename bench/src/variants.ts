@@ -12,6 +12,11 @@ export interface Variant {
   readonly env: Readonly<Record<string, string>>;
   /** Which side it changes: the other side is not measured again for it. */
   readonly sides: readonly ('ingest' | 'worker')[];
+  /**
+   * It exports traces: the bench starts a sink that accepts and drops them (`trace-sink.ts`)
+   * and points the variant's `OTEL_EXPORTER_OTLP_ENDPOINT` at it.
+   */
+  readonly traceSink?: true;
 }
 
 /** The default configuration: what a deployment runs with nothing set. */
@@ -30,6 +35,26 @@ export const VARIANTS: readonly Variant[] = [
     description: "BullMQ's stock path (QUEUE_FAST_PATH=off)",
     env: { QUEUE_FAST_PATH: 'off' },
     sides: ['ingest', 'worker'],
+  },
+  {
+    name: 'trace100',
+    description:
+      'tracing on, every trace sampled (OTEL_TRACES_SAMPLER=parentbased_always_on), exported over OTLP/HTTP to a local sink',
+    env: { QUEUE_FAST_PATH: 'on', OTEL_TRACES_SAMPLER: 'parentbased_always_on' },
+    sides: ['ingest', 'worker'],
+    traceSink: true,
+  },
+  {
+    name: 'trace1',
+    description:
+      'tracing on, 1 % of traces sampled (OTEL_TRACES_SAMPLER=parentbased_traceidratio, OTEL_TRACES_SAMPLER_ARG=0.01), exported to a local sink',
+    env: {
+      QUEUE_FAST_PATH: 'on',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.01',
+    },
+    sides: ['ingest', 'worker'],
+    traceSink: true,
   },
 ];
 

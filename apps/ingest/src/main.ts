@@ -22,7 +22,7 @@ const IDLE_SWEEP_MS = 100;
 const config = loadOrExit(() => loadIngestConfig(process.env));
 const logger = createLogger({ service: 'ingest', level: config.logLevel });
 // Tracing only when the standard OpenTelemetry variables ask for it; otherwise no SDK is loaded.
-const tracing = await startTracing({ env: process.env, service: 'ingest' });
+const tracing = await startTracing({ env: process.env, service: 'ingest', asyncContext: false });
 // The queue path is chosen once: the fast one when it can be used, else BullMQ's stock one.
 const path = await queuePathOrExit(config, (line) => logger.warn(line));
 // Connects in the background: the process serves (503, /readyz 503) while Redis is away.

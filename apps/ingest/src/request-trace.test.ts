@@ -21,7 +21,9 @@ import {
 import { propagation, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
+  AlwaysOffSampler,
   InMemorySpanExporter,
+  ParentBasedSampler,
   type ReadableSpan,
   SimpleSpanProcessor,
   TracerProvider,
@@ -66,7 +68,7 @@ describe('request spans', () => {
     await redis?.cleanup();
   });
 
-  function build(overrides: { producer?: Producer } = {}) {
+  function build(overrides: { producer?: Producer; tracer?: typeof tracer } = {}) {
     const logs = captureLines();
     const app = createApp({
       producer: overrides.producer ?? producer,
@@ -78,7 +80,10 @@ describe('request spans', () => {
       metrics: createIngestMetrics(),
       isReady: () => true,
       now: () => NOW_SECONDS * 1000,
-      tracing: { tracer, storedTrace: (eventId) => storedTrace(client, settings, eventId) },
+      tracing: {
+        tracer: overrides.tracer ?? tracer,
+        storedTrace: (eventId) => storedTrace(client, settings, eventId),
+      },
     });
     return { app, logs: logs.lines };
   }
@@ -175,6 +180,24 @@ describe('request spans', () => {
     expect(redelivery.spanContext().traceId).not.toBe(first.traceId);
     expect(redelivery.links.map((link) => link.context.spanId)).toEqual([first.spanId]);
     expect(redelivery.links[0]?.context.traceId).toBe(first.traceId);
+  });
+
+  it('an unsampled request: nothing recorded, and the job carries the unsampled context on', async () => {
+    const unsampled = new TracerProvider({
+      sampler: new ParentBasedSampler({ root: new AlwaysOffSampler() }),
+      spanProcessors: [new SimpleSpanProcessor({ exporter })],
+    }).getTracer('test');
+    const { app, logs } = build({ tracer: unsampled });
+    const event = testEnvelope();
+    expect((await post(app, event)).status).toBe(200);
+    expect((await post(app, event)).status).toBe(200);
+    expect(exporter.getFinishedSpans()).toEqual([]);
+    const data = JSON.parse(
+      (await client.hget(`{groq}:${settings.queueName}:${jobIdFor(event.id)}`, 'data')) ?? '{}',
+    );
+    // The worker's parent-based sampler reads the flags (00) and records nothing either.
+    const line = logs.find((l) => l.msg === 'webhook accepted' && l.code === 'received');
+    expect(data.trace).toEqual({ traceparent: `00-${line?.trace_id}-${line?.span_id}-00` });
   });
 
   it('Redis unavailable: the enqueue span holds the error, and the 503 puts the request in error', async () => {

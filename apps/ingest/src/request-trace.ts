@@ -48,7 +48,8 @@ export interface TracedOutcome {
 export class RequestTrace {
   readonly #tracing: IngestTracing;
   readonly #span: Span;
-  readonly #context: Context;
+  /** The request span's context, for its children; undefined when it is not sampled. */
+  readonly #context: Context | undefined;
   /** The open child: the verification, then the enqueue. */
   #step: Span | undefined = undefined;
   /** A redelivery's lookup of its event's first trace, which the request span links to. */
@@ -56,15 +57,17 @@ export class RequestTrace {
 
   constructor(tracing: IngestTracing, route: string) {
     this.#tracing = tracing;
-    this.#span = tracing.tracer.startSpan(
-      `POST ${route}`,
-      {
-        kind: SpanKind.SERVER,
-        attributes: { 'http.request.method': 'POST', 'http.route': route },
-      },
-      ROOT_CONTEXT,
-    );
-    this.#context = trace.setSpan(ROOT_CONTEXT, this.#span);
+    this.#span = tracing.tracer.startSpan(`POST ${route}`, { kind: SpanKind.SERVER }, ROOT_CONTEXT);
+    // An unsampled request gets no children: they would not be recorded either, and the job
+    // carries the request's own context, whose sampled flag tells the worker the same. (Its
+    // attributes come after the sampling decision for the same reason: the samplers the
+    // environment configures decide on the trace id alone.)
+    if (this.#span.isRecording()) {
+      this.#span.setAttributes({ 'http.request.method': 'POST', 'http.route': route });
+      this.#context = trace.setSpan(ROOT_CONTEXT, this.#span);
+    } else {
+      this.#context = undefined;
+    }
   }
 
   /** The request span's ids, for its log line. */
@@ -74,6 +77,7 @@ export class RequestTrace {
 
   /** The signature verification starts. */
   verifying(): void {
+    if (this.#context === undefined) return;
     this.#step = this.#tracing.tracer.startSpan('verify signature', undefined, this.#context);
   }
 
@@ -92,6 +96,7 @@ export class RequestTrace {
 
   /** The enqueue starts: the job's trace context, which makes the worker's spans its children. */
   enqueueing(eventId: string): TraceCarrier {
+    if (this.#context === undefined) return traceCarrier(this.#span);
     const span = this.#tracing.tracer.startSpan(
       'enqueue',
       {
@@ -121,6 +126,11 @@ export class RequestTrace {
 
   /** The request is answered: its outcome, and an error for what failed on the server side. */
   end(outcome: TracedOutcome, status: number): void {
+    if (this.#context === undefined) {
+      // Unsampled: nothing is recorded, and building it would cost on every request.
+      this.#span.end();
+      return;
+    }
     const error = outcome.error;
     const open = this.#takeStep();
     if (open !== undefined) {

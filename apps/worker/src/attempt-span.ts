@@ -23,26 +23,26 @@ export async function inAttemptSpan(
 ): Promise<void> {
   const { job } = attempt;
   const parent = contextFromCarrier(job.data?.trace);
-  const span = tracer.startSpan(
-    `process ${job.queueName}`,
-    {
-      kind: SpanKind.CONSUMER,
-      attributes: {
-        'messaging.system': 'bullmq',
-        'messaging.operation.type': 'process',
-        'messaging.destination.name': job.queueName,
-        'messaging.message.id': attempt.jobId,
-        [ATTEMPT_SPAN_ATTRIBUTES.attempt]: attempt.number,
-      },
-    },
-    parent,
-  );
+  const span = tracer.startSpan(`process ${job.queueName}`, { kind: SpanKind.CONSUMER }, parent);
+  // Recorded only when sampled: at a low sampler most attempts are not, and pay nothing for it.
+  const recording = span.isRecording();
+  if (recording) {
+    span.setAttributes({
+      'messaging.system': 'bullmq',
+      'messaging.operation.type': 'process',
+      'messaging.destination.name': job.queueName,
+      'messaging.message.id': attempt.jobId,
+      [ATTEMPT_SPAN_ATTRIBUTES.attempt]: attempt.number,
+    });
+  }
   attempt.traced = traceLogFields(span);
+  // Active even when not sampled: what the handler traces is then an unsampled child, where it
+  // would otherwise start traces of its own.
   try {
     await context.with(trace.setSpan(parent, span), run);
   } catch (thrown) {
     // BullMQ's signal to put the job back without spending an attempt is no failure.
-    if (!(thrown instanceof Error && thrown.name === 'DelayedError')) {
+    if (recording && !(thrown instanceof Error && thrown.name === 'DelayedError')) {
       const error = toError(thrown);
       span.recordException(error);
       span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
@@ -50,10 +50,12 @@ export async function inAttemptSpan(
     }
     throw thrown;
   } finally {
-    span.setAttribute(ATTEMPT_SPAN_ATTRIBUTES.eventId, attempt.eventId);
-    span.setAttribute(ATTEMPT_SPAN_ATTRIBUTES.eventType, attempt.type);
-    if (attempt.outcome !== undefined) {
-      span.setAttribute(ATTEMPT_SPAN_ATTRIBUTES.outcome, attempt.outcome);
+    if (recording) {
+      span.setAttribute(ATTEMPT_SPAN_ATTRIBUTES.eventId, attempt.eventId);
+      span.setAttribute(ATTEMPT_SPAN_ATTRIBUTES.eventType, attempt.type);
+      if (attempt.outcome !== undefined) {
+        span.setAttribute(ATTEMPT_SPAN_ATTRIBUTES.outcome, attempt.outcome);
+      }
     }
     span.end();
   }

@@ -12,7 +12,7 @@ const config = loadOrExit(() => loadWorkerConfig(process.env));
 const logger = createLogger({ service: 'worker', level: config.logLevel });
 // Tracing only when the standard OpenTelemetry variables ask for it (otherwise no SDK is loaded),
 // started before the handler module loads, so that what it instruments finds the SDK.
-const tracing = await startTracing({ env: process.env, service: 'worker' });
+const tracing = await startTracing({ env: process.env, service: 'worker', asyncContext: true });
 
 let handlers: HandlerMap = exampleHandlers;
 if (config.handlersModule !== undefined) {

@@ -1,5 +1,6 @@
 import { trace } from '@opentelemetry/api';
 import { NodeSDK } from '@opentelemetry/sdk-node';
+import { StackContextManager } from '@opentelemetry/sdk-trace';
 import type { StartTracingOptions, Tracing } from './tracing.js';
 
 /** The instrumentation scope of the project's own spans. */
@@ -12,11 +13,12 @@ const SHUTDOWN_FLUSH_MS = 3000;
 
 /**
  * The SDK as the environment configures it (exporter, endpoint, protocol, sampler, propagators,
- * resource, batch settings), with two defaults of the project's: the service name
- * `groq-webhooks-<service>` when none is set, and no metrics or logs pipeline unless asked for
- * by name (`OTEL_METRICS_EXPORTER`, `OTEL_LOGS_EXPORTER`): the processes' metrics are
- * Prometheus and their logs pino lines, so the SDK's default OTLP ones would send nothing but
- * empty requests. Loaded by `startTracing` only.
+ * resource, batch settings), with the project's defaults: the service name
+ * `groq-webhooks-<service>` when none is set; no metrics or logs pipeline unless asked for by
+ * name (`OTEL_METRICS_EXPORTER`, `OTEL_LOGS_EXPORTER`): the processes' metrics are Prometheus
+ * and their logs pino lines, so the SDK's default OTLP ones would send nothing but empty
+ * requests; and an async context only where {@link StartTracingOptions.asyncContext} asks.
+ * Loaded by `startTracing` only.
  */
 export function startSdk(options: StartTracingOptions): Tracing {
   const { env } = options;
@@ -27,6 +29,8 @@ export function startSdk(options: StartTracingOptions): Tracing {
     ...(named ? {} : { serviceName: `groq-webhooks-${options.service}` }),
     ...((env.OTEL_METRICS_EXPORTER ?? '').trim() === '' ? { metricReaders: [] } : {}),
     ...((env.OTEL_LOGS_EXPORTER ?? '').trim() === '' ? { logRecordProcessors: [] } : {}),
+    // The SDK's default is its AsyncLocalStorage one; the synchronous one costs nothing per await.
+    ...(options.asyncContext ? {} : { contextManager: new StackContextManager() }),
   });
   sdk.start();
   return {

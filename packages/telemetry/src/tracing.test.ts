@@ -30,7 +30,7 @@ describe('tracingRequested', () => {
   });
 
   it('starts nothing when the environment asks for no traces', async () => {
-    expect(await startTracing({ env: {}, service: 'test' })).toBeUndefined();
+    expect(await startTracing({ env: {}, service: 'test', asyncContext: true })).toBeUndefined();
   });
 });
 

@@ -14,6 +14,13 @@ export interface StartTracingOptions {
   env: Readonly<Record<string, string | undefined>>;
   /** The process kind; the service name is `groq-webhooks-<service>` unless the env names one. */
   service: string;
+  /**
+   * Whether a span made active must stay active across `await`s (the worker: what its handlers
+   * trace nests under the attempt). On Node 20 that is `AsyncLocalStorage`, whose async hooks
+   * then run for every promise of the process, sampled or not; a process that passes its spans'
+   * parents explicitly (the ingest) says false and pays none of it.
+   */
+  asyncContext: boolean;
 }
 
 /**
