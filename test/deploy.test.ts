@@ -39,18 +39,36 @@ function service(name: string): Service {
 }
 
 describe('docker-compose.yml', () => {
-  it('runs Redis, ingest, worker and dashboard, and Jaeger only in the tracing profile', () => {
+  it('runs Redis, PostgreSQL, ingest, worker and dashboard, and Jaeger only in the tracing profile', () => {
     expect(Object.keys(compose.services).sort()).toEqual([
       'dashboard',
       'ingest',
       'jaeger',
+      'postgres',
       'redis',
       'worker',
     ]);
-    for (const name of ['dashboard', 'ingest', 'redis', 'worker']) {
+    for (const name of ['dashboard', 'ingest', 'postgres', 'redis', 'worker']) {
       expect(service(name).profiles).toBeUndefined();
     }
     expect(service('jaeger').profiles).toEqual(['tracing']);
+  });
+
+  it('keeps the event history in PostgreSQL on a volume, and points every app at it', () => {
+    const postgres = service('postgres');
+    expect(postgres.image).toMatch(/^postgres:1[4-9]/);
+    expect(postgres.volumes).toContain('postgres-data:/var/lib/postgresql/data');
+    expect(Object.keys(compose.volumes)).toContain('postgres-data');
+    expect(postgres.healthcheck?.test.join(' ')).toContain('pg_isready');
+    for (const name of ['ingest', 'worker', 'dashboard']) {
+      expect(service(name).environment?.ARCHIVE_DATABASE_URL).toMatch(
+        /^postgres:\/\/groq:.+@postgres:5432\/groq_webhooks$/,
+      );
+    }
+    expect(service('worker').depends_on?.postgres?.condition).toBe('service_healthy');
+    expect(service('worker').environment?.ARCHIVE_RETENTION_DAYS).toMatch(
+      /ARCHIVE_RETENTION_DAYS:-30/,
+    );
   });
 
   it("gives Jaeger a pinned image and keeps its UI on the host's loopback", () => {

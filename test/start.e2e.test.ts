@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -31,6 +31,7 @@ function bareEnv(extra: Record<string, string>): Record<string, string | undefin
     GROQ_WEBHOOK_SECRET: undefined,
     ADMIN_TOKEN: undefined,
     HANDLERS_MODULE: undefined,
+    ARCHIVE_DATABASE_URL: undefined,
     ...extra,
   };
 }
@@ -58,6 +59,8 @@ describe('pnpm start', () => {
       WORKER_METRICS_PORT: String(metricsPort),
       // Nothing answers here, as on a machine without Redis running.
       START_REDIS_PORT: String(probePort),
+      // Nor PostgreSQL: the embedded one is used (and the machine's is left alone).
+      START_POSTGRES_PORT: String(await freePort()),
     });
     const local: RunningProcess = startProcess(process.execPath, [LOCAL], { env, cwd: ROOT });
     const banner = await local.waitForOutput('groq-webhooks is running', 60_000);
@@ -68,6 +71,12 @@ describe('pnpm start', () => {
     expect(local.output()).toContain(`http://127.0.0.1:${port}/webhooks/groq`);
     expect(local.output()).toContain(`http://127.0.0.1:${dashboardPort}/`);
     expect(readFileSync(join(state, 'dev-secret'), 'utf8')).toMatch(/^whsec_/);
+    expect(local.output()).toMatch(
+      /History: embedded PostgreSQL \(PGlite\) on 127\.0\.0\.1:[0-9]+/,
+    );
+    expect(readFileSync(join(state, 'archive-url'), 'utf8')).toMatch(
+      /^postgres:\/\/postgres@127\.0\.0\.1:/,
+    );
 
     // The CLI finds the local secret by itself: no flags but the port this test moved.
     const trigger = startProcess(
@@ -80,6 +89,14 @@ describe('pnpm start', () => {
     );
     expect(await trigger.exited).toBe(0);
     expect(trigger.output()).toContain('200');
+
+    // The CLI finds the history database pnpm start set up, with no configuration either.
+    const history = startProcess(process.execPath, [ENTRY.cli, 'events', 'list', '--json'], {
+      env: { ...env, GROQ_LOCAL_DIR: state },
+      cwd: ROOT,
+    });
+    expect(await history.exited).toBe(0);
+    expect(JSON.parse(history.output())).toMatchObject({ more: false });
 
     await waitFor(
       () =>
@@ -106,6 +123,8 @@ describe('pnpm start', () => {
     expect(await local.stop('SIGTERM', 30_000)).toBe(0);
     for (const pid of pids) expect(alive(pid), `pid ${pid} still running`).toBe(false);
     await expect(rawCommand(redisPort, ['PING'], 500)).rejects.toThrow();
+    // The embedded database's port died with it: the CLI is not pointed at it any more.
+    expect(existsSync(join(state, 'archive-url'))).toBe(false);
   }, 120_000);
 
   it('run as pnpm start, stops everything when pnpm itself gets SIGTERM', async () => {
@@ -117,6 +136,7 @@ describe('pnpm start', () => {
       DASHBOARD_PORT: String(await freePort()),
       WORKER_METRICS_PORT: String(await freePort()),
       START_REDIS_PORT: String(await freePort()),
+      START_POSTGRES_PORT: String(await freePort()),
     });
     const pnpm = startProcess('pnpm', ['start'], { env, cwd: ROOT });
     await pnpm.waitForOutput('groq-webhooks is running', 90_000);
@@ -159,6 +179,7 @@ describe('pnpm start', () => {
       env: bareEnv({
         PATH: emptyPath,
         START_REDIS_PORT: String(await freePort()),
+        START_POSTGRES_PORT: String(await freePort()),
         GROQ_LOCAL_DIR: emptyPath,
       }),
       cwd: ROOT,

@@ -18,6 +18,7 @@ export default defineConfig({
             'faults/duplicate-storm.e2e.test.ts',
             'faults/worker-sigkill.e2e.test.ts',
             'faults/worker-sigterm.e2e.test.ts',
+            'ordering.e2e.test.ts',
           ],
         },
       },

@@ -1,9 +1,15 @@
 import { type EventJobData, jobIdFor } from '@groq-webhooks/queue';
 
-/** One queued event job shaped as the ingest makes it, for filling a queue before a run. */
-export function benchJob(id: string, index: number, created: string) {
+/** Distinct resources the benchmark's events are about (per-resource ordering). */
+export const BENCH_RESOURCES = 1000;
+
+/**
+ * One queued event job shaped as the ingest makes it, for filling a queue before a run. Events
+ * are spread over `resources` resources (`data.id`), all with the same `created`.
+ */
+export function benchJob(id: string, index: number, created: string, resources = BENCH_RESOURCES) {
   const data: EventJobData = {
-    event: { id, type: 'resource.created', data: { id: `res_${index}` }, created },
+    event: { id, type: 'resource.created', data: { id: `res_${index % resources}` }, created },
     receivedAt: created,
     keyIndex: 0,
   };

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -13,6 +13,7 @@ import { sign } from '@groq-webhooks/signature';
 import { freePort, startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
 import autocannon from 'autocannon';
 import { benchJob } from './jobs.js';
+import { runMemory } from './memory.js';
 import { cpuMillis } from './proc-stat.js';
 import { ENTRY, machine, ROOT, SECRET, spawnNode, stop } from './processes.js';
 import { runScale } from './scale.js';
@@ -28,6 +29,8 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     // The scale-out benchmark instead (bench/src/scale.ts).
     scale: { type: 'boolean', default: false },
+    // The Redis memory benchmark instead (bench/src/memory.ts).
+    memory: { type: 'boolean', default: false },
     rounds: { type: 'string' },
     duration: { type: 'string' },
     connections: { type: 'string', default: '50' },
@@ -40,6 +43,8 @@ const { values: args } = parseArgs({
     'cpu-prof': { type: 'string' },
     // Configurations of the real ingest and worker to measure, comma-separated (default: all).
     variants: { type: 'string' },
+    // Events of the one-resource ordering run (0 skips it; default 10,000, --quick 500).
+    'one-resource': { type: 'string' },
   },
 });
 const variants = chooseVariants(args.variants);
@@ -55,6 +60,14 @@ if (args.scale) {
     connections: Number(args.connections),
   });
   process.exit(0);
+}
+if (args.memory) {
+  await runMemory({
+    quick,
+    out: args.out ?? join(ROOT, 'reports'),
+    connections: Number(args.connections),
+  });
+  process.exit();
 }
 // Five rounds by default: an odd count has a median round, and on a shared machine single rounds
 // swing by ±10 %.
@@ -277,12 +290,12 @@ async function workerRound(
     );
   }
   const env = {
-    ...(variant === undefined ? {} : envOf(variant)),
     REDIS_URL: redis.url,
     QUEUE_NAME: queueName,
     WORKER_CONCURRENCY: String(concurrency),
     WORKER_METRICS_PORT: '0',
     HANDLERS_MODULE: ENTRY.trivialHandlers,
+    ...(variant === undefined ? {} : envOf(variant)),
   };
   const child = startServer(variant === undefined ? ENTRY.bareWorker : ENTRY.worker, env);
   try {
@@ -322,6 +335,85 @@ async function workerRound(
       redisCpuMicrosPerJob,
     };
     log(`${kind} worker c=${concurrency} round ${round}: ${result.jobsPerSecond} jobs/s`);
+    return result;
+  } finally {
+    await stop(child);
+    await queue.obliterate({ force: true });
+    await queue.close();
+  }
+}
+
+/** What the one-resource run measured: every event about one resource. */
+interface OneResourceResult {
+  jobs: number;
+  concurrency: number;
+  seconds: number;
+  eventsPerSecond: number;
+  /** Most handlers that ever ran at once in the worker: 1 when the events took turns. */
+  mostRunning: number;
+  failed: number;
+}
+
+/**
+ * The worst case of per-resource ordering: `jobs` events all about one resource, one worker at
+ * concurrency `concurrency`. They must run one at a time, and the run must end (no livelock).
+ */
+async function oneResourceRun(
+  jobs: number,
+  concurrency: number,
+  redis: TestRedis,
+  admin: RedisClient,
+): Promise<OneResourceResult> {
+  const queueName = `bench-one-resource-c${concurrency}`;
+  const queue = openQueue(
+    admin,
+    { index: 0, name: queueName, prefix: '{groq}' },
+    { jobAttempts: 8, backoffBaseMs: 1000 },
+  );
+  const created = new Date().toISOString();
+  for (let i = 0; i < jobs; i += 1000) {
+    await queue.addBulk(
+      Array.from({ length: Math.min(1000, jobs - i) }, (_, j) =>
+        benchJob(`evt_${queueName}_${Date.now()}_${i + j}`, i + j, created, 1),
+      ),
+    );
+  }
+  const mostFile = join(args.out ?? 'reports', `.one-resource-most-${process.pid}`);
+  mkdirSync(args.out ?? 'reports', { recursive: true });
+  const started = performance.now();
+  const child = startServer(ENTRY.worker, {
+    REDIS_URL: redis.url,
+    QUEUE_NAME: queueName,
+    WORKER_CONCURRENCY: String(concurrency),
+    WORKER_METRICS_PORT: '0',
+    HANDLERS_MODULE: ENTRY.oneAtATimeHandlers,
+    BENCH_MAX_RUNNING_FILE: mostFile,
+  });
+  try {
+    await waitFor(
+      async () => (await queue.getCompletedCount()) + (await queue.getFailedCount()) >= jobs,
+      {
+        timeoutMs: 600_000,
+        intervalMs: 100,
+        description: `${jobs} one-resource events handled`,
+      },
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const failed = await queue.getFailedCount();
+    await stop(child);
+    const mostRunning = Number(readFileSync(mostFile, 'utf8'));
+    rmSync(mostFile, { force: true });
+    const result = {
+      jobs,
+      concurrency,
+      seconds: Math.round(seconds * 10) / 10,
+      eventsPerSecond: Math.round(jobs / seconds),
+      mostRunning,
+      failed,
+    };
+    log(
+      `one resource: ${jobs} events in ${result.seconds} s (${result.eventsPerSecond}/s), most running ${mostRunning}`,
+    );
     return result;
   } finally {
     await stop(child);
@@ -392,6 +484,7 @@ function markdown(report: {
   variants: readonly Variant[];
   load: LoadResult[];
   workers: WorkerResult[];
+  oneResource: OneResourceResult | undefined;
 }): string {
   const lines = [
     `# groq-webhooks benchmark — ${report.date}`,
@@ -451,6 +544,15 @@ function markdown(report: {
       }
     }
     lines.push('', `Ratio worker / bare, median and spread over rounds: ${spreads.join('; ')}`, '');
+  }
+  const one = report.oneResource;
+  if (one !== undefined) {
+    lines.push(
+      '## Per-resource ordering, worst case: every event about one resource',
+      '',
+      `${one.jobs} events, one worker at concurrency ${one.concurrency}: done in ${one.seconds} s, ${one.eventsPerSecond} events/s; at most ${one.mostRunning} handler(s) running at once; ${one.failed} failed.`,
+      '',
+    );
   }
   const costs = costLines(report.load, report.workers);
   if (costs.length > 0) {
@@ -532,6 +634,8 @@ const redis = await startRedis();
 const admin = createRedis({ redisUrl: redis.url, redisClusterNodes: undefined }, 'admin');
 const load: LoadResult[] = [];
 const workers: WorkerResult[] = [];
+let oneResource: OneResourceResult | undefined;
+const oneResourceJobs = Number(args['one-resource'] ?? (quick ? 500 : 10_000));
 let traceSink: ChildProcess | undefined;
 try {
   await waitFor(() => admin.status === 'ready');
@@ -562,6 +666,7 @@ try {
         }
       }
     }
+    if (oneResourceJobs > 0) oneResource = await oneResourceRun(oneResourceJobs, 50, redis, admin);
   }
 } finally {
   if (traceSink !== undefined) await stop(traceSink);
@@ -577,6 +682,7 @@ const report = {
   variants,
   load,
   workers,
+  oneResource,
 };
 const text = markdown(report);
 mkdirSync(args.out ?? 'reports', { recursive: true });
@@ -586,7 +692,12 @@ writeFileSync(`${stem}.md`, text);
 process.stdout.write(`${text}\nReport: ${stem}.md and .json\n`);
 const lost =
   load.reduce((sum, r) => sum + (r.ackedWithoutJob ?? 0), 0) +
-  workers.reduce((sum, w) => sum + w.failed, 0);
+  workers.reduce((sum, w) => sum + w.failed, 0) +
+  (oneResource?.failed ?? 0);
+if (oneResource !== undefined && oneResource.mostRunning !== 1) {
+  process.stderr.write(`FAILED: one-resource events ran ${oneResource.mostRunning} at once\n`);
+  process.exit(1);
+}
 if (lost > 0) {
   process.stderr.write(`FAILED: ${lost} acknowledged events without a job, or failed jobs\n`);
   process.exit(1);

@@ -14,6 +14,8 @@ export const ENTRY = {
   bareWorker: join(ROOT, 'bench/dist/bare-worker.js'),
   traceSink: join(ROOT, 'bench/dist/trace-sink.js'),
   trivialHandlers: join(ROOT, 'bench/fixtures/trivial-handlers.mjs'),
+  unorderedHandlers: join(ROOT, 'bench/fixtures/unordered-handlers.mjs'),
+  oneAtATimeHandlers: join(ROOT, 'bench/fixtures/one-at-a-time-handlers.mjs'),
 };
 
 /** The signing secret of benchmark traffic. */

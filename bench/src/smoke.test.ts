@@ -65,3 +65,43 @@ describe('pnpm bench --quick', () => {
     }
   }, 180_000);
 });
+
+describe('pnpm bench --memory --quick', () => {
+  it('measures Redis memory per handled event, with every event handled and marked', async () => {
+    const memoryOut = mkdtempSync(join(tmpdir(), 'groq-bench-memory-'));
+    try {
+      const result = await new Promise<{ code: number; stdout: string; stderr: string }>(
+        (resolve) => {
+          execFile(
+            process.execPath,
+            [MAIN, '--memory', '--quick', '--out', memoryOut],
+            { timeout: 150_000 },
+            (error, stdout, stderr) =>
+              resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+          );
+        },
+      );
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toContain('marginal bytes per event');
+      const json = readdirSync(memoryOut).find((file) => file.endsWith('.json'));
+      const report = JSON.parse(readFileSync(join(memoryOut, json ?? ''), 'utf8')) as {
+        runs: {
+          marginalBytesPerEvent: number;
+          non2xx: number;
+          checkpoints: { events: number; markers: number; completedJobs: number }[];
+        }[];
+      };
+      expect(report.runs.length).toBeGreaterThan(0);
+      for (const run of report.runs) {
+        expect(run.non2xx).toBe(0);
+        expect(run.checkpoints.map((c) => c.markers)).toEqual(run.checkpoints.map((c) => c.events));
+        // Completed jobs are trimmed to the same count at every size: only markers grow.
+        expect(new Set(run.checkpoints.map((c) => c.completedJobs)).size).toBe(1);
+        expect(run.marginalBytesPerEvent).toBeGreaterThan(0);
+        expect(run.marginalBytesPerEvent).toBeLessThan(400);
+      }
+    } finally {
+      rmSync(memoryOut, { recursive: true, force: true });
+    }
+  }, 180_000);
+});

@@ -19,6 +19,10 @@ export interface Variant {
   readonly traceSink?: true;
 }
 
+import { ENTRY } from './processes.js';
+
+const UNORDERED_HANDLERS = ENTRY.unorderedHandlers;
+
 /** The default configuration: what a deployment runs with nothing set. */
 export const DEFAULT_VARIANT = 'fast';
 
@@ -35,6 +39,13 @@ export const VARIANTS: readonly Variant[] = [
     description: "BullMQ's stock path (QUEUE_FAST_PATH=off)",
     env: { QUEUE_FAST_PATH: 'off' },
     sides: ['ingest', 'worker'],
+  },
+  {
+    name: 'unordered',
+    description:
+      "per-resource ordering off (handlers defined with ordering: 'none'); the default orders events about each of 1,000 resources",
+    env: { HANDLERS_MODULE: UNORDERED_HANDLERS },
+    sides: ['worker'],
   },
   {
     name: 'trace100',

@@ -3,6 +3,8 @@ import type { Logger } from '@groq-webhooks/telemetry';
 import { type Context, Hono } from 'hono';
 import { adminAuth, sameOriginOnly } from './auth.js';
 import { bullBoard } from './bull-board.js';
+import { type DashboardHistory, eventsApi } from './events-api.js';
+import { EVENTS_PATH, eventsPage } from './events-page.js';
 
 /** Dependencies of {@link createApp}. */
 export interface DashboardDeps {
@@ -17,6 +19,8 @@ export interface DashboardDeps {
    * this long, then get a 503, instead of failing at once. Default: no wait.
    */
   waitForRedis?: (timeoutMs: number) => Promise<boolean>;
+  /** The event history; undefined when `ARCHIVE_DATABASE_URL` is not set. */
+  history?: DashboardHistory | undefined;
   logger?: Logger;
 }
 
@@ -57,6 +61,10 @@ export function createApp(deps: DashboardDeps): Hono {
     c.header('X-Frame-Options', 'DENY');
     c.header('Referrer-Policy', 'same-origin');
   });
+
+  // The history needs PostgreSQL, not Redis: registered before the Redis gate below.
+  app.route('/api', eventsApi({ history: deps.history, isRedisReady: deps.isRedisReady }));
+  app.get(EVENTS_PATH, (c) => c.html(eventsPage(deps.history !== undefined)));
 
   app.use('/api/*', async (c, next) => {
     if (!deps.isRedisReady() && !(await deps.waitForRedis?.(REDIS_WAIT_MS))) {

@@ -41,7 +41,12 @@ export function bullBoard(queues: readonly EventQueue[], basePath: string): Hono
     // bull-board is typed against its own copy of BullMQ's declarations.
     queues: queues.map((queue) => new FreshBudgetAdapter(queue as never)),
     serverAdapter,
-    options: { uiConfig: { boardTitle: 'groq-webhooks' } },
+    options: {
+      uiConfig: {
+        boardTitle: 'groq-webhooks',
+        miscLinks: [{ text: 'Event history', url: '/events' }],
+      },
+    },
   });
   return serverAdapter.registerPlugin();
 }

@@ -4,6 +4,7 @@ import { closeRedis, createRedis, FailedEvents, waitForRedis } from '@groq-webho
 import { createLogger, flushAndExit } from '@groq-webhooks/telemetry';
 import { serve } from '@hono/node-server';
 import { createApp } from './app.js';
+import { openDashboardHistory } from './history.js';
 
 /** Past this, a shutdown still waiting on connections or Redis is cut short. */
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -13,7 +14,17 @@ const config = loadOrExit(() => loadDashboardConfig(process.env));
 const logger = createLogger({ service: 'dashboard', level: config.logLevel });
 const client = createRedis(config, 'admin', 'groq-webhooks-dashboard');
 const events = new FailedEvents({ client, settings: config });
+const history =
+  config.archiveDatabaseUrl === undefined
+    ? undefined
+    : openDashboardHistory({
+        databaseUrl: config.archiveDatabaseUrl,
+        client,
+        queues: events.queues,
+        settings: config,
+      });
 const app = createApp({
+  history,
   events,
   adminToken: config.adminToken,
   isRedisReady: () => client.status === 'ready',
@@ -27,6 +38,7 @@ const server = serve({ fetch: app.fetch, port: config.port, hostname: config.hos
       url: `http://${config.host}:${info.port}/`,
       queue: config.queueName,
       shards: config.queueShards,
+      history: history === undefined ? 'off' : 'on',
     },
     'dashboard listening',
   );
@@ -51,6 +63,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   server.closeIdleConnections();
   await closed;
   await events.close().catch((error: unknown) => logger.warn({ err: error }, 'queue close'));
+  await history?.close().catch(() => {});
   await closeRedis(client);
   logger.info('dashboard stopped');
   flushAndExit(logger, 0);

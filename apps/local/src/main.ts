@@ -1,7 +1,14 @@
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findRepoRoot, localStateDir } from '@groq-webhooks/config';
+import {
+  ARCHIVE_URL_FILE,
+  databaseLocation,
+  findRepoRoot,
+  localStateDir,
+} from '@groq-webhooks/config';
 import { prettyFactory } from 'pino-pretty';
+import { type ArchiveSource, resolveArchive } from './archive-source.js';
 import { ensureLocalSecrets } from './local-state.js';
 import { NoRedisError, type RedisSource, resolveRedis } from './redis-source.js';
 import { Supervisor } from './supervisor.js';
@@ -28,6 +35,7 @@ const ingestPort = port('PORT', 3000);
 const dashboardPort = port('DASHBOARD_PORT', 3001);
 const metricsPort = env.WORKER_METRICS_PORT === '0' ? 0 : port('WORKER_METRICS_PORT', 9464);
 const probePort = port('START_REDIS_PORT', 6379);
+const postgresProbePort = port('START_POSTGRES_PORT', 5432);
 const stateDir = localStateDir(env, root) ?? join(root, '.local');
 
 let redis: RedisSource;
@@ -42,12 +50,31 @@ try {
 }
 
 const local = ensureLocalSecrets(stateDir);
+
+let archive: ArchiveSource;
+try {
+  archive = await resolveArchive({
+    archiveUrl: env.ARCHIVE_DATABASE_URL,
+    probePort: postgresProbePort,
+    stateDir,
+    env,
+    note: say,
+  });
+} catch (error) {
+  say(`Could not set up the event history database: ${(error as Error).message}`);
+  if (redis.kind === 'spawned') await redis.stop();
+  process.exit(1);
+}
+// The CLI, run from another terminal, finds the history database here (as it finds dev-secret).
+const archiveUrlFile = join(stateDir, ARCHIVE_URL_FILE);
+writeFileSync(archiveUrlFile, `${archive.url}\n`, { mode: 0o600 });
 const webhookSecret = env.GROQ_WEBHOOK_SECRET || local.webhookSecret;
 const adminToken = env.ADMIN_TOKEN || local.adminToken;
 
 const shared = {
   ...env,
   REDIS_URL: redis.url,
+  ARCHIVE_DATABASE_URL: archive.url,
   LOG_LEVEL: env.LOG_LEVEL || 'info',
 };
 const supervisor = new Supervisor({
@@ -70,6 +97,11 @@ async function shutdown(code: number): Promise<void> {
     say('Stopping ingest, worker and dashboard…');
     await supervisor.stopAll(20_000);
     if (redis.kind === 'spawned') await redis.stop();
+    if (archive.kind === 'embedded') {
+      // Its port dies with this process: the CLI must not be pointed at it any more.
+      rmSync(archiveUrlFile, { force: true });
+      await archive.stop().catch(() => {});
+    }
     process.exit(code);
   })();
   return stopping;
@@ -133,6 +165,11 @@ const redisLine = {
   existing: `Redis: ${redis.url} (already running)`,
   spawned: `Redis: ${redis.url} (throwaway redis-server, stopped on exit)`,
 }[redis.kind];
+const archiveLine = {
+  configured: `History: ${databaseLocation(archive.url)} (ARCHIVE_DATABASE_URL)`,
+  existing: `History: ${databaseLocation(archive.url)} (this machine's PostgreSQL)`,
+  embedded: `History: embedded PostgreSQL (PGlite) on ${databaseLocation(archive.url)}, data in ${archive.kind === 'embedded' ? archive.dataDir : ''}`,
+}[archive.kind];
 const secretLine = env.GROQ_WEBHOOK_SECRET
   ? 'Webhook secret: from GROQ_WEBHOOK_SECRET'
   : `Webhook secret: local development secret in ${join(stateDir, 'dev-secret')}${local.created.includes('dev-secret') ? ' (new)' : ''}`;
@@ -141,6 +178,7 @@ say(
     '',
     'groq-webhooks is running on 127.0.0.1 only.',
     `  ${redisLine}`,
+    `  ${archiveLine}`,
     `  ${secretLine}`,
     `  Webhook URL:   http://127.0.0.1:${ingestPort}/webhooks/groq`,
     `  Dashboard:     http://127.0.0.1:${dashboardPort}/  (user: admin, password: the admin token)`,
@@ -153,6 +191,8 @@ say(
     ingestPort === 3000
       ? '  pnpm groq-webhooks trigger resource.created'
       : `  pnpm groq-webhooks trigger resource.created --url http://127.0.0.1:${ingestPort}/webhooks/groq`,
+    'Then look it up in the history: pnpm groq-webhooks events list, or the Events page',
+    `  http://127.0.0.1:${dashboardPort}/events`,
     '',
     'Stop with Ctrl-C.',
     '',

@@ -6,6 +6,7 @@ import { type Attempt, toError } from './steps/attempt.js';
 export const ATTEMPT_SPAN_ATTRIBUTES = {
   eventId: 'groq.event.id',
   eventType: 'groq.event.type',
+  resourceKey: 'groq.resource_key',
   attempt: 'groq.attempt',
   outcome: 'groq.attempt.outcome',
 } as const;
@@ -13,8 +14,8 @@ export const ATTEMPT_SPAN_ATTRIBUTES = {
 /**
  * Runs one attempt inside its span: a child of the delivery's enqueue span (the trace context
  * its job carries; a root when it carries none), active while the steps and the handler run, so
- * whatever the handler traces nests under it. Records the attempt's number and outcome, and the
- * error of an attempt that failed.
+ * whatever the handler traces nests under it. Records the attempt's number, outcome and resource
+ * key (per-resource ordering), and the error of an attempt that failed.
  */
 export async function inAttemptSpan(
   tracer: Tracer,
@@ -53,6 +54,9 @@ export async function inAttemptSpan(
     if (recording) {
       span.setAttribute(ATTEMPT_SPAN_ATTRIBUTES.eventId, attempt.eventId);
       span.setAttribute(ATTEMPT_SPAN_ATTRIBUTES.eventType, attempt.type);
+      if (attempt.resourceKey !== undefined) {
+        span.setAttribute(ATTEMPT_SPAN_ATTRIBUTES.resourceKey, attempt.resourceKey);
+      }
       if (attempt.outcome !== undefined) {
         span.setAttribute(ATTEMPT_SPAN_ATTRIBUTES.outcome, attempt.outcome);
       }

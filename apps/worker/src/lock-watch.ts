@@ -29,6 +29,13 @@ export function watchLocks(worker: Worker<EventJobData, void, string>, deps: Loc
       const claim = claims.get(jobId);
       if (claim === undefined) continue;
       claim.renewedAt = Date.now();
+      if (claim.resourceKey !== undefined) {
+        deps.ledger
+          .renewTurn(claim.resourceKey, claim.token, deps.lockDurationMs)
+          .catch((error: unknown) =>
+            logger.warn({ eventId: claim.eventId, err: error }, 'Could not renew resource turn'),
+          );
+      }
       deps.ledger.renew(claim.eventId, claim.token, deps.lockDurationMs).then(
         (renewed) => {
           // Still running but no longer ours: another worker may run it, so stop this one.

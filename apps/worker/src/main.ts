@@ -1,7 +1,9 @@
 import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
+import { createHistoryService, type HistoryService } from '@groq-webhooks/archive';
 import { loadOrExit, loadWorkerConfig } from '@groq-webhooks/config';
 import type { HandlerMap } from '@groq-webhooks/core';
-import { createRedis, queuePathOrExit } from '@groq-webhooks/queue';
+import { closeRedis, createRedis, queuePathOrExit } from '@groq-webhooks/queue';
 import { createLogger, createRegistry, flushAndExit, startTracing } from '@groq-webhooks/telemetry';
 import { exampleHandlers } from './example-handlers.js';
 import { HandlersModuleError, loadHandlers } from './handlers-module.js';
@@ -40,6 +42,22 @@ const worker = createWorker({
   tracer: tracing?.tracer,
 });
 
+// The event history: this process's archiver drains the shards' history streams into
+// PostgreSQL, off the handling path (a database that is down only grows the streams).
+const history: HistoryService | undefined =
+  config.archiveDatabaseUrl === undefined
+    ? undefined
+    : createHistoryService({
+        databaseUrl: config.archiveDatabaseUrl,
+        retentionDays: config.archiveRetentionDays,
+        redis: createRedis(config, 'worker', 'groq-webhooks-archiver'),
+        settings: config,
+        logger,
+        consumer: `${hostname()}-${process.pid}`,
+        registry,
+        closeRedis,
+      });
+
 let server: Server | undefined;
 if (config.metricsPort > 0) {
   server = createServer(metricsListener(registry));
@@ -61,6 +79,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   stopping = true;
   logger.info({ signal, graceMs: config.shutdownGraceMs }, 'Shutting down: no new jobs');
   await worker.close(config.shutdownGraceMs);
+  await history?.close();
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   // The spans still buffered go out before the process does.
   await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'tracing flush'));
@@ -72,6 +91,7 @@ process.on('SIGTERM', (signal) => void shutdown(signal));
 process.on('SIGINT', (signal) => void shutdown(signal));
 
 await worker.start();
+if (!stopping) history?.start();
 if (!stopping) {
   logger.info(
     {
@@ -81,6 +101,7 @@ if (!stopping) {
       queuePath: path.kind,
       handlers: config.handlersModule ?? 'built-in examples',
       metricsPort: config.metricsPort,
+      history: history === undefined ? 'off' : 'on',
       tracing: tracing !== undefined,
     },
     'Worker ready',

@@ -17,6 +17,7 @@ export type QueueState = (typeof QUEUE_STATES)[number];
 /** The worker's Prometheus metrics. */
 export interface WorkerMetrics {
   processed: Counter<'type'>;
+  stale: Counter<'type'>;
   failed: Counter<'type'>;
   retried: Counter<'type'>;
   handlerDuration: Histogram<'type'>;
@@ -34,7 +35,13 @@ export function createWorkerMetrics(
   const metrics: WorkerMetrics = {
     processed: new Counter({
       name: 'groq_worker_jobs_processed_total',
-      help: 'Events whose job completed (handled, skipped as done, or unhandled type), by type',
+      help: 'Events whose job completed (handled, skipped as done or stale, or unhandled type), by type',
+      labelNames: ['type'],
+      registers,
+    }),
+    stale: new Counter({
+      name: 'groq_worker_jobs_stale_total',
+      help: 'Events completed as stale: older than the newest applied to their resource (or than its deletion), by type',
       labelNames: ['type'],
       registers,
     }),

@@ -4,6 +4,7 @@ import type { Tracer } from '@opentelemetry/api';
 import { inAttemptSpan } from './attempt-span.js';
 import { Attempt, type StepDeps } from './steps/attempt.js';
 import { claim } from './steps/claim.js';
+import { takeTurn } from './steps/order.js';
 import { runHandler } from './steps/run.js';
 import { settle } from './steps/settle.js';
 import { validate } from './steps/validate.js';
@@ -25,10 +26,10 @@ export type EventProcessor = (
 ) => Promise<void>;
 
 /**
- * The per-job algorithm of SPEC §6, one attempt: validate the event → claim it → run its
- * handler → settle the attempt. Each step is its own module under `steps/`; what ends an
- * attempt early (an invalid or unknown event, an event already done or busy elsewhere) ends it
- * inside the step that finds it.
+ * The per-job algorithm of SPEC §6, one attempt: validate the event → claim it → take its
+ * resource's turn → run its handler → settle the attempt. Each step is its own module under
+ * `steps/`; what ends an attempt early (an invalid or unknown event, an event already done,
+ * busy elsewhere, or stale) ends it inside the step that finds it.
  */
 export function createProcessor(deps: ProcessorDeps): EventProcessor {
   const { tracer } = deps;
@@ -36,6 +37,7 @@ export function createProcessor(deps: ProcessorDeps): EventProcessor {
     const valid = await validate(attempt, deps);
     if (valid === undefined) return;
     if (!(await claim(attempt, valid, deps))) return;
+    if (!(await takeTurn(attempt, valid, deps))) return;
     const result = await runHandler(attempt, valid, deps.handlers, deps);
     await settle(attempt, valid, result, deps);
   }

@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { Envelope, HandlerMap } from '@groq-webhooks/core';
+import {
+  defineHandlers,
+  type Envelope,
+  type HandlerContext,
+  type HandlerMap,
+  type HandlerOptions,
+} from '@groq-webhooks/core';
 import {
   chooseQueuePath,
   closeRedis,
@@ -437,6 +443,116 @@ describe('createWorker: idempotency', () => {
     for (const id of ['copy-a', 'copy-b']) {
       expect((await queue.getJob(id))?.attemptsMade).toBe(1);
     }
+  });
+});
+
+describe('createWorker: per-resource ordering', () => {
+  /** Handlers that note, per event, the resource key they saw and each run's interval. */
+  function orderedHandlers(options?: HandlerOptions) {
+    const runs: { id: string; resourceKey: string | undefined; start: number; end: number }[] = [];
+    const handle = async (
+      event: { id: string; data: Record<string, unknown> },
+      ctx: HandlerContext,
+    ) => {
+      const start = performance.now();
+      await new Promise((resolve) => setTimeout(resolve, Number(event.data.ms ?? 0)));
+      runs.push({ id: event.id, resourceKey: ctx.resourceKey, start, end: performance.now() });
+    };
+    const map = {
+      'resource.created': handle,
+      'resource.updated': handle,
+      'resource.deleted': handle,
+    } as unknown as HandlerMap;
+    return { handlers: options === undefined ? map : defineHandlers(map, options), runs };
+  }
+
+  function resourceEvent(type: string, resource: string, createdSeconds: number, ms = 0) {
+    return testEnvelope({
+      type,
+      data: { id: resource, ms },
+      created: new Date(Date.UTC(2026, 10, 28, 10, 0, createdSeconds)).toISOString(),
+    });
+  }
+
+  it('keeps a deleted resource deleted for a late older update; a newer creation is applied', async () => {
+    const settings = testSettings();
+    const { handlers, runs } = orderedHandlers();
+    const { lines, registry } = await startWorker(settings, handlers);
+    const producer = await producerFor(settings);
+    const queue = queueFor(settings);
+    const deleted = resourceEvent('resource.deleted', 'res_tomb', 5);
+    const lateUpdate = resourceEvent('resource.updated', 'res_tomb', 4);
+    const created = resourceEvent('resource.created', 'res_tomb', 6);
+    for (const event of [deleted, lateUpdate, created]) {
+      await producer.enqueue(testJobData(event), 2000);
+      expect((await finished(queue, event)).state).toBe('completed');
+    }
+    expect(runs.map((run) => run.id)).toEqual([deleted.id, created.id]);
+    expect(runs.every((run) => run.resourceKey === 'res_tomb')).toBe(true);
+    expect(lines.find((l) => l.eventId === lateUpdate.id && l.outcome === 'stale')?.msg).toBe(
+      'Event older than its resource’s deletion; completed as stale',
+    );
+    // A stale event is done: its redelivery is a duplicate.
+    expect(await producer.enqueue(testJobData(lateUpdate), 2000)).toBe('duplicate');
+    expect(
+      metricValue(await registry.metrics(), 'groq_worker_jobs_stale_total', {
+        type: 'resource.updated',
+      }),
+    ).toBe(1);
+  });
+
+  it('runs the events of one resource one at a time, without spending attempts', async () => {
+    const settings = testSettings({ concurrency: 10 });
+    const { handlers, runs } = orderedHandlers();
+    await startWorker(settings, handlers);
+    await startWorker(settings, handlers);
+    const producer = await producerFor(settings);
+    const queue = queueFor(settings);
+    const events = Array.from({ length: 12 }, (_, i) =>
+      resourceEvent('resource.updated', i % 2 === 0 ? 'res_even' : 'res_odd', 10, 40),
+    );
+    await Promise.all(events.map((event) => producer.enqueue(testJobData(event), 2000)));
+    for (const event of events) expect((await finished(queue, event)).state).toBe('completed');
+    // Equal created times: all applied, one at a time per resource.
+    expect(runs).toHaveLength(12);
+    for (const resource of ['res_even', 'res_odd']) {
+      const mine = runs
+        .filter((run) => run.resourceKey === resource)
+        .sort((a, b) => a.start - b.start);
+      for (let i = 1; i < mine.length; i++) {
+        expect(mine[i]?.start).toBeGreaterThanOrEqual(mine[i - 1]?.end ?? Number.POSITIVE_INFINITY);
+      }
+    }
+    for (const event of events) {
+      expect((await queue.getJob(jobIdFor(event.id)))?.attemptsMade).toBe(1);
+    }
+  });
+
+  it("with ordering 'none', runs every event as it comes, as before", async () => {
+    const settings = testSettings({ concurrency: 10 });
+    const { handlers, runs } = orderedHandlers({ ordering: 'none' });
+    const { lines } = await startWorker(settings, handlers);
+    const producer = await producerFor(settings);
+    const queue = queueFor(settings);
+    const newer = resourceEvent('resource.updated', 'res_free', 20);
+    await producer.enqueue(testJobData(newer), 2000);
+    await finished(queue, newer);
+    const older = resourceEvent('resource.updated', 'res_free', 10);
+    const together = Array.from({ length: 4 }, () =>
+      resourceEvent('resource.updated', 'res_free', 30, 200),
+    );
+    for (const event of [older, ...together]) await producer.enqueue(testJobData(event), 2000);
+    for (const event of [older, ...together]) await finished(queue, event);
+    expect(runs.map((run) => run.id)).toContain(older.id);
+    expect(lines.some((l) => l.outcome === 'stale' || l.outcome === 'delayed-resource')).toBe(
+      false,
+    );
+    // Events of one resource overlapped: nothing kept them apart.
+    const slow = runs.filter((run) => together.some((event) => event.id === run.id));
+    expect(Math.min(...slow.map((run) => run.end))).toBeGreaterThan(
+      Math.max(...slow.map((run) => run.start)),
+    );
+    expect(await client.exists('groq:resource:res_free')).toBe(0);
   });
 });
 

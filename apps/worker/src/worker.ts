@@ -1,5 +1,5 @@
 import type { WorkerConfig } from '@groq-webhooks/config';
-import type { HandlerMap } from '@groq-webhooks/core';
+import { type HandlerMap, handlerOptions } from '@groq-webhooks/core';
 import {
   closeRedis,
   type EventJobData,
@@ -124,6 +124,7 @@ export function createWorker(deps: WorkerDeps): EventWorker {
       },
       shutdown: shutdown.signal,
       claims,
+      ordering: handlerOptions(deps.handlers).ordering,
       tracer: deps.tracer,
     });
     watchdog = watchRenewals(claims, settings.lockDurationMs, logger);

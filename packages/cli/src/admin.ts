@@ -7,11 +7,12 @@ import {
   type FailedList,
   type FailedOperationOutcome,
   type QueueStats,
+  type RedisClient,
   waitForRedis,
 } from '@groq-webhooks/queue';
-import cliProgress from 'cli-progress';
 import { duration, indent, table, truncate } from './format.js';
 import { CliError, type CliIo, EXIT } from './io.js';
+import { confirmOrRefuse, progressBar } from './progress.js';
 
 /** How long the CLI waits for Redis before saying it is unreachable. */
 export const REDIS_CONNECT_TIMEOUT_MS = 3000;
@@ -30,10 +31,13 @@ export function redisLocation(config: CliConfig): string {
   }
 }
 
-/** Opens an admin connection, runs `work`, and closes everything, whatever happens. */
-export async function withFailedEvents<T>(
+/**
+ * Opens an admin Redis connection, runs `work` with it, and closes it, whatever happens. An
+ * unreachable Redis or a failing command ends as one {@link CliError} line naming where Redis is.
+ */
+export async function withRedis<T>(
   config: CliConfig,
-  work: (admin: FailedEvents) => Promise<T>,
+  work: (client: RedisClient) => Promise<T>,
 ): Promise<T> {
   const client = createRedis(config, 'admin', 'groq-webhooks-cli');
   // Say why it did not connect (refused, auth, DNS); ioredis messages carry no credentials.
@@ -41,7 +45,6 @@ export async function withFailedEvents<T>(
   client.on('error', (error: Error) => {
     lastError = error.message;
   });
-  const admin = new FailedEvents({ client, settings: config });
   try {
     if (!(await waitForRedis(client, REDIS_CONNECT_TIMEOUT_MS))) {
       const why = lastError === undefined ? '' : ` (${lastError})`;
@@ -50,7 +53,7 @@ export async function withFailedEvents<T>(
       );
     }
     try {
-      return await work(admin);
+      return await work(client);
     } catch (error) {
       if (error instanceof CliError) throw error;
       const reason = error instanceof Error ? error.message : String(error);
@@ -63,9 +66,23 @@ export async function withFailedEvents<T>(
       );
     }
   } finally {
-    await admin.close().catch(() => {});
     await closeRedis(client);
   }
+}
+
+/** Opens an admin connection, runs `work`, and closes everything, whatever happens. */
+export function withFailedEvents<T>(
+  config: CliConfig,
+  work: (admin: FailedEvents) => Promise<T>,
+): Promise<T> {
+  return withRedis(config, async (client) => {
+    const admin = new FailedEvents({ client, settings: config });
+    try {
+      return await work(admin);
+    } finally {
+      await admin.close().catch(() => {});
+    }
+  });
 }
 
 /** Human table of failed events. */
@@ -128,6 +145,8 @@ export function renderStats(stats: QueueStats): string {
     'oldest waiting',
     stats.oldestWaitingSeconds === null ? '-' : duration(stats.oldestWaitingSeconds),
   ]);
+  // Part of `delayed`: put back for a moment while another event of their resource runs.
+  rows.push(['waiting on a busy resource', String(stats.waitingOnResource)]);
   const width = Math.max(...rows.map(([label]) => label.length));
   const countWidth = Math.max(...rows.map(([, value]) => value.length));
   const lines = rows.map(
@@ -195,38 +214,15 @@ export async function bulk(
     io.stdout.write('no failed events\n');
     return;
   }
-  if (!options.yes) {
-    if (!io.stdinIsTTY) {
-      throw new CliError(
-        `refusing to ${options.verb} all ${total} failed events without --yes (no terminal to confirm on)`,
-        EXIT.usage,
-      );
-    }
-    const answer = await io.confirm(
-      `${capitalize(options.verb)} all ${total} failed events? [y/N] `,
-    );
-    if (!answer) throw new CliError('cancelled: nothing done');
-  }
-  const bar =
-    io.stderr.isTTY === true
-      ? new cliProgress.SingleBar(
-          {
-            stream: io.stderr as unknown as NodeJS.WritableStream,
-            format: `${options.verb} {bar} {value}/{total}`,
-            hideCursor: true,
-          },
-          cliProgress.Presets.shades_classic,
-        )
-      : undefined;
-  let started = false;
-  const result = await run((done, all) => {
-    if (bar === undefined) return;
-    if (!started) {
-      bar.start(all, done);
-      started = true;
-    } else bar.update(done);
-  });
-  bar?.stop();
+  await confirmOrRefuse(
+    io,
+    options.yes,
+    `${options.verb} all ${total} failed events`,
+    `${capitalize(options.verb)} all ${total} failed events?`,
+  );
+  const bar = progressBar(io, options.verb);
+  const result = await run(bar.update);
+  bar.stop();
   const skipped =
     result.skipped > 0 ? ` (${result.skipped} skipped: no longer failed, or locked)` : '';
   io.stdout.write(`${options.past} ${result.done} of ${result.total} failed events${skipped}\n`);

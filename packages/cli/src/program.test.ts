@@ -6,41 +6,8 @@ import { join } from 'node:path';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verify } from '@groq-webhooks/signature';
 import { freePort } from '@groq-webhooks/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIo } from './io.js';
+import { capture } from './__fixtures__/capture.js';
 import { run } from './program.js';
-
-interface Captured {
-  io: CliIo;
-  out: () => string;
-  err: () => string;
-}
-
-function capture(env: Record<string, string | undefined> = {}, cwd = process.cwd()): Captured {
-  let out = '';
-  let err = '';
-  return {
-    io: {
-      env,
-      cwd,
-      stdout: {
-        write: (chunk: string) => {
-          out += chunk;
-          return true;
-        },
-      },
-      stderr: {
-        write: (chunk: string) => {
-          err += chunk;
-          return true;
-        },
-      },
-      stdinIsTTY: false,
-      confirm: async () => false,
-    },
-    out: () => out,
-    err: () => err,
-  };
-}
 
 interface Received {
   headers: IncomingMessage['headers'];

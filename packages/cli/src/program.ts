@@ -9,6 +9,14 @@ import {
   unknownEvent,
   withFailedEvents,
 } from './admin.js';
+import {
+  cliFilters,
+  historyDatabaseUrl,
+  renderEventHistory,
+  renderEventList,
+  runReplay,
+  withHistory,
+} from './events.js';
 import { CliError, type CliIo, EXIT } from './io.js';
 import { readDevSecret } from './secret.js';
 import { allDelivered, runTrigger } from './trigger.js';
@@ -245,7 +253,90 @@ export function createProgram(io: CliIo): Command {
       });
     });
 
+  const events = program
+    .command('events')
+    .description('the event history (needs ARCHIVE_DATABASE_URL): search, show, replay')
+    .addHelpText(
+      'after',
+      '\nTimes are ISO-8601 (2026-11-28T14:00:00Z; without a zone: UTC) and filter on when the ingest first received the event.',
+    );
+
+  withFilters(
+    events
+      .command('list')
+      .description('archived events, newest first: id, type, status, attempts, deliveries'),
+  )
+    .option('--limit <n>', 'show at most N', integer(1, 100_000), 50)
+    .option('--json', 'print JSON ({events, more}) for scripts', false)
+    .action(async (options: FilterFlags & { limit: number; json: boolean }) => {
+      const config = loadConfig(io);
+      const filters = cliFilters(options);
+      await withHistory(historyDatabaseUrl(config, io), async (store) => {
+        const list = await store.list(filters, options.limit);
+        if (options.json) printJson(io, list);
+        else print(io, renderEventList(list, io.stdout.columns ?? 120));
+      });
+    });
+
+  events
+    .command('show')
+    .description('one archived event: payload as received, deliveries, attempts, status')
+    .argument('<eventId>', 'the event id')
+    .option('--json', 'print JSON for scripts', false)
+    .action(async (eventId: string, options: { json: boolean }) => {
+      const config = loadConfig(io);
+      await withHistory(historyDatabaseUrl(config, io), async (store) => {
+        const event = await store.show(eventId);
+        if (event === undefined) {
+          throw new CliError(`event ${eventId} is not in the history (unknown, or pruned)`);
+        }
+        if (options.json) printJson(io, event);
+        else print(io, renderEventHistory(event));
+      });
+    });
+
+  withFilters(
+    events
+      .command('replay')
+      .description(
+        'run the matching events again on purpose (oldest first), each once per replay, even if handled',
+      ),
+  )
+    .option('--limit <n>', 'replay at most N (the oldest)', integer(1, 100_000_000))
+    .option('--dry-run', 'print how many match and the first ids; change nothing', false)
+    .option('--yes', 'do not ask for confirmation (required without a terminal)', false)
+    .action(async (options: FilterFlags & { limit?: number; dryRun: boolean; yes: boolean }) => {
+      const config = loadConfig(io);
+      await runReplay(config, io, {
+        filters: cliFilters(options),
+        limit: options.limit,
+        dryRun: options.dryRun,
+        yes: options.yes,
+      });
+    });
+
   return program;
+}
+
+/** The filter flags `events list` and `events replay` share. */
+interface FilterFlags {
+  type?: string;
+  status?: string;
+  since?: string;
+  until?: string;
+  idPrefix?: string;
+}
+
+function withFilters(command: Command): Command {
+  return command
+    .option('--type <type>', 'event type, e.g. resource.updated')
+    .option(
+      '--status <status>',
+      'received, retrying, completed, failed, skipped, unhandled or stale',
+    )
+    .option('--since <iso>', 'received at or after this time')
+    .option('--until <iso>', 'received before this time')
+    .option('--id-prefix <prefix>', 'event ids starting with this');
 }
 
 interface TriggerFlags {

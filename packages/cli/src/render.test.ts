@@ -17,6 +17,7 @@ describe('human output', () => {
     const stats: QueueStats = {
       counts,
       oldestWaitingSeconds: 305,
+      waitingOnResource: 4,
       pausedShards: [1],
       shards: [
         { index: 0, name: 'groq-events-0', counts: { ...counts, waiting: 1 }, paused: false },
@@ -26,6 +27,7 @@ describe('human output', () => {
     const text = renderStats(stats);
     expect(text).toMatch(/^completed\s+120$/m);
     expect(text).toMatch(/^oldest waiting\s+5m 5s$/m);
+    expect(text).toMatch(/^waiting on a busy resource\s+4$/m);
     expect(text).toContain('paused: groq-events-1 (waiting jobs are not taken until resumed)');
     expect(text).toMatch(/^\s+groq-events-1\s+2\s/m);
   });

@@ -27,6 +27,7 @@ describe('ingest config', () => {
       queuePrefix: '{groq}',
       queueShards: 1,
       logLevel: 'info',
+      archiveDatabaseUrl: undefined,
       jobAttempts: 8,
       backoffBaseMs: 1000,
       secrets: ['whsec_abc'],
@@ -120,6 +121,8 @@ describe('worker config', () => {
       idempotencyTtlSeconds: 604_800,
       handlersModule: undefined,
       queueFastPath: 'auto',
+      archiveDatabaseUrl: undefined,
+      archiveRetentionDays: 30,
     });
   });
 
@@ -128,6 +131,21 @@ describe('worker config', () => {
     expect(loadWorkerConfig({ QUEUE_FAST_PATH: 'on' }).queueFastPath).toBe('on');
     expect(errorOf(() => loadWorkerConfig({ QUEUE_FAST_PATH: 'yes' })).message).toBe(
       'Invalid configuration: QUEUE_FAST_PATH must be one of auto, on, off, got "yes"',
+    );
+  });
+
+  it('takes a PostgreSQL URL for the history and refuses others without echoing them', () => {
+    expect(
+      loadWorkerConfig({ ARCHIVE_DATABASE_URL: 'postgres://u:p@db:5432/history' })
+        .archiveDatabaseUrl,
+    ).toBe('postgres://u:p@db:5432/history');
+    const error = errorOf(() =>
+      loadWorkerConfig({ ARCHIVE_DATABASE_URL: 'mysql://u:secretpw@db/history' }),
+    );
+    expect(error.variable).toBe('ARCHIVE_DATABASE_URL');
+    expect(error.message).not.toContain('secretpw');
+    expect(errorOf(() => loadWorkerConfig({ ARCHIVE_RETENTION_DAYS: '0' })).variable).toBe(
+      'ARCHIVE_RETENTION_DAYS',
     );
   });
 

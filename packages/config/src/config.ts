@@ -6,6 +6,7 @@ import {
   int,
   oneOf,
   optionalText,
+  postgresUrl,
   redisUrl,
   secrets,
   text,
@@ -55,6 +56,7 @@ const common = {
     }),
     QUEUE_SHARDS: int({ default: 1, min: 1, max: 64 }),
     LOG_LEVEL: oneOf(LOG_LEVELS, 'info'),
+    ARCHIVE_DATABASE_URL: postgresUrl(),
   },
   keys: {
     REDIS_URL: 'redisUrl',
@@ -63,6 +65,7 @@ const common = {
     QUEUE_PREFIX: 'queuePrefix',
     QUEUE_SHARDS: 'queueShards',
     LOG_LEVEL: 'logLevel',
+    ARCHIVE_DATABASE_URL: 'archiveDatabaseUrl',
   },
 } as const;
 
@@ -88,6 +91,8 @@ export interface CommonConfig {
   readonly queuePrefix: string;
   readonly queueShards: number;
   readonly logLevel: LogLevel;
+  /** PostgreSQL URL of the event history; undefined: history off. */
+  readonly archiveDatabaseUrl: string | undefined;
 }
 
 /** Attempt budget and backoff, set by the producer and honoured by the worker. */
@@ -121,6 +126,8 @@ export interface WorkerConfig extends CommonConfig, JobConfig, FastPathConfig {
   readonly idempotencyTtlSeconds: number;
   readonly handlersModule: string | undefined;
   readonly shutdownGraceMs: number;
+  /** Days archived events are kept before the worker prunes them. */
+  readonly archiveRetentionDays: number;
 }
 
 /** Configuration of the dashboard process. */
@@ -181,6 +188,7 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
       IDEMPOTENCY_TTL_SECONDS: int({ default: 604_800, min: 1, max: 31_536_000 }),
       HANDLERS_MODULE: optionalText(),
       SHUTDOWN_GRACE_MS: int({ default: 10_000, min: 0, max: 3_600_000 }),
+      ARCHIVE_RETENTION_DAYS: int({ default: 30, min: 1, max: 36_500 }),
     },
     {
       ...common.keys,
@@ -194,6 +202,7 @@ export function loadWorkerConfig(env: Env): WorkerConfig {
       IDEMPOTENCY_TTL_SECONDS: 'idempotencyTtlSeconds',
       HANDLERS_MODULE: 'handlersModule',
       SHUTDOWN_GRACE_MS: 'shutdownGraceMs',
+      ARCHIVE_RETENTION_DAYS: 'archiveRetentionDays',
     },
   );
 }

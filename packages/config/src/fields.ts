@@ -124,6 +124,30 @@ export function redisUrl(fallback: string): Field<string> {
   };
 }
 
+/**
+ * An optional `postgres://` or `postgresql://` URL (undefined when unset). Errors never echo it:
+ * it may carry a password.
+ */
+export function postgresUrl(): Field<string | undefined> {
+  return (env, name) => {
+    const value = raw(env, name);
+    if (value === undefined) return undefined;
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new ConfigError(name, 'must be a URL like postgres://user:password@host:5432/database');
+    }
+    if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+      throw new ConfigError(
+        name,
+        `must use postgres:// or postgresql://, got ${shown(url.protocol)}`,
+      );
+    }
+    return value;
+  };
+}
+
 /** A host:port pair. */
 export interface HostPort {
   host: string;

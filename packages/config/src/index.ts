@@ -17,4 +17,11 @@ export {
 } from './config.js';
 export { loadOrExit } from './exit.js';
 export { ConfigError, type Env, type HostPort } from './fields.js';
-export { ADMIN_TOKEN_FILE, DEV_SECRET_FILE, findRepoRoot, localStateDir } from './local-state.js';
+export {
+  ADMIN_TOKEN_FILE,
+  ARCHIVE_URL_FILE,
+  DEV_SECRET_FILE,
+  findRepoRoot,
+  localStateDir,
+} from './local-state.js';
+export { databaseLocation } from './location.js';

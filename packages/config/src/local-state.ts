@@ -5,6 +5,8 @@ import type { Env } from './fields.js';
 /** Files `pnpm start` keeps in the local state folder: the dev webhook secret and admin token. */
 export const DEV_SECRET_FILE = 'dev-secret';
 export const ADMIN_TOKEN_FILE = 'admin-token';
+/** File where `pnpm start` writes the URL of the local event history database it set up. */
+export const ARCHIVE_URL_FILE = 'archive-url';
 
 /** The nearest folder at or above `start` holding pnpm-workspace.yaml, or undefined. */
 export function findRepoRoot(start: string): string | undefined {

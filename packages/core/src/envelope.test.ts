@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseEnvelope } from './envelope.js';
-import { isEventType, payloadProblem } from './events.js';
+import { createdMillis, isEventType, payloadProblem, resourceKeyOf } from './events.js';
 
 const valid = { id: 'evt_1', type: 'resource.created', data: {}, created: '2026-11-28T10:00:00Z' };
 
@@ -84,5 +84,25 @@ describe('known types', () => {
     expect(payloadProblem('resource.created', {})).toBeUndefined();
     expect(payloadProblem('resource.updated', { id: 'r1', extra: [1] })).toBeUndefined();
     expect(payloadProblem('resource.deleted', { id: 5 })).toMatch(/^data\.id: /);
+  });
+});
+
+describe('resource keys and creation times', () => {
+  it('takes data.id of the resource types as the resource key', () => {
+    expect(resourceKeyOf('resource.updated', { id: 'res_1' })).toBe('res_1');
+    expect(resourceKeyOf('resource.deleted', { id: 'res_2', object: 'file' })).toBe('res_2');
+    expect(resourceKeyOf('resource.created', {})).toBeUndefined();
+    expect(resourceKeyOf('resource.created', { id: '' })).toBeUndefined();
+  });
+
+  it('reads created as ISO-8601 or epoch seconds or milliseconds', () => {
+    expect(createdMillis('2026-11-28T10:00:00Z')).toBe(Date.UTC(2026, 10, 28, 10));
+    expect(createdMillis('2026-11-28T10:00:00.250+01:00')).toBe(
+      Date.UTC(2026, 10, 28, 9, 0, 0, 250),
+    );
+    expect(createdMillis('1795000000')).toBe(1_795_000_000_000);
+    expect(createdMillis('1795000000123')).toBe(1_795_000_000_123);
+    expect(createdMillis('yesterday')).toBeUndefined();
+    expect(createdMillis('')).toBeUndefined();
   });
 });

@@ -58,3 +58,36 @@ export function payloadProblem(type: EventType, data: unknown): string | undefin
   const path = ['data', ...issue.path.map(String)].join('.');
   return `${path}: ${issue.message}`;
 }
+
+/**
+ * Where each known type carries the id of the resource it is about (its resource key, SPEC §6
+ * per-resource ordering): `data.id` for the `resource.*` types. A type absent here carries none.
+ */
+const RESOURCE_KEYS: { readonly [T in EventType]?: (data: EventPayload<T>) => unknown } = {
+  'resource.created': (data) => data.id,
+  'resource.updated': (data) => data.id,
+  'resource.deleted': (data) => data.id,
+};
+
+/** The resource an event of a known type is about, or undefined when it names none. */
+export function resourceKeyOf<T extends EventType>(
+  type: T,
+  data: EventPayload<T>,
+): string | undefined {
+  const key = (RESOURCE_KEYS[type] as ((data: EventPayload<T>) => unknown) | undefined)?.(data);
+  return typeof key === 'string' && key.length > 0 ? key : undefined;
+}
+
+/**
+ * An event's `created` as milliseconds since the epoch, to order events about one resource:
+ * ISO-8601 text, or epoch seconds or milliseconds as digits (a value under 10^11 is seconds).
+ * Undefined when it is neither: such an event is never judged stale.
+ */
+export function createdMillis(created: string): number | undefined {
+  if (/^[0-9]{1,16}$/.test(created)) {
+    const value = Number(created);
+    return value < 1e11 ? value * 1000 : value;
+  }
+  const parsed = Date.parse(created);
+  return Number.isNaN(parsed) ? undefined : parsed;
+}

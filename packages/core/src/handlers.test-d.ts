@@ -13,6 +13,8 @@ const complete = defineHandlers({
     const previous: Record<string, unknown> | undefined = event.data.previous_attributes;
     const type: 'resource.updated' = event.type;
     const attempt: number = ctx.attempt;
+    const resource: string | undefined = ctx.resourceKey;
+    void resource;
     ctx.signal.throwIfAborted();
     ctx.logger.info({ previous, type, attempt }, 'updated');
   },
@@ -54,3 +56,7 @@ defineHandlers({
   },
   'resource.deleted': async () => {},
 });
+
+defineHandlers(complete, { ordering: 'none' });
+// @ts-expect-error ordering is per-resource or none
+defineHandlers(complete, { ordering: 'fifo' });

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { defineHandlers, NonRetryableError } from './handlers.js';
+import { defineHandlers, handlerOptions, NonRetryableError } from './handlers.js';
 
 const require = createRequire(import.meta.url);
 
@@ -15,6 +15,25 @@ describe('defineHandlers', () => {
       'resource.deleted': async () => {},
     };
     expect(defineHandlers(map)).toBe(map);
+  });
+
+  it('keeps its options with the map; a plain object has the defaults', () => {
+    const map = () => ({
+      'resource.created': async () => {},
+      'resource.updated': async () => {},
+      'resource.deleted': async () => {},
+    });
+    expect(handlerOptions(map())).toEqual({ ordering: 'per-resource' });
+    expect(handlerOptions(defineHandlers(map()))).toEqual({ ordering: 'per-resource' });
+    const unordered = defineHandlers(map(), { ordering: 'none' });
+    expect(handlerOptions(unordered)).toEqual({ ordering: 'none' });
+    // Not a handler: the options are invisible to Object.keys and spreads.
+    expect(Object.keys(unordered)).toEqual([
+      'resource.created',
+      'resource.updated',
+      'resource.deleted',
+    ]);
+    expect(() => defineHandlers(map(), { ordering: 'sometimes' as 'none' })).toThrow(TypeError);
   });
 
   it('NonRetryableError is an Error with its own name', () => {

@@ -6,6 +6,7 @@ export {
   parseEnvelope,
 } from './envelope.js';
 export {
+  createdMillis,
   EVENT_TYPES,
   type EventPayload,
   type EventType,
@@ -13,12 +14,18 @@ export {
   type GroqEvent,
   isEventType,
   payloadProblem,
+  resourceKeyOf,
 } from './events.js';
 export {
   defineHandlers,
   type EventLogger,
+  HANDLER_OPTIONS,
   type Handler,
   type HandlerContext,
   type HandlerMap,
+  type HandlerOptions,
+  handlerOptions,
   NonRetryableError,
+  ORDERINGS,
+  type Ordering,
 } from './handlers.js';

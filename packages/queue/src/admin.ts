@@ -2,6 +2,7 @@ import type { Envelope } from '@groq-webhooks/core';
 import type { JobState } from 'bullmq';
 import type { RedisClient } from './connection.js';
 import { eventIdFromJobId, jobIdFor, type QueueShard, queueShards, shardOf } from './naming.js';
+import { turnWaitsKey } from './ordering.js';
 import {
   type EventJobData,
   type EventQueue,
@@ -110,6 +111,11 @@ export interface QueueStats {
   counts: StateCounts;
   /** Age in seconds of the oldest waiting job over all shards, or null when none waits. */
   oldestWaitingSeconds: number | null;
+  /**
+   * Jobs put back for a moment because another event of their resource was running
+   * (per-resource ordering), still due: part of `delayed`.
+   */
+  waitingOnResource: number;
   /** Shard queues paused (in Bull Board, say): their waiting jobs are not taken. */
   pausedShards: number[];
   /** Per shard: its queue name, counts, and whether it is paused. */
@@ -133,11 +139,13 @@ const BULK_CONCURRENCY = 16;
  * every shard, and count jobs per state. Used by the CLI and the dashboard.
  */
 export class FailedEvents {
+  readonly #client: RedisClient;
   readonly #shards: QueueShard[];
   readonly #queues: EventQueue[];
   readonly #now: () => number;
 
   constructor(deps: FailedEventsDeps) {
+    this.#client = deps.client;
     this.#shards = queueShards(deps.settings);
     this.#queues = this.#shards.map((shard) => {
       const queue = openQueue(deps.client, shard, deps.settings);
@@ -226,10 +234,11 @@ export class FailedEvents {
     const now = this.#now();
     const perShard = await Promise.all(
       this.#queues.map(async (queue, index) => {
-        const [raw, oldest, paused] = await Promise.all([
+        const [raw, oldest, paused, waitingOnResource] = await Promise.all([
           queue.getJobCounts(...COUNTED_STATES),
           queue.getJobs(['waiting'], 0, 0, true),
           queue.isPaused(),
+          this.#client.zcount(turnWaitsKey(queue.qualifiedName), now, '+inf'),
         ]);
         const counts = emptyCounts();
         for (const state of COUNTED_STATES) counts[state] = raw[state] ?? 0;
@@ -239,6 +248,7 @@ export class FailedEvents {
           name: this.#shards[index]?.name ?? queue.name,
           counts,
           paused,
+          waitingOnResource,
           oldestTimestamp: first === undefined ? undefined : first.timestamp,
         };
       }),
@@ -257,6 +267,7 @@ export class FailedEvents {
     return {
       counts,
       oldestWaitingSeconds,
+      waitingOnResource: perShard.reduce((sum, shard) => sum + shard.waitingOnResource, 0),
       pausedShards: perShard.filter((shard) => shard.paused).map((shard) => shard.index),
       shards: perShard.map(({ index, name, counts: c, paused }) => ({
         index,

@@ -1,6 +1,7 @@
 import { type BackendFactory, createRedisBackend, type RedisQueueBackend } from 'bullmq';
 import type { RedisClient } from './connection.js';
 import { idempotencyKey } from './naming.js';
+import { noteTurnWait, type ResourceTurn, ResourceTurns, type TurnResult } from './ordering.js';
 
 /** Value of an idempotency record once the event's handler has finished. */
 export const DONE = 'done';
@@ -122,9 +123,17 @@ export class IdempotencyStore {
   }
 }
 
+/** A handled event's turn at its resource, to end as the event is marked done. */
+export interface EndedTurn {
+  readonly turn: ResourceTurn;
+  /** The lock token the turn was taken for. */
+  readonly owner: string;
+}
+
 /**
- * The worker's side of SPEC §6's idempotency, as the processor uses it: a stock implementation
- * (one command per step) and a fast one (claim and done-mark riding on BullMQ's own calls).
+ * The worker's side of SPEC §6's idempotency and per-resource ordering, as the processor uses
+ * it: a stock implementation (one command per step) and a fast one (claim, done-mark and the
+ * end of a turn riding on BullMQ's own calls).
  */
 export interface EventLedger {
   /**
@@ -142,14 +151,23 @@ export interface EventLedger {
   renew(eventId: string, token: string, ttlMs: number): Promise<boolean>;
   /** Releases `token`'s claim after a failed attempt, so a retry can claim it. */
   release(eventId: string, token: string): Promise<void>;
+  /** Takes the event's turn at its resource for `token`, locked for `ttlMs` (the job lock's). */
+  takeTurn(turn: ResourceTurn, token: string, ttlMs: number): Promise<TurnResult>;
+  /** Ends `token`'s turn without moving the resource on (the handler failed or never ran). */
+  endTurn(turn: ResourceTurn, token: string): Promise<void>;
+  /** Extends `token`'s turn with the job's lock; false when it is no longer `token`'s. */
+  renewTurn(resourceKey: string, token: string, ttlMs: number): Promise<boolean>;
+  /** Notes that a job of the queue waits for its resource until `dueMs` (for `stats`). */
+  noteTurnWait(queueQualifiedName: string, jobId: string, dueMs: number): Promise<void>;
   /**
-   * The handler succeeded: the event is marked done. On the fast path the marker is written by
-   * the job's completion, which BullMQ sends once the processor returns, so this returns at
-   * once; a refused marker fails that completion, and the job is never completed unmarked.
+   * The handler succeeded, or the event completes as stale: the event is marked done, and a
+   * turn the attempt held ends, moving its resource on. On the fast path both are written by the
+   * job's completion, which BullMQ sends once the processor returns, so this returns at once; a
+   * refused write fails that completion, and the job is never completed unmarked.
    */
-  markHandled(eventId: string, jobId: string): Promise<void>;
-  /** Marks the event done now (a late mark), through a short Redis hiccup. */
-  markDone(eventId: string): Promise<void>;
+  markHandled(eventId: string, jobId: string, ended?: EndedTurn): Promise<void>;
+  /** Marks the event done now (a late mark), and ends its turn, through a short Redis hiccup. */
+  markDone(eventId: string, ended?: EndedTurn): Promise<void>;
   /** Milliseconds left on the event's record (negative when there is none). */
   claimTtlMs(eventId: string): Promise<number>;
   /**
@@ -161,15 +179,19 @@ export interface EventLedger {
   readonly backendFactory: BackendFactory<RedisQueueBackend>;
 }
 
-/** The stock path's ledger: each step one command on the idempotency record. */
+/** The stock path's ledger: each step one command on one key. */
 export class StockLedger implements EventLedger {
   /** BullMQ's own Redis backend. */
   readonly backendFactory = createRedisBackend;
+  readonly #client: RedisClient;
   readonly #store: IdempotencyStore;
+  readonly #turns: ResourceTurns;
   readonly #doneTtlSeconds: number;
 
   constructor(client: RedisClient, options: { doneTtlSeconds: number }) {
+    this.#client = client;
     this.#store = new IdempotencyStore(client);
+    this.#turns = new ResourceTurns(client, options.doneTtlSeconds);
     this.#doneTtlSeconds = options.doneTtlSeconds;
   }
 
@@ -189,12 +211,29 @@ export class StockLedger implements EventLedger {
     return this.#store.release(eventId, token);
   }
 
-  markHandled(eventId: string): Promise<void> {
-    return this.#store.markDone(eventId, this.#doneTtlSeconds);
+  takeTurn(turn: ResourceTurn, token: string, ttlMs: number): Promise<TurnResult> {
+    return this.#turns.take(turn, token, ttlMs);
   }
 
-  markDone(eventId: string): Promise<void> {
-    return retryDoneMark(() => this.#store.markDone(eventId, this.#doneTtlSeconds));
+  endTurn(turn: ResourceTurn, token: string): Promise<void> {
+    return this.#turns.end(turn, token, false);
+  }
+
+  renewTurn(resourceKey: string, token: string, ttlMs: number): Promise<boolean> {
+    return this.#turns.renew(resourceKey, token, ttlMs);
+  }
+
+  noteTurnWait(queueQualifiedName: string, jobId: string, dueMs: number): Promise<void> {
+    return noteTurnWait(this.#client, queueQualifiedName, jobId, dueMs);
+  }
+
+  async markHandled(eventId: string, _jobId: string, ended?: EndedTurn): Promise<void> {
+    await this.#store.markDone(eventId, this.#doneTtlSeconds);
+    if (ended !== undefined) await this.#turns.end(ended.turn, ended.owner, true);
+  }
+
+  markDone(eventId: string, ended?: EndedTurn): Promise<void> {
+    return retryDoneMark(() => this.markHandled(eventId, '', ended));
   }
 
   claimTtlMs(eventId: string): Promise<number> {

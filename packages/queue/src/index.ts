@@ -32,23 +32,48 @@ export {
   waitForRedis,
 } from './connection.js';
 export {
+  ATTEMPT_OUTCOMES,
+  type AttemptRecord,
+  type AttemptRecordOutcome,
+  DELIVERY_OUTCOMES,
+  type DeliveryOutcome,
+  type DeliveryRecord,
+  decodeHistoryRecord,
+  encodeHistoryRecord,
+  HISTORY_FORMAT_VERSION,
+  HISTORY_STREAM_SUFFIX,
+  type HistoryRecord,
+  HistoryWriter,
+  historyShardOf,
+  historyStreamKey,
+  historyStreamKeys,
+  MalformedHistoryRecord,
+  type ReplayRecord,
+} from './history.js';
+export {
   type ClaimResult,
+  type EndedTurn,
   type EventLedger,
   IdempotencyStore,
 } from './idempotency.js';
 export {
   BACKOFF_TYPE,
   backoffDelay,
+  COMPLETED_RETENTION,
 } from './job-options.js';
 export {
+  clusterSlot,
   eventIdFromJobId,
   idempotencyKey,
   jobIdFor,
   type QueueSettings,
   type QueueShard,
   queueShards,
+  REPLAY_JOB_ID_PREFIX,
+  replayJobIdFor,
   shardOf,
 } from './naming.js';
+export type { ResourceTurn, TurnResult } from './ordering.js';
 export {
   type EnqueueOutcome,
   EventProducer,
@@ -67,6 +92,7 @@ export {
   type EventJobData,
   type EventQueue,
   openQueue,
+  openQueues,
   type QueueHandleSettings,
 } from './queues.js';
 export { storedTrace } from './stored-trace.js';

@@ -75,6 +75,18 @@ export function jobIdFor(eventId: string): string {
   return JOB_ID_PREFIX + eventId.replace(/%/g, '%25').replace(/:/g, '%3A');
 }
 
+/** What every job id made by {@link replayJobIdFor} starts with. */
+export const REPLAY_JOB_ID_PREFIX = 'replay-';
+
+/**
+ * BullMQ job id of an event's re-run by one replay command: scoped by the replay id (which holds
+ * no `-`), so each replay makes a new job and one replay never makes two for the same event.
+ * Escaped like {@link jobIdFor}.
+ */
+export function replayJobIdFor(replayId: string, eventId: string): string {
+  return `${REPLAY_JOB_ID_PREFIX}${replayId}-${eventId.replace(/%/g, '%25').replace(/:/g, '%3A')}`;
+}
+
 /** The event id a job id was made from, or undefined when it was not made by {@link jobIdFor}. */
 export function eventIdFromJobId(jobId: string): string | undefined {
   if (!jobId.startsWith(JOB_ID_PREFIX)) return undefined;
@@ -84,4 +96,9 @@ export function eventIdFromJobId(jobId: string): string | undefined {
 /** Redis key of an event's idempotency record (SPEC §6). */
 export function idempotencyKey(eventId: string): string {
   return `groq:event:${eventId}`;
+}
+
+/** Redis key of a resource's ordering state (SPEC §6 per-resource ordering). */
+export function resourceStateKey(resourceKey: string): string {
+  return `groq:resource:${resourceKey}`;
 }

@@ -18,7 +18,8 @@ describe('jobDataJson', () => {
         tracestate: 'vendor=a"b',
       },
     };
-    for (const data of [plain, traced]) {
+    const replayed: EventJobData = { ...plain, replay: 'rpl_1' };
+    for (const data of [plain, traced, replayed, { ...replayed, trace: { traceparent: 'p' } }]) {
       expect(jobDataJson(data, JSON.stringify(event))).toBe(JSON.stringify(data));
     }
   });

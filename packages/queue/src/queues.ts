@@ -13,6 +13,11 @@ export interface EventJobData {
   /** Index of the receiver secret that verified the signature. */
   keyIndex: number;
   /**
+   * Set on jobs made by `events replay`: the replay command's id. Such a job runs its event
+   * again even though it is marked done, once per replay id (SPEC §6).
+   */
+  replay?: string;
+  /**
    * The delivery's trace context (W3C `traceparent`, `tracestate`), when the ingest traces: the
    * worker's attempt spans are its children, and a redelivery's request span links to it.
    */
@@ -25,8 +30,9 @@ export interface EventJobData {
  * is serialised twice and the worker parses exactly what the sender signed.
  */
 export function jobDataJson(data: EventJobData, eventJson: string): string {
+  const replay = data.replay === undefined ? '' : `,"replay":${JSON.stringify(data.replay)}`;
   const trace = data.trace === undefined ? '' : `,"trace":${JSON.stringify(data.trace)}`;
-  return `{"event":${eventJson},"receivedAt":${JSON.stringify(data.receivedAt)},"keyIndex":${JSON.stringify(data.keyIndex)}${trace}}`;
+  return `{"event":${eventJson},"receivedAt":${JSON.stringify(data.receivedAt)},"keyIndex":${JSON.stringify(data.keyIndex)}${replay}${trace}}`;
 }
 
 /** A BullMQ queue typed for event jobs (job name = event type). */

@@ -1,5 +1,5 @@
-import type { HandlerContext } from '@groq-webhooks/core';
-import type { EventJobData, EventLedger, Job } from '@groq-webhooks/queue';
+import type { HandlerContext, Ordering } from '@groq-webhooks/core';
+import type { EventJobData, EventLedger, Job, ResourceTurn } from '@groq-webhooks/queue';
 import type { Logger, TraceLogFields } from '@groq-webhooks/telemetry';
 import type { WorkerMetrics } from '../metrics.js';
 
@@ -9,8 +9,10 @@ export type AttemptOutcome =
   | 'failed'
   | 'retrying'
   | 'skipped-done'
+  | 'stale'
   | 'unhandled'
   | 'delayed-busy'
+  | 'delayed-resource'
   | 'delayed-shutdown';
 
 /** The attempt ran longer than `HANDLER_TIMEOUT_MS`; it is retried like any failure. */
@@ -42,10 +44,12 @@ export interface ProcessorSettings {
   requeueDelayMs: number;
 }
 
-/** An idempotency claim held by a running handler. */
+/** An idempotency claim (and resource turn) held by a running handler. */
 export interface HeldClaim {
   eventId: string;
   token: string;
+  /** The resource whose turn the handler holds (per-resource ordering), renewed with the claim. */
+  resourceKey: string | undefined;
   /** When BullMQ last renewed the job's lock (or when the claim was taken). */
   renewedAt: number;
   /** Aborts the handler's signal. */
@@ -66,6 +70,8 @@ export interface StepDeps {
   shutdown: AbortSignal;
   /** Claims of running handlers by job id, so the worker can renew them and abort handlers. */
   claims: Map<string, HeldClaim>;
+  /** The handler map's ordering (SPEC §6): `per-resource` takes turns, `none` does not. */
+  ordering: Ordering;
 }
 
 /** One attempt at one job: what every step reads, and its log line's fields. */
@@ -78,6 +84,10 @@ export class Attempt {
   readonly number: number;
   eventId: string;
   type: string;
+  /** The resource the event is about, once known (`ctx.resourceKey`). */
+  resourceKey: string | undefined = undefined;
+  /** The resource turn this attempt holds, once taken. */
+  turn: ResourceTurn | undefined = undefined;
   /** How the attempt ended: the outcome its last log line named. */
   outcome: AttemptOutcome | undefined = undefined;
   /** The ids of the attempt's span, when tracing: on its log lines and its handler's logger. */
@@ -152,6 +162,7 @@ export class AttemptAbort {
 export class AttemptContext implements HandlerContext {
   readonly eventId: string;
   readonly attempt: number;
+  readonly resourceKey: string | undefined;
   readonly #type: string;
   readonly #traced: TraceLogFields | undefined;
   readonly #abort: AttemptAbort;
@@ -161,6 +172,7 @@ export class AttemptContext implements HandlerContext {
   constructor(attempt: Attempt, abort: AttemptAbort, parent: Logger) {
     this.eventId = attempt.eventId;
     this.attempt = attempt.number;
+    this.resourceKey = attempt.resourceKey;
     this.#type = attempt.type;
     this.#traced = attempt.traced;
     this.#abort = abort;
@@ -192,16 +204,21 @@ export async function giveBackQuietly(attempt: Attempt, deps: StepDeps): Promise
   }
 }
 
-/** Releases this attempt's claim, logging (not throwing) when Redis refuses. */
+/**
+ * Releases a claim and ends a turn that were taken for `token`, logging (not throwing) when
+ * Redis refuses: they then expire with their TTL (one lock duration), and the retry waits that
+ * long.
+ */
 export async function releaseQuietly(
   deps: StepDeps,
   eventId: string,
   token: string,
+  turn: ResourceTurn | undefined,
 ): Promise<void> {
   try {
     await deps.ledger.release(eventId, token);
+    if (turn !== undefined) await deps.ledger.endTurn(turn, token);
   } catch (error) {
-    // The claim then expires with its TTL (one lock duration); the retry waits that long.
     deps.logger.warn({ eventId, err: toError(error) }, 'Could not release claim');
   }
 }

@@ -43,6 +43,7 @@ export async function runHandler(
   deps.claims.set(attempt.jobId, {
     eventId: attempt.eventId,
     token: attempt.token,
+    resourceKey: attempt.turn?.key,
     renewedAt: Date.now(),
     abort: (reason) => abort.abort(reason),
   });

@@ -19,9 +19,14 @@ export async function settle(
 ): Promise<void> {
   const { ledger, metrics } = deps;
   const eventId = valid.event.id;
+  const turn = attempt.turn;
   if (result.error === undefined) {
     try {
-      await ledger.markHandled(eventId, attempt.jobId);
+      await ledger.markHandled(
+        eventId,
+        attempt.jobId,
+        turn === undefined ? undefined : { turn, owner: attempt.token },
+      );
     } catch {
       await markedLate(attempt, valid, deps);
       return;
@@ -36,8 +41,8 @@ export async function settle(
     await markedLate(attempt, valid, deps);
     return;
   }
-  if (result.settled) await releaseQuietly(deps, eventId, attempt.token);
-  else settleLater(result.run, eventId, attempt.token, deps);
+  if (result.settled) await releaseQuietly(deps, eventId, attempt.token, turn);
+  else settleLater(result.run, attempt, eventId, deps);
   const error = result.error;
   if (error instanceof ShutdownAbortError) {
     await attempt.job.moveToDelayed(Date.now() + deps.settings.requeueDelayMs, attempt.token);
@@ -64,7 +69,11 @@ export async function settle(
 
 /** Marks a handled event done through a Redis hiccup (its first mark failed, or it was aborted). */
 async function markedLate(attempt: Attempt, valid: ValidEvent, deps: StepDeps): Promise<void> {
-  await deps.ledger.markDone(valid.event.id);
+  const turn = attempt.turn;
+  await deps.ledger.markDone(
+    valid.event.id,
+    turn === undefined ? undefined : { turn, owner: attempt.token },
+  );
   deps.metrics.processed.inc({ type: valid.type });
   deps.logger.info(
     attempt.line('completed'),
@@ -73,21 +82,26 @@ async function markedLate(attempt: Attempt, valid: ValidEvent, deps: StepDeps): 
 }
 
 /**
- * A handler that ignored its signal still runs: its claim stays (expiring with its TTL) so no
- * retry runs beside it. If it finishes after all, its effect counts: the event is marked done.
+ * A handler that ignored its signal still runs: its claim (and turn) stay, expiring with their
+ * TTL, so no retry runs beside it. If it finishes after all, its effect counts: the event is
+ * marked done.
  */
-function settleLater(run: Promise<void>, eventId: string, token: string, deps: StepDeps): void {
+function settleLater(run: Promise<void>, attempt: Attempt, eventId: string, deps: StepDeps): void {
+  const { token, turn } = attempt;
   run.then(
     async () => {
       try {
         if (await deps.ledger.renew(eventId, token, deps.settings.lockDurationMs)) {
-          await deps.ledger.markDone(eventId);
+          await deps.ledger.markDone(
+            eventId,
+            turn === undefined ? undefined : { turn, owner: token },
+          );
         }
       } catch {
         // Redis unreachable: the claim expires and the event is retried.
       }
     },
-    () => releaseQuietly(deps, eventId, token),
+    () => releaseQuietly(deps, eventId, token, turn),
   );
 }
 

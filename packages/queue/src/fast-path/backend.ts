@@ -10,19 +10,26 @@ import {
   RedisConnection,
   RedisQueueBackend,
 } from 'bullmq';
-import { retryDoneMark } from '../idempotency.js';
-import { idempotencyKey } from '../naming.js';
+import { type EndedTurn, retryDoneMark } from '../idempotency.js';
+import { idempotencyKey, resourceStateKey } from '../naming.js';
+import { createdArg } from '../ordering.js';
 import { optionsAsJson } from './finish-script.js';
+
+/** What a job's completion writes first: its event's done-marker, and the end of its turn. */
+export interface DoneMark {
+  readonly eventId: string;
+  readonly ended: EndedTurn | undefined;
+}
 
 /**
  * What the fused finish asks of the worker, and tells it: which finishing job's event to mark
  * done, and which fetched job's event it claimed. Kept by the fast path's ledger.
  */
 export interface FinishBook {
-  /** Seconds a done-marker lives (`IDEMPOTENCY_TTL_SECONDS`). */
+  /** Seconds a done-marker (and a resource's state) lives (`IDEMPOTENCY_TTL_SECONDS`). */
   readonly doneTtlSeconds: number;
-  /** The event whose done-marker this job's completion writes first, if any (forgotten then). */
-  takeDoneMark(jobId: string): string | undefined;
+  /** What this job's completion writes first, if anything (forgotten then). */
+  takeDoneMark(jobId: string): DoneMark | undefined;
   /** Fetching `jobId` (as the slot's next job) claimed its event for `token`. */
   claimedAtFetch(jobId: string, token: string): void;
 }
@@ -86,21 +93,26 @@ class FusedFinishBackend extends RedisQueueBackend {
       this.#defined.add(client);
     }
     const jobId = String(args[JOB_ID_ARG]);
-    const eventId = args[TARGET_ARG] === 'completed' ? this.#book.takeDoneMark(jobId) : undefined;
+    const mark = args[TARGET_ARG] === 'completed' ? this.#book.takeDoneMark(jobId) : undefined;
     const full = args.slice(0, FIELDS_ARG);
     const options = full[OPTIONS_ARG];
     if (options !== undefined) full[OPTIONS_ARG] = this.#encodeOptions(options as Buffer);
+    const ended = mark?.ended;
     full.push(
       args[FIELDS_ARG] ?? '',
-      eventId === undefined ? '' : idempotencyKey(eventId),
+      mark === undefined ? '' : idempotencyKey(mark.eventId),
       this.#book.doneTtlSeconds,
       this.#claimPrefix,
+      ended === undefined ? '' : resourceStateKey(ended.turn.key),
+      ended === undefined ? '' : createdArg(ended.turn),
+      ended === undefined ? '' : ended.turn.type,
+      ended === undefined ? '' : ended.owner,
     );
     const run = (): Promise<unknown> =>
       client.runCommand(FUSED_FINISH, full).then((result: unknown) => this.#noteClaim(result));
     // Without a marker to write, BullMQ handles its own errors as it always does; with one, a
     // refusal (maxmemory, failover) is tried again, since giving up runs the handler twice.
-    return eventId === undefined ? run() : retryDoneMark(run, isRefusal);
+    return mark === undefined ? run() : retryDoneMark(run, isRefusal);
   }
 
   /** The script appends the lock token when it claimed the fetched job's event. */

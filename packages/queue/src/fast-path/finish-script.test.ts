@@ -5,7 +5,7 @@ import { Packr } from 'msgpackr';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closeRedis, createRedis, type RedisClient } from '../connection.js';
 import { backoffDelay } from '../job-options.js';
-import { idempotencyKey, jobIdFor } from '../naming.js';
+import { idempotencyKey, jobIdFor, resourceStateKey } from '../naming.js';
 import { type EventJobData, openQueue } from '../queues.js';
 import { fusedFinishBackend } from './backend.js';
 import { fusedFinishScript, optionsAsJson } from './finish-script.js';
@@ -206,6 +206,23 @@ describe('the fused finish backend', { timeout: 30_000 }, () => {
     // The claim lives only in Redis and in the ledger: the stored job data is the producer's.
     const stored = await client.hget(`{groq}:claims:${jobIdFor('evt_last')}`, 'data');
     expect(JSON.parse(stored ?? '')).toEqual(data('evt_last'));
+  });
+
+  it('ends the handled event’s resource turn with its done-marker, in the same finish', async () => {
+    await fill('turns', ['evt_turn_1']);
+    const created = Date.parse('2026-11-28T10:00:00Z');
+    await run('turns', async (job, token, ledger) => {
+      const turn = { key: 'res_turn', createdMs: created, type: 'resource.deleted' };
+      expect((await ledger.takeTurn(turn, token, LOCK_MS)).outcome).toBe('acquired');
+      await ledger.markHandled(job.data.event.id, job.id ?? '', { turn, owner: token });
+      // Nothing is written before the job's finish.
+      expect(await client.hget(resourceStateKey('res_turn'), 'owner')).toBe(token);
+    });
+    await waitFor(async () => (await client.get(idempotencyKey('evt_turn_1'))) === 'done');
+    expect(await client.hgetall(resourceStateKey('res_turn'))).toEqual({
+      newest: String(created),
+      deleted: '1',
+    });
   });
 
   it('gives back a claim the fetch took when the attempt ends before its handler', async () => {

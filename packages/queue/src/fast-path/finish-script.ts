@@ -1,6 +1,7 @@
 import { unpack } from 'msgpackr';
 import { DONE, PROCESSING } from '../idempotency.js';
 import { JOB_ID_PREFIX } from '../naming.js';
+import { END_TURN } from '../ordering.js';
 import type { BullmqScript } from './reviewed-scripts.js';
 
 /** Where BullMQ's `moveToFinished` unpacks its options (exactly once, in the reviewed text). */
@@ -13,7 +14,9 @@ const BULLMQ_OPTS = 'local opts = cmsgpack.unpack(ARGV[8])';
  *
  * - before finishing a job whose handler succeeded, its event's done-marker (key ARGV[10], TTL
  *   ARGV[11] seconds). It is the script's first write: when Redis refuses writes (maxmemory),
- *   the whole call is refused and no job is finished without its marker;
+ *   the whole call is refused and no job is finished without its marker. With it, the end of
+ *   the event's turn at its resource (per-resource ordering: state key ARGV[13], created
+ *   ARGV[14], the event's type ARGV[15], owner ARGV[16]; see `ordering.ts`);
  * - after BullMQ has locked the slot's next job, that job's event claimed for the same lock
  *   token and lock duration (SET NX of `<ARGV[12]><event id>`, the event id read back from the
  *   job id). When the claim was taken, the token is appended to BullMQ's reply as a fifth
@@ -33,8 +36,12 @@ if string.byte(ARGV[8], 1) == 123 then opts = cjson.decode(ARGV[8]) else opts = 
 local function bullmqMoveToFinished(KEYS, ARGV)
 ${moveToFinished.content.replace(BULLMQ_OPTS, 'local opts = opts')}
 end
+${END_TURN}
 if ARGV[10] ~= '' then
   redis.call('SET', ARGV[10], '${DONE}', 'EX', ARGV[11])
+end
+if ARGV[13] ~= '' then
+  endTurn(ARGV[13], ARGV[16], ARGV[14], ARGV[15], ARGV[11])
 end
 local result = bullmqMoveToFinished(KEYS,
   {ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]})

@@ -2,13 +2,23 @@ import type { BackendFactory, RedisQueueBackend } from 'bullmq';
 import type { RedisClient } from '../connection.js';
 import {
   type ClaimResult,
+  type EndedTurn,
   type EventLedger,
   IdempotencyStore,
   PROCESSING,
   retryDoneMark,
 } from '../idempotency.js';
-import { idempotencyKey } from '../naming.js';
-import { type FinishBook, fusedFinishBackend } from './backend.js';
+import { idempotencyKey, resourceStateKey } from '../naming.js';
+import {
+  createdArg,
+  noteTurnWait,
+  type ResourceTurn,
+  ResourceTurns,
+  TAKE_TURN,
+  type TurnResult,
+  turnResult,
+} from '../ordering.js';
+import { type DoneMark, type FinishBook, fusedFinishBackend } from './backend.js';
 
 // The fresh claims of many events at once: one command for all the jobs of a worker that reach
 // that step in the same turn of the event loop (a single Redis only: on a Cluster the keys live
@@ -20,12 +30,31 @@ for i, key in ipairs(KEYS) do
 end
 return claimed`;
 
+// The turns of many events at once (per-resource ordering, see `ordering.ts`): one command for
+// every turn the worker's jobs take in the same turn of the event loop. ARGV: the seconds to
+// keep a resource's state, then owner, lock milliseconds and created per key.
+const TAKE_TURNS = `${TAKE_TURN}
+local replies = {}
+for i, key in ipairs(KEYS) do
+  local at = 2 + (i - 1) * 3
+  replies[i] = takeTurn(key, ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[1])
+end
+return replies`;
+
 /** Most keys one coalesced command carries. */
 const MAX_KEYS = 500;
 
 type FreshClaimClient = RedisClient & {
   groqClaimFresh(count: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
+  groqTakeTurns(count: number, ...keysThenArgs: (string | number)[]): Promise<unknown[]>;
 };
+
+/** One turn waiting for the coalesced command. */
+interface TurnCall {
+  readonly key: string;
+  readonly owner: string;
+  readonly created: string;
+}
 
 /**
  * The fast path's ledger, on a single Redis. The claim is usually taken by the job's fetch
@@ -38,24 +67,37 @@ type FreshClaimClient = RedisClient & {
 export class FastLedger implements EventLedger, FinishBook {
   readonly backendFactory: BackendFactory<RedisQueueBackend>;
   readonly doneTtlSeconds: number;
+  readonly #client: RedisClient;
   readonly #store: IdempotencyStore;
+  readonly #turns: ResourceTurns;
   readonly #freshClaims: Coalescer<{ key: string; value: string }, boolean>;
-  /** Event id by job id: handled events whose job completion is still to come. */
-  readonly #doneMarks = new Map<string, string>();
+  readonly #takenTurns: Coalescer<TurnCall, TurnResult>;
+  /** By job id: handled events whose job completion (which marks them) is still to come. */
+  readonly #doneMarks = new Map<string, DoneMark>();
   /** Lock token by job id: jobs whose fetch claimed their event for that token. */
   readonly #fetchClaims = new Map<string, string>();
 
   constructor(client: RedisClient, options: { doneTtlSeconds: number; finishScript: string }) {
     this.doneTtlSeconds = options.doneTtlSeconds;
+    this.#client = client;
     this.#store = new IdempotencyStore(client);
+    this.#turns = new ResourceTurns(client, options.doneTtlSeconds);
     // Numbers of keys vary per call: ioredis then takes the key count as first argument.
     client.defineCommand('groqClaimFresh', { lua: CLAIM_FRESH });
+    client.defineCommand('groqTakeTurns', { lua: TAKE_TURNS });
     const scripts = client as FreshClaimClient;
     this.#freshClaims = new Coalescer(async (ttlMs, claims) => {
       const keys = claims.map((claim) => claim.key);
       const values = claims.map((claim) => claim.value);
       const replies = await scripts.groqClaimFresh(keys.length, ...keys, ttlMs, ...values);
       return replies.map((reply) => reply === 1);
+    });
+    this.#takenTurns = new Coalescer(async (lockMs, calls) => {
+      const args: (string | number)[] = calls.map((call) => call.key);
+      args.push(this.doneTtlSeconds);
+      for (const call of calls) args.push(call.owner, lockMs, call.created);
+      const replies = await scripts.groqTakeTurns(calls.length, ...args);
+      return replies.map(turnResult);
     });
     this.backendFactory = fusedFinishBackend({ book: this, script: options.finishScript });
   }
@@ -81,12 +123,35 @@ export class FastLedger implements EventLedger, FinishBook {
     return this.#store.release(eventId, token);
   }
 
-  async markHandled(eventId: string, jobId: string): Promise<void> {
-    this.#doneMarks.set(jobId, eventId);
+  takeTurn(turn: ResourceTurn, token: string, ttlMs: number): Promise<TurnResult> {
+    return this.#takenTurns.add(ttlMs, {
+      key: resourceStateKey(turn.key),
+      owner: token,
+      created: createdArg(turn),
+    });
   }
 
-  markDone(eventId: string): Promise<void> {
-    return retryDoneMark(() => this.#store.markDone(eventId, this.doneTtlSeconds));
+  endTurn(turn: ResourceTurn, token: string): Promise<void> {
+    return this.#turns.end(turn, token, false);
+  }
+
+  renewTurn(resourceKey: string, token: string, ttlMs: number): Promise<boolean> {
+    return this.#turns.renew(resourceKey, token, ttlMs);
+  }
+
+  noteTurnWait(queueQualifiedName: string, jobId: string, dueMs: number): Promise<void> {
+    return noteTurnWait(this.#client, queueQualifiedName, jobId, dueMs);
+  }
+
+  async markHandled(eventId: string, jobId: string, ended?: EndedTurn): Promise<void> {
+    this.#doneMarks.set(jobId, { eventId, ended });
+  }
+
+  markDone(eventId: string, ended?: EndedTurn): Promise<void> {
+    return retryDoneMark(async () => {
+      await this.#store.markDone(eventId, this.doneTtlSeconds);
+      if (ended !== undefined) await this.#turns.end(ended.turn, ended.owner, true);
+    });
   }
 
   claimTtlMs(eventId: string): Promise<number> {
@@ -94,19 +159,21 @@ export class FastLedger implements EventLedger, FinishBook {
   }
 
   async markUnfinishedDone(): Promise<number> {
-    const eventIds = [...this.#doneMarks.values()];
+    const marks = [...this.#doneMarks.values()];
     this.#doneMarks.clear();
     this.#fetchClaims.clear();
-    const results = await Promise.allSettled(eventIds.map((eventId) => this.markDone(eventId)));
+    const results = await Promise.allSettled(
+      marks.map((mark) => this.markDone(mark.eventId, mark.ended)),
+    );
     return results.filter((result) => result.status === 'rejected').length;
   }
 
   // FinishBook: what the fused finish asks and tells.
 
-  takeDoneMark(jobId: string): string | undefined {
-    const eventId = this.#doneMarks.get(jobId);
-    if (eventId !== undefined) this.#doneMarks.delete(jobId);
-    return eventId;
+  takeDoneMark(jobId: string): DoneMark | undefined {
+    const mark = this.#doneMarks.get(jobId);
+    if (mark !== undefined) this.#doneMarks.delete(jobId);
+    return mark;
   }
 
   claimedAtFetch(jobId: string, token: string): void {

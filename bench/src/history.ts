@@ -1,0 +1,280 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  HistoryStore,
+  migrate,
+  openHistoryPool,
+  parseFilters,
+  replayEvents,
+} from '@groq-webhooks/archive';
+import {
+  closeRedis,
+  createRedis,
+  HistoryWriter,
+  openQueues,
+  waitForRedis,
+} from '@groq-webhooks/queue';
+import { startPostgres, startRedis } from '@groq-webhooks/testing';
+import type { Pool } from 'pg';
+import { machine, ROOT } from './processes.js';
+
+// The event history at scale (issue 17): a generated archive of N events (default 1,000,000,
+// with one delivery and one attempt each), the search queries timed with their plans, and the
+// replay of M events (default 100,000) into a real Redis queue.
+//
+//   node bench/dist/history.js                     # 1,000,000 events, replay 100,000
+//   node bench/dist/history.js --events 100000 --replay 20000
+
+const { values: args } = parseArgs({
+  args: process.argv.slice(2).filter((arg) => arg !== '--'),
+  options: {
+    events: { type: 'string', default: '1000000' },
+    replay: { type: 'string', default: '100000' },
+    runs: { type: 'string', default: '7' },
+    out: { type: 'string', default: join(ROOT, 'reports') },
+  },
+});
+const EVENTS = Number(args.events);
+const REPLAY = Number(args.replay);
+const RUNS = Number(args.runs);
+/** The generated archive spans 30 days up to this time. */
+const END = Date.parse('2026-11-28T00:00:00Z');
+const SPAN_MS = 30 * 86_400_000;
+
+const lines: string[] = [];
+function say(text = ''): void {
+  process.stdout.write(`${text}\n`);
+  lines.push(text);
+}
+
+/** Fills the archive in SQL (generate_series): no round trip per row. */
+async function generate(pool: Pool): Promise<void> {
+  const step = SPAN_MS / EVENTS;
+  await pool.query(
+    `insert into groq_events (event_id, type, created, received_at, key_index, payload, status,
+        deliveries, duplicates, attempts, last_error, last_attempt_at)
+     select 'evt_' || lpad(i::text, 8, '0'),
+            (array['resource.created','resource.updated','resource.deleted','resource.archived'])[1 + i % 4],
+            '2026-11-01T00:00:00Z',
+            to_timestamp(($1::float8 + i * $2::float8) / 1000.0),
+            0,
+            '{"id":"evt_' || lpad(i::text, 8, '0') || '","type":"' ||
+              (array['resource.created','resource.updated','resource.deleted','resource.archived'])[1 + i % 4] ||
+              '","data":{"id":"res_' || (i % 50000) || '","name":"resource ' || i || '","attributes":{"size":' || (i % 977) || ',"region":"eu-west-1"}},"created":"2026-11-01T00:00:00Z"}',
+            case when i % 50 = 0 then 'failed' when i % 97 = 0 then 'unhandled' else 'completed' end,
+            1 + (i % 20 = 0)::int, (i % 20 = 0)::int, 1 + (i % 50 = 0)::int * 7,
+            case when i % 50 = 0 then 'downstream API answered 502' end,
+            to_timestamp(($1::float8 + i * $2::float8 + 40) / 1000.0)
+     from generate_series(0, $3::int - 1) as i`,
+    [END - SPAN_MS, step, EVENTS],
+  );
+  await pool.query(
+    `insert into groq_deliveries (stream, entry_id, event_id, received_at, outcome, key_index)
+     select '{groq}:groq-events:history', (extract(epoch from received_at) * 1000)::bigint || '-0',
+            event_id, received_at, 'received', 0 from groq_events`,
+  );
+  await pool.query(
+    `insert into groq_attempts (stream, entry_id, event_id, attempt, started_at, ended_at, worker,
+        outcome, error, error_type)
+     select '{groq}:groq-events:history', (extract(epoch from received_at) * 1000)::bigint || '-1',
+            event_id, 1, received_at + interval '10 ms', received_at + interval '40 ms',
+            'groq-worker-1', status, last_error, case when last_error is not null then 'Error' end
+     from groq_events`,
+  );
+  await pool.query('vacuum analyze groq_events');
+  await pool.query('analyze groq_deliveries');
+  await pool.query('analyze groq_attempts');
+}
+
+interface Timed {
+  name: string;
+  medianMs: number;
+  maxMs: number;
+  rows: number;
+}
+
+async function time(name: string, run: () => Promise<number>): Promise<Timed> {
+  await run(); // warm
+  const samples: number[] = [];
+  let rows = 0;
+  for (let i = 0; i < RUNS; i++) {
+    const started = performance.now();
+    rows = await run();
+    samples.push(performance.now() - started);
+  }
+  samples.sort((a, b) => a - b);
+  return {
+    name,
+    medianMs: samples[Math.floor(samples.length / 2)] ?? 0,
+    maxMs: samples.at(-1) ?? 0,
+    rows,
+  };
+}
+
+async function explain(pool: Pool, sql: string, params: unknown[]): Promise<string> {
+  const { rows } = await pool.query<{ 'QUERY PLAN': string }>(
+    `explain (analyze, buffers) ${sql}`,
+    params,
+  );
+  return rows.map((row) => row['QUERY PLAN']).join('\n');
+}
+
+const postgres = await startPostgres();
+const redis = await startRedis();
+const url = await postgres.createDatabase('groq_history_bench');
+const pool = openHistoryPool(url, { max: 4, statementTimeoutMs: 600_000 });
+const client = createRedis({ redisUrl: redis.url, redisClusterNodes: undefined }, 'admin');
+try {
+  await waitForRedis(client, 5000);
+  await migrate(pool);
+  const info = machine();
+  const version = (await pool.query<{ server_version: string }>('show server_version')).rows[0]
+    ?.server_version;
+  say(`# Event history benchmark (${new Date().toISOString()})`);
+  say();
+  say(
+    `machine: ${info.cpu}, ${info.memoryGiB} GiB, Node ${info.node}; PostgreSQL ${version} (throwaway server, fsync off, default shared_buffers); ${info.redis}`,
+  );
+  say();
+  const generated = performance.now();
+  await generate(pool);
+  const size = (
+    await pool.query<{ s: string }>(
+      'select pg_size_pretty(pg_database_size(current_database())) as s',
+    )
+  ).rows[0]?.s;
+  say(
+    `generated ${EVENTS.toLocaleString('en-US')} events (+1 delivery, +1 attempt each) over 30 days in ${((performance.now() - generated) / 1000).toFixed(1)} s; database ${size}`,
+  );
+  say();
+
+  const store = new HistoryStore(pool);
+  // One hour in the middle of the range, and the id of an event in it.
+  const hourStart = new Date(END - SPAN_MS / 2);
+  const hour = {
+    since: hourStart.toISOString(),
+    until: new Date(hourStart.getTime() + 3600_000).toISOString(),
+  };
+  const byTypeHour = parseFilters({ type: 'resource.updated', ...hour });
+  const middleId = `evt_${String(Math.floor(EVENTS / 2)).padStart(8, '0')}`;
+  const results = [
+    await time(
+      'events list --type resource.updated --since/--until (1 h) --limit 50',
+      async () => (await store.list(byTypeHour, 50)).events.length,
+    ),
+    await time(
+      'events list --type resource.updated --since/--until (1 h) --limit 1000',
+      async () => (await store.list(byTypeHour, 1000)).events.length,
+    ),
+    await time(
+      'events list --status failed --since/--until (1 day) --limit 50',
+      async () =>
+        (
+          await store.list(
+            parseFilters({
+              status: 'failed',
+              since: hour.since,
+              until: new Date(hourStart.getTime() + 86_400_000).toISOString(),
+            }),
+            50,
+          )
+        ).events.length,
+    ),
+    await time(
+      'events list (newest 50, no filter)',
+      async () => (await store.list({}, 50)).events.length,
+    ),
+    await time(
+      `events list --id-prefix ${middleId.slice(0, 10)}`,
+      async () =>
+        (await store.list(parseFilters({ idPrefix: middleId.slice(0, 10) }), 50)).events.length,
+    ),
+    await time(`events show ${middleId}`, async () =>
+      (await store.show(middleId)) === undefined ? 0 : 1,
+    ),
+    await time(
+      'chart: counts per minute by status, type + 1 h',
+      async () => (await store.counts(byTypeHour)).buckets.length,
+    ),
+    await time(
+      'chart: counts per 5 min by status, 1 day, all types',
+      async () =>
+        (
+          await store.counts(
+            parseFilters({
+              since: hour.since,
+              until: new Date(hourStart.getTime() + 86_400_000).toISOString(),
+            }),
+          )
+        ).buckets.length,
+    ),
+  ];
+  say('| query | median | max | rows |');
+  say('|---|---|---|---|');
+  for (const r of results) {
+    say(`| ${r.name} | ${r.medianMs.toFixed(1)} ms | ${r.maxMs.toFixed(1)} ms | ${r.rows} |`);
+  }
+  say();
+  say('## Plans');
+  say();
+  const plans: [string, string, unknown[]][] = [
+    [
+      'events list by type and one hour (limit 50)',
+      `select event_id, type, created, received_at, key_index, status, deliveries, duplicates, attempts, last_error, last_attempt_at
+       from groq_events where type = $1 and received_at >= $2 and received_at < $3
+       order by received_at desc, event_id desc limit 51`,
+      ['resource.updated', hour.since, hour.until],
+    ],
+    [
+      'events list by id prefix',
+      `select event_id from groq_events where event_id like $1 order by received_at desc, event_id desc limit 51`,
+      // As the store sends it: LIKE's wildcards in the prefix escaped.
+      [`${middleId.slice(0, 10).replace(/_/g, '\\_')}%`],
+    ],
+    [
+      'chart: per-minute counts by status, type + one hour',
+      `select date_bin(make_interval(secs => 60), received_at, $2::timestamptz) as bucket, status, count(*)::int
+       from groq_events where type = $1 and received_at >= $2 and received_at < $3 group by 1, 2 order by 1`,
+      ['resource.updated', hour.since, hour.until],
+    ],
+  ];
+  for (const [title, sql, params] of plans) {
+    say(`### ${title}`);
+    say('```');
+    say(await explain(pool, sql, params));
+    say('```');
+    say();
+  }
+
+  // Replay: the REPLAY oldest resource.updated events, into real queues through BullMQ.
+  const settings = {
+    queueName: 'groq-events',
+    queuePrefix: '{groq}',
+    queueShards: 1,
+    jobAttempts: 8,
+    backoffBaseMs: 1000,
+  };
+  const queues = openQueues(client, settings);
+  const writer = new HistoryWriter({ client, settings });
+  const result = await replayEvents(
+    { store, queues, writer },
+    { filters: parseFilters({ type: 'resource.updated' }), limit: REPLAY },
+  );
+  const waiting = await queues[0]?.getWaitingCount();
+  await Promise.all(queues.map((q) => q.close()));
+  const rate = result.enqueued / (result.durationMs / 1000);
+  say(
+    `replay: ${result.enqueued.toLocaleString('en-US')} events enqueued in ${(result.durationMs / 1000).toFixed(2)} s = ${Math.round(rate).toLocaleString('en-US')} events/s (${waiting} jobs waiting in Redis afterwards)`,
+  );
+  mkdirSync(args.out, { recursive: true });
+  const file = join(args.out, `history-${new Date().toISOString().replace(/[:.]/g, '-')}.md`);
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  say();
+  say(`report: ${file}`);
+} finally {
+  await pool.end().catch(() => {});
+  await closeRedis(client);
+  await redis.cleanup();
+  await postgres.cleanup();
+}

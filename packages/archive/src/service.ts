@@ -1,0 +1,218 @@
+import { databaseLocation } from '@groq-webhooks/config';
+import type { QueueSettings, RedisClient } from '@groq-webhooks/queue';
+import { Counter, Gauge, type Logger, type Registry } from '@groq-webhooks/telemetry';
+import pg from 'pg';
+import { Archiver, type ArchiverDeps } from './archiver.js';
+import { migrate } from './migrations.js';
+import { sleep } from './sleep.js';
+import { HistoryStore } from './store.js';
+
+/** Options of {@link openHistoryPool}. */
+export interface HistoryPoolOptions {
+  /** Connections at most. Default 4. */
+  max?: number;
+  /** `application_name` PostgreSQL shows. */
+  applicationName?: string;
+  /** A statement running longer fails (and is retried by its caller). Default 30 s. */
+  statementTimeoutMs?: number;
+  /** Connecting longer fails. Default 5 s. */
+  connectTimeoutMs?: number;
+}
+
+/**
+ * A `pg` pool for the history database. Errors of idle connections (the server restarted) are
+ * swallowed: the next query reconnects, and a failing query reports the outage to its caller.
+ */
+export function openHistoryPool(url: string, options: HistoryPoolOptions = {}): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 4,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+    idleTimeoutMillis: 30_000,
+    query_timeout: options.statementTimeoutMs ?? 30_000,
+    application_name: options.applicationName ?? 'groq-webhooks',
+  });
+  pool.on('error', () => {});
+  return pool;
+}
+
+/** Dependencies of {@link createHistoryService}. */
+export interface HistoryServiceDeps {
+  databaseUrl: string;
+  retentionDays: number;
+  /** A `worker`-role client for the archiver alone (its reads block). Closed by `close()`. */
+  redis: RedisClient;
+  settings: QueueSettings;
+  logger: Logger;
+  /** The archiver's consumer name: unique per process. */
+  consumer: string;
+  /** Metrics are registered here when given. */
+  registry?: Registry;
+  /** Time between retention runs. Default 1 h (the first runs a minute after start). */
+  pruneIntervalMs?: number;
+  /** Passed to the archiver (tests shorten its timings). */
+  archiver?: Partial<Pick<ArchiverDeps, 'batchSize' | 'blockMs' | 'claimIdleMs' | 'backoffMs'>>;
+  /** Closing the Redis client, injectable. */
+  closeRedis: (client: RedisClient) => Promise<void>;
+}
+
+/** The history's part of a worker process: migrations, archiver, retention. */
+export interface HistoryService {
+  readonly archiver: Archiver;
+  readonly store: HistoryStore;
+  /**
+   * Starts in the background: migrates (retrying while PostgreSQL is unreachable), then runs the
+   * archiver and the retention pruner. Never throws and never delays event handling.
+   */
+  start(): void;
+  /** Stops the loops and closes the pool and the Redis client. */
+  close(): Promise<void>;
+}
+
+/** Builds the worker's history service. Side-effect free until `start()`. */
+export function createHistoryService(deps: HistoryServiceDeps): HistoryService {
+  const pool = openHistoryPool(deps.databaseUrl, {
+    max: 3,
+    applicationName: `groq-webhooks-archiver ${deps.consumer}`,
+  });
+  const store = new HistoryStore(pool);
+  const archiver = new Archiver({
+    ...deps.archiver,
+    client: deps.redis,
+    store,
+    settings: deps.settings,
+    logger: deps.logger,
+    consumer: deps.consumer,
+  });
+  if (deps.registry !== undefined) registerHistoryMetrics(deps.registry, archiver);
+  const stopping = new AbortController();
+  let running: Promise<void> | undefined;
+  const where = databaseLocation(deps.databaseUrl);
+
+  async function migrateUntilDone(): Promise<boolean> {
+    let wait = 500;
+    let logged = 0;
+    while (!stopping.signal.aborted) {
+      try {
+        const applied = await migrate(pool);
+        if (applied.length > 0) {
+          deps.logger.info({ versions: applied, database: where }, 'History schema migrated');
+        }
+        return true;
+      } catch (error) {
+        if (Date.now() - logged > 30_000) {
+          logged = Date.now();
+          deps.logger.warn(
+            { err: { message: (error as Error).message }, database: where },
+            'History database not ready; history records wait in Redis',
+          );
+        }
+        await sleep(wait, stopping.signal);
+        wait = Math.min(wait * 2, 30_000);
+      }
+    }
+    return false;
+  }
+
+  async function pruneLoop(): Promise<void> {
+    const interval = deps.pruneIntervalMs ?? 3600_000;
+    await sleep(Math.min(60_000, interval), stopping.signal);
+    while (!stopping.signal.aborted) {
+      const cutoff = new Date(Date.now() - deps.retentionDays * 86_400_000);
+      try {
+        const deleted = await store.prune(cutoff, {
+          signal: stopping.signal,
+          pause: () => sleep(50, stopping.signal),
+        });
+        if (deleted !== undefined && deleted > 0) {
+          deps.logger.info(
+            { deleted, retentionDays: deps.retentionDays },
+            'Old history events pruned',
+          );
+        }
+      } catch (error) {
+        deps.logger.warn({ err: { message: (error as Error).message } }, 'History pruning failed');
+      }
+      await sleep(interval, stopping.signal);
+    }
+  }
+
+  return {
+    archiver,
+    store,
+    start() {
+      running ??= (async () => {
+        if (!(await migrateUntilDone())) return;
+        deps.logger.info({ database: where }, 'Event history on: archiving to PostgreSQL');
+        archiver.start();
+        await pruneLoop();
+      })();
+    },
+    async close() {
+      stopping.abort();
+      await running;
+      await archiver.stop();
+      await deps.closeRedis(deps.redis);
+      await pool.end().catch(() => {});
+    },
+  };
+}
+
+/** Backlog gauges and archiver counters, on the given registry. */
+export function registerHistoryMetrics(registry: Registry, archiver: Archiver): void {
+  const registers = [registry];
+  // A scrape must not hang on a Redis that does not answer: no figure rather than a late one.
+  const backlog = async () => {
+    const timeout = new AbortController();
+    try {
+      return await Promise.race([archiver.backlog(), sleep(1000, timeout.signal)]);
+    } catch {
+      return undefined;
+    } finally {
+      timeout.abort();
+    }
+  };
+  new Gauge({
+    name: 'groq_history_backlog_entries',
+    help: 'History records in Redis not yet archived to PostgreSQL (all shards)',
+    registers,
+    async collect() {
+      const value = await backlog();
+      if (value) this.set(value.entries);
+    },
+  });
+  new Gauge({
+    name: 'groq_history_pending_entries',
+    help: 'History records read by an archiver and not yet acknowledged (all shards)',
+    registers,
+    async collect() {
+      const value = await backlog();
+      if (value) this.set(value.pending);
+    },
+  });
+  const counter = (name: string, help: string, read: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  counter(
+    'groq_history_archived_total',
+    'History records this process archived',
+    () => archiver.stats.archived,
+  );
+  counter(
+    'groq_history_archive_failures_total',
+    'Archive batches that failed (database or Redis unavailable) and were retried',
+    () => archiver.stats.failures,
+  );
+  counter(
+    'groq_history_malformed_total',
+    'History stream entries dropped as malformed',
+    () => archiver.stats.malformed,
+  );
+}
