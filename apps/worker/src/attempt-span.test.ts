@@ -55,6 +55,7 @@ describe('inAttemptSpan', () => {
       'evt_1',
     );
     await inAttemptSpan(tracer, attempt, async () => {
+      attempt.resourceKey = 'res_1';
       await new Promise((resolve) => setTimeout(resolve, 1));
       // A span the handler makes after an await still finds the attempt's.
       tracer.startSpan('handler work').end();
@@ -70,6 +71,7 @@ describe('inAttemptSpan', () => {
       'groq.attempt.outcome': 'completed',
       'groq.event.id': 'evt_1',
       'groq.event.type': 'resource.created',
+      'groq.resource_key': 'res_1',
       'messaging.message.id': 'evt-evt_1',
     });
     expect(span?.status.code).toBe(SpanStatusCode.UNSET);
