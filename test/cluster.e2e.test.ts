@@ -17,7 +17,7 @@ import { Cluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ENTRY, ROOT } from './support/paths.js';
 
-const SECRET = 'whsec_cluster-suite-secret';
+const SECRET = 'whsec_cluster-suite-secret-0123456789';
 const ADMIN_TOKEN = 'cluster-suite-admin-token-0123456789';
 const HANDLERS = fileURLToPath(new URL('./fixtures/cluster-handlers.mjs', import.meta.url));
 const EVENTS = 1000;

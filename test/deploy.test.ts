@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { parseDockerfile } from './support/dockerfile.js';
 import { ROOT } from './support/paths.js';
 
 // No Docker engine runs here: the compose file and Dockerfile are checked by parsing them.
@@ -135,8 +136,11 @@ describe('docker-compose.yml', () => {
     expect(seconds(service('dashboard').stop_grace_period)).toBeGreaterThan(10);
   });
 
-  it('mounts the user handlers under /app, where @groq-webhooks/core resolves', () => {
-    expect(service('worker').volumes).toContain('./handlers:/app/handlers:ro');
+  it('mounts nothing into the worker: its image carries the handlers and their dependencies', () => {
+    const worker = service('worker');
+    expect(worker.volumes).toBeUndefined();
+    // An empty HANDLERS_MODULE would replace the image's handlers with the built-in examples.
+    expect(worker.environment?.HANDLERS_MODULE).toBeUndefined();
   });
 
   it('lets the worker scale: no host ports and no fixed container name', () => {
@@ -151,6 +155,8 @@ describe('docker-compose.yml', () => {
     );
     expect(service('dashboard').environment?.ADMIN_TOKEN).toMatch(/^\$\{ADMIN_TOKEN:\?/);
     expect(service('ingest').ports).toEqual(['3000:3000']);
+    // Metrics are on a port of their own, which is not published.
+    expect(service('ingest').environment?.METRICS_PORT).toBe('9464');
   });
 
   it('keeps the dashboard off the public interface', () => {
@@ -163,7 +169,12 @@ describe('Dockerfile', () => {
 
   it('is multi-stage on Node 20', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
-    for (const stage of stages) expect(stage).toMatch(/^FROM node:20/);
+    // Every image stage is on Node 20; the others start from one of them.
+    const names = new Set(parseDockerfile(dockerfile).stages.map((stage) => stage.name));
+    for (const stage of stages) {
+      const base = stage.split(/\s+/)[1] ?? '';
+      if (!names.has(base) && !base.startsWith('app-$')) expect(stage).toMatch(/^FROM node:20/);
+    }
   });
 
   it('installs from the lockfile and ships production dependencies only', () => {
@@ -173,13 +184,30 @@ describe('Dockerfile', () => {
   });
 
   it('runs as a non-root user', () => {
-    const runtime = dockerfile.slice(dockerfile.lastIndexOf('FROM '));
+    const runtime = dockerfile.slice(dockerfile.indexOf(' AS runtime'));
     expect(runtime).toMatch(/^USER (?!root)\S+/m);
     expect(runtime).toContain('CMD ["node", "dist/main.js"]');
   });
 
+  it('ends on the stage of the app chosen by APP; only the worker names a handlers module', () => {
+    const parsed = parseDockerfile(dockerfile);
+    expect(parsed.globalArgs.APP).toBe('ingest');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a Dockerfile variable, as written
+    expect(parsed.stages.at(-1)?.from).toBe('app-${APP}');
+    for (const app of ['ingest', 'worker', 'dashboard']) {
+      const stage = parsed.stages.find((candidate) => candidate.name === `app-${app}`);
+      expect(stage?.from).toBe('runtime');
+      const env = stage?.instructions.filter((instruction) => instruction.keyword === 'ENV');
+      expect(env?.map((instruction) => instruction.args)).toEqual(
+        app === 'worker' ? ['HANDLERS_MODULE=/app/handlers/src/index.ts'] : [],
+      );
+    }
+  });
+
   it('never copies local secrets or build output into the context', () => {
     const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8');
-    for (const entry of ['.local', '**/node_modules', '**/dist']) expect(ignore).toContain(entry);
+    for (const entry of ['.local', '**/node_modules', '**/dist', 'packs']) {
+      expect(ignore).toContain(entry);
+    }
   });
 });

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,18 +11,13 @@ import {
 } from '@groq-webhooks/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliResult, runCli } from './support/cli.js';
 import { ENTRY, ROOT } from './support/paths.js';
 
-const SECRET = 'whsec_operators_e2e_secret';
+const SECRET = 'whsec_operators_e2e_secret_0123456789';
 const HANDLERS = join(ROOT, 'test/fixtures/operators-handlers.mjs');
 /** BullMQ keys of the (single-shard) queue, to check the CLI's counts against Redis itself. */
 const KEY = '{groq}:groq-events';
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 interface Effect {
   id: string;
@@ -56,23 +50,7 @@ describe('groq-webhooks CLI against real ingest, worker and redis-server process
 
   /** Runs the built CLI (no terminal: pipes) and collects its exit code and output. */
   function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
-    return new Promise((resolve, reject) => {
-      const child = spawn('node', [ENTRY.cli, ...args], {
-        cwd: ROOT,
-        env: { ...process.env, ...baseEnv, ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-        stdout += chunk;
-      });
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-        stderr += chunk;
-      });
-      child.once('error', reject);
-      child.once('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    return runCli(args, { ...baseEnv, ...env });
   }
 
   function effects(id: string): Effect[] {

@@ -11,17 +11,9 @@ import {
 } from '@groq-webhooks/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ENTRY, ROOT } from './support/paths.js';
+import { isAlive } from './support/project.js';
 
 const LOCAL = join(ROOT, 'apps/local/dist/main.js');
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The environment of a fresh machine: nothing of ours configured. */
 function bareEnv(extra: Record<string, string>): Record<string, string | undefined> {
@@ -71,6 +63,8 @@ describe('pnpm start', () => {
     expect(local.output()).toContain(`http://127.0.0.1:${port}/webhooks/groq`);
     expect(local.output()).toContain(`http://127.0.0.1:${dashboardPort}/`);
     expect(readFileSync(join(state, 'dev-secret'), 'utf8')).toMatch(/^whsec_/);
+    // Without HANDLERS_MODULE the worker runs this checkout's handlers package.
+    expect(local.output()).toContain('Handlers:      packages/handlers/src/index.ts');
     expect(local.output()).toMatch(
       /History: embedded PostgreSQL \(PGlite\) on 127\.0\.0\.1:[0-9]+/,
     );
@@ -110,6 +104,15 @@ describe('pnpm start', () => {
           ),
       { timeoutMs: 20_000, description: 'the worker to log evt_start_e2e processed' },
     );
+    expect(
+      local
+        .logLines()
+        .some(
+          (line) =>
+            line.service === 'worker' &&
+            line.handlers === join(ROOT, 'packages/handlers/src/index.ts'),
+        ),
+    ).toBe(true);
 
     const pids = [
       ...new Set(
@@ -121,7 +124,7 @@ describe('pnpm start', () => {
     ];
     expect(pids.length).toBeGreaterThanOrEqual(3);
     expect(await local.stop('SIGTERM', 30_000)).toBe(0);
-    for (const pid of pids) expect(alive(pid), `pid ${pid} still running`).toBe(false);
+    for (const pid of pids) expect(isAlive(pid), `pid ${pid} still running`).toBe(false);
     await expect(rawCommand(redisPort, ['PING'], 500)).rejects.toThrow();
     // The embedded database's port died with it: the CLI is not pointed at it any more.
     expect(existsSync(join(state, 'archive-url'))).toBe(false);
@@ -153,7 +156,7 @@ describe('pnpm start', () => {
     });
     try {
       await pnpm.stop('SIGTERM', 30_000);
-      await waitFor(() => pids.every((pid) => !alive(pid)), {
+      await waitFor(() => pids.every((pid) => !isAlive(pid)), {
         timeoutMs: 30_000,
         description: 'ingest, worker and dashboard to exit',
       });
@@ -167,7 +170,7 @@ describe('pnpm start', () => {
       );
     } finally {
       // Whatever happened above, leave nothing running.
-      for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+      for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
       await rawCommand(redisPort, ['SHUTDOWN', 'NOSAVE'], 500).catch(() => {});
     }
   }, 150_000);

@@ -1,4 +1,5 @@
 import {
+  chooseQueuePath,
   closeRedis,
   createRedis,
   type EventJobData,
@@ -10,7 +11,8 @@ import {
   Worker,
   waitForRedis,
 } from '@groq-webhooks/queue';
-import { startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
+import { createLogger } from '@groq-webhooks/telemetry';
+import { captureLines, startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
 import type { Hono } from 'hono';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from './app.js';
@@ -252,6 +254,78 @@ describe('dashboard app (in-process) over a real redis-server', () => {
     } finally {
       worker?.resume();
     }
+  });
+
+  it('survives a stored job nested 100,000 levels: API, Bull Board pages and job view answer, healthy jobs shown, logged once', async () => {
+    const { lines, destination } = captureLines();
+    const logger = createLogger({ service: 'dashboard', destination });
+    const logged = createApp({
+      events,
+      adminToken: TOKEN,
+      isRedisReady: () => adminClient.status === 'ready',
+      logger,
+    });
+    const ask = (path: string) =>
+      Promise.resolve(
+        logged.request(`http://${HOST}${path}`, { headers: { ...bearer, host: HOST } }),
+      );
+    // Stored as the ingest stored bodies before it refused deep ones: the text as received.
+    const levels = 100_000;
+    const deepJson = `{"id":"evt_deep","type":"resource.created","data":{"fail":true,"deep":${'['.repeat(levels)}${']'.repeat(levels)}},"created":"2026-11-28T10:00:00Z"}`;
+    // The fast path stores the body's text as given, as the ingest does.
+    const { path: fast } = await chooseQueuePath('on', { isCluster: false });
+    const textClient = client('producer');
+    await waitForRedis(textClient, 5000);
+    const textProducer = new EventProducer({ client: textClient, settings, path: fast });
+    await textProducer.enqueue(
+      {
+        event: event('evt_deep', { fail: true }),
+        receivedAt: new Date().toISOString(),
+        keyIndex: 0,
+      },
+      2000,
+      deepJson,
+    );
+    await textProducer.close();
+    await failEvents(['evt_deep', 'evt_healthy']);
+
+    const detail = await ask('/api/failed/evt_deep');
+    expect(detail.status).toBe(200);
+    expect(await detail.json()).toMatchObject({
+      eventId: 'evt_deep',
+      state: 'failed',
+      payload: null,
+      payloadProblem: 'payload nested more than 1000 levels deep: too deep to show',
+    });
+    for (const status of ['failed', 'latest']) {
+      for (let poll = 0; poll < 2; poll++) {
+        const page = await ask(`/api/queues?activeQueue=dash-events&status=${status}&page=1`);
+        expect(page.status).toBe(200);
+        const body = (await page.json()) as { queues: { jobs: { id: string; data: unknown }[] }[] };
+        const jobs = body.queues[0]?.jobs ?? [];
+        expect(jobs.find((job) => job.id === 'evt-evt_deep')?.data).toEqual({
+          unrenderable: 'data nested more than 1000 levels deep: too deep to show',
+        });
+        expect(jobs.find((job) => job.id === 'evt-evt_healthy')?.data).toMatchObject({
+          event: { id: 'evt_healthy', data: { fail: true } },
+        });
+      }
+    }
+    const single = await ask('/api/queues/dash-events/evt-evt_deep');
+    expect(single.status).toBe(200);
+    const warnings = lines.filter((line) => line.level === 'warn');
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        msg: 'failed event shown without its payload',
+        eventId: 'evt_deep',
+      }),
+      expect.objectContaining({
+        msg: 'job data nested more than 1000 levels deep: too deep to show: shown as a placeholder',
+        eventId: 'evt_deep',
+        field: 'data',
+      }),
+    ]);
+    expect(lines.filter((line) => line.level === 'error')).toEqual([]);
   });
 
   it('refuses cross-site state changes (403) and allows same-origin ones', async () => {

@@ -91,6 +91,12 @@ export function createApp(deps: DashboardDeps): Hono {
   app.get('/api/failed/:eventId', async (c) => {
     const detail = await deps.events.show(c.req.param('eventId'));
     if (detail === undefined) return c.json({ error: 'Unknown event', code: 'not_found' }, 404);
+    if (detail.payloadProblem !== undefined) {
+      deps.logger?.warn(
+        { eventId: detail.eventId, problem: detail.payloadProblem },
+        'failed event shown without its payload',
+      );
+    }
     return c.json(detail);
   });
   app.delete('/api/failed/:eventId', async (c) =>
@@ -101,7 +107,7 @@ export function createApp(deps: DashboardDeps): Hono {
   );
   app.get('/api/stats', async (c) => c.json(await deps.events.stats()));
 
-  app.route(BOARD_PATH, bullBoard(deps.events.queues, BOARD_PATH));
+  app.route(BOARD_PATH, bullBoard(deps.events.queues, BOARD_PATH, deps.logger));
 
   app.notFound((c) => c.json({ error: 'Not found', code: 'not_found' }, 404));
   app.onError((error, c) => {

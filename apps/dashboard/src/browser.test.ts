@@ -29,7 +29,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const SCREENSHOT = join(ROOT, 'test-artifacts', 'dashboard-failed.png');
-const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const TOKEN = 'browser-test-token-0123456789abcdef';
 const EVENT_ID = 'evt_browser_failed_42';
 const settings = {

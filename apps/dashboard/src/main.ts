@@ -1,5 +1,6 @@
+#!/usr/bin/env node
 import type { Server } from 'node:http';
-import { loadDashboardConfig, loadOrExit } from '@groq-webhooks/config';
+import { httpServerOptions, loadDashboardConfig, loadOrExit } from '@groq-webhooks/config';
 import { closeRedis, createRedis, FailedEvents, waitForRedis } from '@groq-webhooks/queue';
 import { createLogger, flushAndExit } from '@groq-webhooks/telemetry';
 import { serve } from '@hono/node-server';
@@ -32,17 +33,27 @@ const app = createApp({
   logger,
 });
 
-const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
-  logger.info(
-    {
-      url: `http://${config.host}:${info.port}/`,
-      queue: config.queueName,
-      shards: config.queueShards,
-      history: history === undefined ? 'off' : 'on',
-    },
-    'dashboard listening',
-  );
-}) as Server;
+const server = serve(
+  {
+    fetch: app.fetch,
+    port: config.port,
+    hostname: config.host,
+    // Slow clients are cut off with a 408, as on the ingest.
+    serverOptions: httpServerOptions(config),
+  },
+  (info) => {
+    logger.info(
+      {
+        url: `http://${config.host}:${info.port}/`,
+        queue: config.queueName,
+        shards: config.queueShards,
+        history: history === undefined ? 'off' : 'on',
+      },
+      'dashboard listening',
+    );
+  },
+) as Server;
+server.maxConnections = config.maxConnections;
 
 server.on('error', (error) => {
   logger.fatal({ err: error }, 'dashboard could not listen');

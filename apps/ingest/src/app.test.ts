@@ -19,6 +19,7 @@ import { createLogger } from '@groq-webhooks/telemetry';
 import { startRedis, type TestRedis, testQueuePath, waitFor } from '@groq-webhooks/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, RETRY_AFTER_SECONDS } from './app.js';
+import { BodyBudget } from './body-budget.js';
 import { createIngestMetrics } from './metrics.js';
 import type { Producer } from './types.js';
 
@@ -119,19 +120,29 @@ describe('POST /webhooks/groq against a real redis-server', () => {
   const responses: { sent: Sent; signatures: string[] }[] = [];
   const cleanups: (() => Promise<unknown>)[] = [];
 
-  function build(overrides: { producer?: Producer; isReady?: () => Promise<boolean> } = {}) {
+  function build(
+    overrides: {
+      producer?: Producer;
+      isReady?: () => Promise<boolean>;
+      maxBodyBytes?: number;
+      bodyBudget?: BodyBudget;
+      metricsRoute?: boolean;
+    } = {},
+  ) {
     const capture = logCapture();
     const builtMetrics = createIngestMetrics();
     const built = createApp({
       producer: overrides.producer ?? producer,
       secrets: SECRETS,
       toleranceSeconds: TOLERANCE,
-      maxBodyBytes: MAX_BODY,
+      maxBodyBytes: overrides.maxBodyBytes ?? MAX_BODY,
       enqueueTimeoutMs: 500,
       logger: createLogger({ service: 'ingest', level: 'debug', destination: capture.destination }),
       metrics: builtMetrics,
       isReady: overrides.isReady ?? (async () => client.status === 'ready'),
       now: () => NOW_MS,
+      ...(overrides.bodyBudget === undefined ? {} : { bodyBudget: overrides.bodyBudget }),
+      ...(overrides.metricsRoute === undefined ? {} : { metricsRoute: overrides.metricsRoute }),
     });
     return { app: built, logs: capture, metrics: builtMetrics };
   }
@@ -628,6 +639,35 @@ describe('POST /webhooks/groq against a real redis-server', () => {
       });
     });
 
+    it('refuses JSON nested deeper than 64 levels before parsing it, brackets in strings aside', async () => {
+      const nestedData = (levels: number) =>
+        `${'{"a":'.repeat(levels - 1)}{}${'}'.repeat(levels - 1)}`;
+      const withData = (data: string) =>
+        `{"id":"${eventId()}","type":"resource.created","data":${data},"created":"x"}`;
+      // The envelope is level 1: data nested 63 deep is 64 in all, the most accepted.
+      const deepest = withData(nestedData(63));
+      expect((await send(deepest, signedHeaders(deepest))).status).toBe(200);
+      const deeper = withData(nestedData(64));
+      await expectRejected(
+        deeper,
+        signedHeaders(deeper),
+        400,
+        invalidPayload('JSON nested deeper than 64 levels'),
+      );
+      expect(lastLog()).toMatchObject({
+        code: 'invalid_payload',
+        problem: 'JSON nested deeper than 64 levels',
+      });
+      const inStrings = withData(JSON.stringify({ s: '['.repeat(500) }));
+      expect((await send(inStrings, signedHeaders(inStrings))).status).toBe(200);
+      // 10,000 levels, under a body limit that lets it through to the check.
+      const large = build({ maxBodyBytes: 1_048_576 });
+      const huge = withData(`${'['.repeat(10_000)}${']'.repeat(10_000)}`);
+      const sent = await send(huge, signedHeaders(huge), { target: large.app });
+      expect(sent.status).toBe(400);
+      expect(sent.json()).toEqual(invalidPayload('JSON nested deeper than 64 levels'));
+    });
+
     it('keeps a __proto__ key as data, polluting nothing', async () => {
       const body = `{"id":"${eventId()}","type":"resource.created","data":{"__proto__":{"polluted":true}},"created":"x"}`;
       expect((await send(body, signedHeaders(body))).status).toBe(200);
@@ -649,6 +689,63 @@ describe('POST /webhooks/groq against a real redis-server', () => {
         error: 'Request aborted',
         code: 'request_aborted',
       });
+    });
+  });
+
+  describe('503 overloaded: the in-flight body budget', () => {
+    const OVERLOADED = { error: 'Server overloaded', code: 'overloaded' };
+
+    it('refuses a body that does not fit before reading it, then takes it once room is back', async () => {
+      const budget = new BodyBudget(2000);
+      const { app: bounded, metrics: boundedMetrics } = build({ bodyBudget: budget });
+      const body = JSON.stringify(envelope());
+      // Another request's body holds most of the budget.
+      expect(budget.take(1900, 1900)).toBe(true);
+      const before = await keys();
+      const refused = await send(body, signedHeaders(body), { target: bounded });
+      expect(refused.status).toBe(503);
+      expect(refused.json()).toEqual(OVERLOADED);
+      expect(refused.headers.get('retry-after')).toBe(String(RETRY_AFTER_SECONDS));
+      expect(refused.headers.get('connection')).toBe('close');
+      expect(await keys()).toEqual(before);
+      expect(budget.held).toBe(1900);
+      budget.give(1900);
+      const accepted = await send(body, signedHeaders(body), { target: bounded });
+      expect(accepted.status).toBe(200);
+      // Given back once answered.
+      expect(budget.held).toBe(0);
+      expect(
+        await boundedMetrics.registry.getSingleMetricAsString('groq_webhook_requests_total'),
+      ).toContain('groq_webhook_requests_total{code="overloaded",service="ingest"} 1');
+    });
+
+    it('refuses a chunked body once it outgrows the budget, holding nothing afterwards', async () => {
+      const budget = new BodyBudget(100);
+      const { app: bounded } = build({ bodyBudget: budget });
+      const chunk = new TextEncoder().encode(' '.repeat(60));
+      const sent = await send(streamOf([chunk, chunk, chunk]), signedHeaders('x'), {
+        target: bounded,
+      });
+      expect(sent.status).toBe(503);
+      expect(sent.json()).toEqual(OVERLOADED);
+      expect(budget.held).toBe(0);
+    });
+
+    it('gives the budget back after every kind of answer', async () => {
+      const budget = new BodyBudget(1_000_000);
+      const { app: bounded } = build({ bodyBudget: budget });
+      const body = JSON.stringify(envelope());
+      for (const headers of [
+        signedHeaders(body),
+        {},
+        signedHeaders(body, { secret: 'wrong-secret-0123456' }),
+      ]) {
+        await send(body, headers, { target: bounded });
+        expect(budget.held).toBe(0);
+      }
+      await send('{', signedHeaders('{'), { target: bounded });
+      await send(' '.repeat(MAX_BODY + 1), signedHeaders('x'), { target: bounded });
+      expect(budget.held).toBe(0);
     });
   });
 
@@ -757,6 +854,17 @@ describe('POST /webhooks/groq against a real redis-server', () => {
           )
           .trim(),
       );
+    });
+
+    it('serves no /metrics when the metrics have a port of their own', async () => {
+      const { app: quiet } = build({ metricsRoute: false });
+      for (const method of ['GET', 'POST']) {
+        const sent = await send(undefined, {}, { method, path: '/metrics', target: quiet });
+        expect(sent.status).toBe(404);
+        expect(sent.json()).toEqual({ error: 'Not found', code: 'not_found' });
+      }
+      const health = await send(undefined, {}, { method: 'GET', path: '/healthz', target: quiet });
+      expect(health.status).toBe(200);
     });
 
     it('answers 405 with Allow for other methods and 404 for other paths, as JSON', async () => {

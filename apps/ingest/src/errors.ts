@@ -38,6 +38,7 @@ export const REJECTIONS: Readonly<
   payload_too_large: { status: 413, error: 'Payload too large' },
   invalid_payload: { status: 400, error: 'Invalid payload' },
   request_aborted: { status: 400, error: 'Request aborted' },
+  overloaded: { status: 503, error: 'Server overloaded' },
   queue_unavailable: { status: 503, error: 'Queue unavailable' },
   internal_error: { status: 500, error: 'Internal error' },
 };

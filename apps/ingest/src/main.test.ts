@@ -13,6 +13,7 @@ import {
 import { sign } from '@groq-webhooks/signature';
 import {
   freePort,
+  outsideAddress,
   type RunningProcess,
   startProcess,
   startRedis,
@@ -24,7 +25,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 /** The built entry point (the test task builds first). */
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
-const SECRET = 'whsec_IntegrationSecret_5b2f0c';
+const SECRET = 'whsec_IntegrationSecret_5b2f0c_0123456789';
 const ENQUEUE_TIMEOUT_MS = 800;
 const settings = {
   queueName: 'groq-events',
@@ -138,6 +139,23 @@ function openUpload(
   });
   req.flushHeaders();
   return { req, response };
+}
+
+/** Sends raw bytes on a new connection; resolves with what came back once the server closed it. */
+function rawExchange(port: number, text: string): Promise<{ reply: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    let reply = '';
+    const socket = connect(port, '127.0.0.1', () => socket.write(text));
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      reply += chunk;
+    });
+    socket.once('close', () => resolve({ reply, ms: Date.now() - started }));
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ECONNRESET' && error.code !== 'EPIPE') reject(error);
+    });
+  });
 }
 
 function refusesConnections(port: number): Promise<boolean> {
@@ -424,9 +442,118 @@ describe('ingest process (node dist/main.js) with a real redis-server', () => {
     expect((await deliver(ingest, event())).status).toBe(200);
   });
 
+  it('counts, answers and logs (rate-limited) the requests Node refuses before the app sees them', async () => {
+    const redis = await redisServer();
+    const ingest = await startIngest(redis.url, {
+      HEADERS_TIMEOUT_MS: '500',
+      REQUEST_TIMEOUT_MS: '1000',
+    });
+    const signature = 'f'.repeat(64);
+    // A smuggling attempt: both lengths. Five of them: one log line, five counted.
+    for (let i = 0; i < 5; i++) {
+      const smuggled = await rawExchange(
+        ingest.port,
+        `POST /webhooks/groq HTTP/1.1\r\nHost: x\r\nx-groq-signature: ${signature}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+      );
+      expect(smuggled.reply).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    }
+    const oversized = await rawExchange(
+      ingest.port,
+      `GET /healthz HTTP/1.1\r\nHost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`,
+    );
+    expect(oversized.reply).toMatch(/^HTTP\/1\.1 431 /);
+    // Headers never finished: 408 once HEADERS_TIMEOUT_MS passes (checked every 500 ms here).
+    const slowHeaders = await rawExchange(
+      ingest.port,
+      'POST /webhooks/groq HTTP/1.1\r\nHost: x\r\n',
+    );
+    expect(slowHeaders.reply).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+    expect(slowHeaders.ms).toBeLessThan(500 + 500 + 1500);
+    // Headers done, body never finished: 408 once REQUEST_TIMEOUT_MS passes.
+    const slowBody = await rawExchange(
+      ingest.port,
+      'POST /webhooks/groq HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"id":',
+    );
+    expect(slowBody.reply).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+    expect(slowBody.ms).toBeLessThan(1000 + 500 + 1500);
+
+    const metrics = await (await fetch(`${ingest.url}/metrics`)).text();
+    expect(metrics).toMatch(/groq_webhook_client_errors_total\{kind="malformed"[^}]*\} 5\n/);
+    expect(metrics).toMatch(
+      /groq_webhook_client_errors_total\{kind="headers_too_large"[^}]*\} 1\n/,
+    );
+    expect(metrics).toMatch(/groq_webhook_client_errors_total\{kind="request_timeout"[^}]*\} 2\n/);
+    const refused = await waitFor(
+      () => {
+        const lines = ingest.process
+          .logLines()
+          .filter((line) => line.msg === 'request refused by the HTTP server');
+        return lines.length >= 3 ? lines : undefined;
+      },
+      { description: 'log lines about refused requests' },
+    );
+    expect(refused.filter((line) => line.kind === 'malformed')).toHaveLength(1);
+    expect(refused.find((line) => line.kind === 'malformed')).toMatchObject({
+      level: 'warn',
+      errorCode: 'HPE_INVALID_TRANSFER_ENCODING',
+      status: 400,
+      remoteAddress: '127.0.0.1',
+    });
+    expect(refused.find((line) => line.kind === 'headers_too_large')).toMatchObject({
+      status: 431,
+    });
+    expect(refused.find((line) => line.kind === 'request_timeout')).toMatchObject({ status: 408 });
+    // The request bytes (and so the signature) never reach the log.
+    expect(ingest.process.output()).not.toContain(signature);
+    expect((await deliver(ingest, event())).status).toBe(200);
+  });
+
+  it('with METRICS_PORT, serves /metrics there (loopback by default) and not on the public port', async () => {
+    const redis = await redisServer();
+    const metricsPort = await freePort();
+    const ingest = await startIngest(redis.url, {
+      METRICS_PORT: String(metricsPort),
+      HOST: '0.0.0.0',
+    });
+    expect((await deliver(ingest, event())).status).toBe(200);
+    const hidden = await fetch(`${ingest.url}/metrics`);
+    expect(hidden.status).toBe(404);
+    expect(await hidden.text()).not.toContain('groq_webhook');
+    const served = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    expect(served.status).toBe(200);
+    expect(await served.text()).toMatch(
+      /groq_webhook_requests_total\{code="received",service="ingest"\} 1/,
+    );
+    const outside = outsideAddress();
+    if (outside !== undefined) {
+      await expect(fetch(`http://${outside}:${metricsPort}/metrics`)).rejects.toThrow();
+      // The webhook port itself listens on every interface (HOST=0.0.0.0 here), so the refusal
+      // above is the metrics host's doing.
+      expect((await fetch(`http://${outside}:${ingest.port}/healthz`)).status).toBe(200);
+    }
+  });
+
+  it('warns in one line about a secret shorter than 32 characters, without naming it', async () => {
+    const redis = await redisServer();
+    const short = 'twenty-chars-secret!';
+    const ingest = await startIngest(redis.url, { GROQ_WEBHOOK_SECRET: short });
+    const warning = ingest.process
+      .logLines()
+      .find((line) => String(line.msg).startsWith('GROQ_WEBHOOK_SECRET'));
+    expect(warning).toMatchObject({
+      level: 'warn',
+      msg: 'GROQ_WEBHOOK_SECRET entry 1 is shorter than 32 characters: use a long random secret (e.g. openssl rand -hex 32)',
+    });
+    expect(ingest.process.output()).not.toContain(short);
+    // The long secret of the other tests draws none.
+    const other = await startIngest(redis.url);
+    expect(other.process.output()).not.toContain('shorter than 32');
+  });
+
   it.each([
     ['PORT=abc', { PORT: 'abc' }, 'PORT'],
     ['no secret', { GROQ_WEBHOOK_SECRET: undefined }, 'GROQ_WEBHOOK_SECRET'],
+    ['a one-character secret', { GROQ_WEBHOOK_SECRET: 'a' }, 'GROQ_WEBHOOK_SECRET'],
     ['a bad REDIS_URL', { REDIS_URL: 'http://nope' }, 'REDIS_URL'],
   ] as const)(
     'refuses to start with %s: one line naming the variable',

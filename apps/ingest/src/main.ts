@@ -1,18 +1,23 @@
-import type { Server } from 'node:http';
+#!/usr/bin/env node
+import { createServer, type Server } from 'node:http';
 import { Server as NetServer } from 'node:net';
-import { loadIngestConfig, loadOrExit } from '@groq-webhooks/config';
 import {
-  closeRedis,
-  createRedis,
-  EventProducer,
-  isRedisReady,
-  queuePathOrExit,
-  storedTrace,
-} from '@groq-webhooks/queue';
-import { createLogger, flushAndExit, startTracing } from '@groq-webhooks/telemetry';
+  httpServerOptions,
+  ingestConfigWarnings,
+  loadIngestConfig,
+  loadOrExit,
+} from '@groq-webhooks/config';
+import { queuePathOrExit } from '@groq-webhooks/queue';
+import {
+  createLogger,
+  flushAndExit,
+  metricsListener,
+  startTracing,
+} from '@groq-webhooks/telemetry';
 import { type Http2Bindings, type HttpBindings, serve } from '@hono/node-server';
 import { createApp } from './app.js';
-import { createIngestMetrics } from './metrics.js';
+import { watchClientErrors } from './client-errors.js';
+import { openIngest } from './create-ingest.js';
 
 /** Past this, a shutdown that is still waiting on requests or Redis is cut short. */
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -21,28 +26,22 @@ const IDLE_SWEEP_MS = 100;
 
 const config = loadOrExit(() => loadIngestConfig(process.env));
 const logger = createLogger({ service: 'ingest', level: config.logLevel });
+for (const warning of ingestConfigWarnings(config)) logger.warn(warning);
 // Tracing only when the standard OpenTelemetry variables ask for it; otherwise no SDK is loaded.
 const tracing = await startTracing({ env: process.env, service: 'ingest', asyncContext: false });
 // The queue path is chosen once: the fast one when it can be used, else BullMQ's stock one.
 const path = await queuePathOrExit(config, (line) => logger.warn(line));
-// Connects in the background: the process serves (503, /readyz 503) while Redis is away.
-const client = createRedis(config, 'producer');
-const producer = new EventProducer({ client, settings: config, path });
+// The same wiring as createIngest(). Redis connects in the background: the process serves
+// (503, /readyz 503) while Redis is away.
+const ingest = openIngest(config, logger, path, tracing);
+const { metrics } = ingest.deps;
 let stopping = false;
 const app = createApp({
-  producer,
-  secrets: config.secrets,
-  toleranceSeconds: config.toleranceSeconds,
-  maxBodyBytes: config.maxBodyBytes,
-  enqueueTimeoutMs: config.enqueueTimeoutMs,
-  logger,
-  metrics: createIngestMetrics(),
+  ...ingest.deps,
   // Draining: tell the load balancer to send no more, while in-flight requests finish.
-  isReady: async () => !stopping && (await isRedisReady(client)),
-  tracing: tracing && {
-    tracer: tracing.tracer,
-    storedTrace: (eventId) => storedTrace(client, config, eventId),
-  },
+  isReady: async () => !stopping && (await ingest.isReady()),
+  // With a metrics port of its own, the public port does not tell the world about the process.
+  metricsRoute: config.metricsPort === undefined,
 });
 
 /**
@@ -63,21 +62,52 @@ function closeIfStopping(response: Response): Response {
   return response;
 }
 
-const server = serve({ fetch: respond, port: config.port, hostname: config.host }, (info) => {
-  logger.info(
-    {
-      url: `http://${config.host}:${info.port}`,
-      keys: config.secrets.length,
-      queue: config.queueName,
-      queuePath: path.kind,
-      toleranceSeconds: config.toleranceSeconds,
-      maxBodyBytes: config.maxBodyBytes,
-      enqueueTimeoutMs: config.enqueueTimeoutMs,
-      tracing: tracing !== undefined,
-    },
-    'ingest listening',
-  );
-}) as Server;
+const server = serve(
+  {
+    fetch: respond,
+    port: config.port,
+    hostname: config.host,
+    // Slow clients are cut off: 408 past the headers or the whole-request timeout.
+    serverOptions: httpServerOptions(config),
+  },
+  (info) => {
+    logger.info(
+      {
+        url: `http://${config.host}:${info.port}`,
+        keys: config.secrets.length,
+        queue: config.queueName,
+        queuePath: path.kind,
+        history: config.archiveDatabaseUrl !== undefined,
+        toleranceSeconds: config.toleranceSeconds,
+        maxBodyBytes: config.maxBodyBytes,
+        enqueueTimeoutMs: config.enqueueTimeoutMs,
+        tracing: tracing !== undefined,
+        requestTimeoutMs: config.requestTimeoutMs,
+        maxConnections: config.maxConnections,
+        maxInflightBodyBytes: config.maxInflightBodyBytes,
+        metrics:
+          config.metricsPort === undefined
+            ? 'on this port'
+            : `http://${config.metricsHost}:${config.metricsPort}/metrics`,
+      },
+      'ingest listening',
+    );
+  },
+) as Server;
+server.maxConnections = config.maxConnections;
+watchClientErrors(server, { metrics, logger });
+
+// Metrics on a port of their own (usually loopback or a private network), when configured.
+let metricsServer: Server | undefined;
+if (config.metricsPort !== undefined) {
+  const port = config.metricsPort;
+  metricsServer = createServer(metricsListener(metrics.registry));
+  metricsServer.once('error', (error) => {
+    logger.fatal({ err: error }, `ingest could not listen on METRICS_PORT ${port}`);
+    flushAndExit(logger, 1);
+  });
+  metricsServer.listen(port, config.metricsHost);
+}
 
 // A client that asks before uploading (Expect: 100-continue) is told to go ahead only when its
 // declared size fits; otherwise it gets the app's 413 without sending the body at all.
@@ -116,10 +146,8 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
   await closed;
   clearInterval(sweep);
-  await producer.close().catch((error: unknown) => logger.warn({ err: error }, 'queue close'));
-  await closeRedis(client);
-  // The spans still buffered go out before the process does.
-  await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'tracing flush'));
+  metricsServer?.close();
+  await ingest.close();
   logger.info('ingest stopped');
   flushAndExit(logger, 0);
 }

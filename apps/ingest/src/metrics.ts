@@ -1,4 +1,5 @@
 import { Counter, createRegistry, Histogram, type Registry } from '@groq-webhooks/telemetry';
+import { CLIENT_ERROR_KINDS, type ClientErrorKind } from './client-errors.js';
 import { OUTCOME_CODES, type OutcomeCode } from './types.js';
 
 /** The ingest's Prometheus metrics. */
@@ -9,6 +10,10 @@ export interface IngestMetrics {
   countRequest(code: OutcomeCode): void;
   /** Records how long one enqueue took, in seconds, whatever its result. */
   observeEnqueue(seconds: number): void;
+  /** Counts delivery records Redis refused after their event was queued (history on). */
+  countHistoryFailure(): void;
+  /** Counts one request Node's HTTP server refused before the app saw it. */
+  countClientError(kind: ClientErrorKind): void;
 }
 
 /** Enqueue latency buckets, seconds: a healthy Redis answers in milliseconds, the deadline is ~2 s. */
@@ -28,6 +33,18 @@ export function createIngestMetrics(registry: Registry = createRegistry('ingest'
     buckets: ENQUEUE_BUCKETS,
     registers: [registry],
   });
+  const historyFailures = new Counter({
+    name: 'groq_ingest_history_record_failures_total',
+    help: 'Delivery records of the event history that Redis refused after the event was queued.',
+    registers: [registry],
+  });
+  const clientErrors = new Counter({
+    name: 'groq_webhook_client_errors_total',
+    help: 'Requests the HTTP server refused before the app saw them (timeouts, parser errors), by kind.',
+    labelNames: ['kind'],
+    registers: [registry],
+  });
+  for (const kind of CLIENT_ERROR_KINDS) clientErrors.inc({ kind }, 0);
   // Label objects made once (no allocation per request), and every series set to 0 up front so
   // rate() and alerts work before the first rejection of a kind.
   const labels = new Map<OutcomeCode, { code: OutcomeCode }>();
@@ -43,6 +60,12 @@ export function createIngestMetrics(registry: Registry = createRegistry('ingest'
     },
     observeEnqueue(seconds) {
       enqueueDuration.observe(seconds);
+    },
+    countHistoryFailure() {
+      historyFailures.inc();
+    },
+    countClientError(kind) {
+      clientErrors.inc({ kind });
     },
   };
 }

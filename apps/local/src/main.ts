@@ -1,5 +1,5 @@
 import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   ARCHIVE_URL_FILE,
@@ -9,6 +9,7 @@ import {
 } from '@groq-webhooks/config';
 import { prettyFactory } from 'pino-pretty';
 import { type ArchiveSource, resolveArchive } from './archive-source.js';
+import { checkoutHandlersModule } from './handlers-module.js';
 import { ensureLocalSecrets } from './local-state.js';
 import { NoRedisError, type RedisSource, resolveRedis } from './redis-source.js';
 import { Supervisor } from './supervisor.js';
@@ -36,6 +37,8 @@ const dashboardPort = port('DASHBOARD_PORT', 3001);
 const metricsPort = env.WORKER_METRICS_PORT === '0' ? 0 : port('WORKER_METRICS_PORT', 9464);
 const probePort = port('START_REDIS_PORT', 6379);
 const postgresProbePort = port('START_POSTGRES_PORT', 5432);
+/** Where the CLI looks for Redis without REDIS_URL. */
+const CLI_DEFAULT_REDIS = 'redis://127.0.0.1:6379';
 const stateDir = localStateDir(env, root) ?? join(root, '.local');
 
 let redis: RedisSource;
@@ -119,6 +122,7 @@ if (env.npm_lifecycle_event === 'start') {
 }
 
 const app = (name: string) => join(root, 'apps', name, 'dist', 'main.js');
+const handlersModule = checkoutHandlersModule(env, root);
 supervisor.start({
   name: 'ingest',
   entry: app('ingest'),
@@ -132,7 +136,11 @@ supervisor.start({
 supervisor.start({
   name: 'worker',
   entry: app('worker'),
-  env: { ...shared, WORKER_METRICS_PORT: String(metricsPort) },
+  env: {
+    ...shared,
+    WORKER_METRICS_PORT: String(metricsPort),
+    HANDLERS_MODULE: handlersModule,
+  },
 });
 supervisor.start({
   name: 'dashboard',
@@ -186,6 +194,7 @@ say(
     metricsPort
       ? `  Worker metrics: http://127.0.0.1:${metricsPort}/metrics`
       : '  Worker metrics: off',
+    `  Handlers:      ${env.HANDLERS_MODULE?.trim() ? `${handlersModule} (HANDLERS_MODULE)` : relative(root, handlersModule)}`,
     '',
     'Send a first event end to end (in another terminal):',
     ingestPort === 3000
@@ -193,6 +202,10 @@ say(
       : `  pnpm groq-webhooks trigger resource.created --url http://127.0.0.1:${ingestPort}/webhooks/groq`,
     'Then look it up in the history: pnpm groq-webhooks events list, or the Events page',
     `  http://127.0.0.1:${dashboardPort}/events`,
+    // The CLI's failed-event commands read Redis, by default at 127.0.0.1:6379.
+    ...(redis.url === CLI_DEFAULT_REDIS
+      ? []
+      : ['Inspect failed events with:', `  REDIS_URL=${redis.url} pnpm groq-webhooks failed list`]),
     '',
     'Stop with Ctrl-C.',
     '',

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, rawCommand, startRedis } from '@groq-webhooks/testing';
@@ -29,14 +30,17 @@ describe('resolveRedis', () => {
     }
   });
 
-  it('starts a throwaway redis-server when nothing answers, and stops it', async () => {
+  it('starts a throwaway redis-server on the probed port when nothing answers, and stops it', async () => {
+    const probePort = await freePort();
     const source = await resolveRedis({
       redisUrl: undefined,
-      probePort: await freePort(),
+      probePort,
       path: process.env.PATH,
     });
     expect(source.kind).toBe('spawned');
     const port = Number(new URL(source.url).port);
+    // Where the CLI looks by default (6379 outside tests), so `failed list` finds it.
+    expect(port).toBe(probePort);
     expect(await rawCommand(port, ['PING'])).toBe('+PONG\r\n');
     if (source.kind === 'spawned') await source.stop();
     expect(await redisAnswers('127.0.0.1', port, 300)).toBe(false);
@@ -56,6 +60,23 @@ describe('resolveRedis', () => {
       );
     } finally {
       rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+  it('takes another free port when the probed one is busy with something that is not Redis', async () => {
+    const busy = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const address = busy.address();
+    const probePort = typeof address === 'object' && address !== null ? address.port : 0;
+    try {
+      const source = await resolveRedis({ redisUrl: undefined, probePort, path: process.env.PATH });
+      expect(source.kind).toBe('spawned');
+      const port = Number(new URL(source.url).port);
+      expect(port).not.toBe(probePort);
+      expect(await rawCommand(port, ['PING'])).toBe('+PONG\r\n');
+      if (source.kind === 'spawned') await source.stop();
+    } finally {
+      await new Promise((resolve) => busy.close(resolve));
     }
   });
 });

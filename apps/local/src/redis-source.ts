@@ -50,16 +50,23 @@ export function findOnPath(command: string, path: string | undefined): string | 
   return undefined;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Listens on `port` (0: any) on 127.0.0.1 and closes again: the port it got, or undefined. */
+function tryPort(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '127.0.0.1', () => {
       const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
+      const got = typeof address === 'object' && address ? address.port : undefined;
+      server.close(() => resolve(got));
     });
   });
+}
+
+async function freePort(): Promise<number> {
+  const port = await tryPort(0);
+  if (port === undefined) throw new NoRedisError('no free port on 127.0.0.1 for redis-server');
+  return port;
 }
 
 /** Options for {@link resolveRedis}. */
@@ -74,7 +81,8 @@ export interface ResolveRedisOptions {
 
 /**
  * Uses `REDIS_URL` when set; else a Redis already answering on 127.0.0.1:`probePort`; else
- * starts a throwaway `redis-server` (nothing kept on disk) on a free port.
+ * starts a throwaway `redis-server` (nothing kept on disk) on `probePort` if it is free, or on
+ * another free port.
  */
 export async function resolveRedis(options: ResolveRedisOptions): Promise<RedisSource> {
   if (options.redisUrl) return { kind: 'configured', url: options.redisUrl };
@@ -83,7 +91,9 @@ export async function resolveRedis(options: ResolveRedisOptions): Promise<RedisS
   }
   const binary = findOnPath('redis-server', options.path);
   if (binary === undefined) throw new NoRedisError(NO_REDIS_MESSAGE);
-  const port = await freePort();
+  // On the probed port when it is free: at 6379 the CLI (`failed list`, `stats`) finds it
+  // without REDIS_URL. Taken by something else: any free port.
+  const port = (await tryPort(options.probePort)) ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'groq-local-redis-'));
   const child = spawn(
     binary,

@@ -114,7 +114,7 @@ module.exports = { 'resource.created': h, 'resource.updated': h, 'resource.delet
       `export default { 'resource.created': 1, 'resource.updated': 2, 'resource.deleted': 3 };`,
     );
     expect(await failure('./not-fn.mjs')).toMatch(
-      /handler for resource.created must be a function, got number$/,
+      /default export has a handler for resource.created that is not a function \(number\)$/,
     );
   });
 
@@ -128,5 +128,26 @@ module.exports = { 'resource.created': h, 'resource.updated': h, 'resource.delet
     const message = await failure('./broken.mjs');
     expect(message).toMatch(/^Invalid HANDLERS_MODULE \.\/broken\.mjs: failed to load \(/);
     expect(message).not.toContain('\n');
+  });
+
+  it('gives up on a module that does not finish loading within the timeout, in one line', async () => {
+    const file = join(fixtures, 'never-loads.mjs');
+    const started = Date.now();
+    let message = '';
+    try {
+      await loadHandlers(file, dir, { timeoutMs: 200 });
+    } catch (error) {
+      expect(error).toBeInstanceOf(HandlersModuleError);
+      message = (error as Error).message;
+    }
+    expect(message).toBe(
+      `Invalid HANDLERS_MODULE ${file}: did not finish loading within 200 ms (HANDLERS_LOAD_TIMEOUT_MS; a top-level await that never settles?)`,
+    );
+    expect(Date.now() - started).toBeLessThan(5000);
+    // A module that loads in time is not held up by the timeout.
+    const handlers = await loadHandlers(join(fixtures, 'plain-handlers.mjs'), dir, {
+      timeoutMs: 10_000,
+    });
+    expect(typeof handlers['resource.created']).toBe('function');
   });
 });

@@ -11,12 +11,27 @@ export class HandlersModuleError extends Error {
 
 const TS_EXTENSION = /\.[cm]?tsx?$/;
 
+/** Options of {@link loadHandlers}. */
+export interface LoadHandlersOptions {
+  /**
+   * Give up when the module has not finished loading after this long (`HANDLERS_LOAD_TIMEOUT_MS`):
+   * a top-level `await` that never settles would otherwise hang the worker, or make Node exit 13
+   * without a word. Default: wait as long as it takes.
+   */
+  timeoutMs?: number;
+}
+
 /**
  * Loads the handler map named by `HANDLERS_MODULE`: an absolute path, a path relative to `cwd`,
  * or a package name resolved from `cwd`. `.ts` modules are compiled on the fly by tsx.
- * Throws {@link HandlersModuleError} when the module cannot be loaded or is not a handler map.
+ * Throws {@link HandlersModuleError} when the module cannot be loaded, does not finish loading
+ * within `timeoutMs`, or is not a handler map.
  */
-export async function loadHandlers(specifier: string, cwd: string): Promise<HandlerMap> {
+export async function loadHandlers(
+  specifier: string,
+  cwd: string,
+  options: LoadHandlersOptions = {},
+): Promise<HandlerMap> {
   const fail = (why: string, cause?: unknown): HandlersModuleError =>
     new HandlersModuleError(
       `Invalid HANDLERS_MODULE ${specifier}: ${why}`,
@@ -29,19 +44,47 @@ export async function loadHandlers(specifier: string, cwd: string): Promise<Hand
     throw fail(`cannot be found from ${cwd} (${errorMessage(error)})`, error);
   }
   let namespace: unknown;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    const url = pathToFileURL(file).href;
-    if (TS_EXTENSION.test(file)) {
-      // Loaded lazily: tsx registers loader hooks, which plain JavaScript modules never need.
-      const { tsImport } = await import('tsx/esm/api');
-      namespace = await tsImport(url, import.meta.url);
-    } else {
-      namespace = await import(url);
-    }
+    const loading = importModule(file);
+    const { timeoutMs } = options;
+    namespace =
+      timeoutMs === undefined
+        ? await loading
+        : await Promise.race([
+            loading,
+            new Promise<never>((_, reject) => {
+              // Also keeps the event loop alive while the module's own await is pending.
+              timer = setTimeout(() => reject(new LoadTimeout(timeoutMs)), timeoutMs);
+            }),
+          ]);
   } catch (error) {
+    if (error instanceof LoadTimeout) {
+      throw fail(
+        `did not finish loading within ${error.timeoutMs} ms (HANDLERS_LOAD_TIMEOUT_MS; a top-level await that never settles?)`,
+      );
+    }
     throw fail(`failed to load (${errorMessage(error)})`, error);
+  } finally {
+    clearTimeout(timer);
   }
   return handlerMapOf(namespace, fail);
+}
+
+class LoadTimeout extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`load timeout after ${timeoutMs} ms`);
+  }
+}
+
+async function importModule(file: string): Promise<unknown> {
+  const url = pathToFileURL(file).href;
+  if (TS_EXTENSION.test(file)) {
+    // Loaded lazily: tsx registers loader hooks, which plain JavaScript modules never need.
+    const { tsImport } = await import('tsx/esm/api');
+    return tsImport(url, import.meta.url);
+  }
+  return import(url);
 }
 
 function handlerMapOf(namespace: unknown, fail: (why: string) => HandlersModuleError): HandlerMap {
@@ -51,18 +94,27 @@ function handlerMapOf(namespace: unknown, fail: (why: string) => HandlersModuleE
     candidate = candidate.default;
   }
   if (candidate === undefined) return failWith(fail('the module has no default export'));
+  const problem = handlerMapProblem(candidate);
+  if (problem !== undefined) return failWith(fail(`default export ${problem}`));
+  return candidate as HandlerMap;
+}
+
+/**
+ * What keeps `candidate` from being a handler map (an object with a function for every known
+ * event type), e.g. `is missing a handler for resource.deleted`; undefined when it is one.
+ */
+export function handlerMapProblem(candidate: unknown): string | undefined {
   if (!isObject(candidate)) {
-    return failWith(fail(`default export must be a handler map object, got ${typeof candidate}`));
+    return `must be a handler map object, got ${candidate === null ? 'null' : typeof candidate}`;
   }
   for (const type of EVENT_TYPES) {
     const handler = candidate[type];
-    if (handler === undefined)
-      return failWith(fail(`default export is missing a handler for ${type}`));
+    if (handler === undefined) return `is missing a handler for ${type}`;
     if (typeof handler !== 'function') {
-      return failWith(fail(`handler for ${type} must be a function, got ${typeof handler}`));
+      return `has a handler for ${type} that is not a function (${typeof handler})`;
     }
   }
-  return candidate as HandlerMap;
+  return undefined;
 }
 
 function failWith(error: HandlersModuleError): never {

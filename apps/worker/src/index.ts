@@ -1,6 +1,10 @@
+export {
+  ConfigError,
+  type WorkerEnvSettings,
+} from '@groq-webhooks/config';
 export { MAX_STALLED_COUNT } from './bullmq-options.js';
 export { exampleHandlers } from './example-handlers.js';
-export { HandlersModuleError, loadHandlers } from './handlers-module.js';
+export { HandlersModuleError, handlerMapProblem, loadHandlers } from './handlers-module.js';
 export {
   createWorkerMetrics,
   metricsListener,
@@ -8,6 +12,12 @@ export {
   type QueueState,
   type WorkerMetrics,
 } from './metrics.js';
+export {
+  MetricsPortError,
+  type RunningWorker,
+  type StartWorkerOptions,
+  startWorker,
+} from './start-worker.js';
 export {
   type AttemptOutcome,
   HandlerAbortedError,

@@ -36,7 +36,7 @@ export function watchLocks(worker: Worker<EventJobData, void, string>, deps: Loc
             logger.warn({ eventId: claim.eventId, err: error }, 'Could not renew resource turn'),
           );
       }
-      deps.ledger.renew(claim.eventId, claim.token, deps.lockDurationMs).then(
+      deps.ledger.renew(claim.claimId, claim.token, deps.lockDurationMs).then(
         (renewed) => {
           // Still running but no longer ours: another worker may run it, so stop this one.
           if (!renewed && claims.get(jobId) === claim) {

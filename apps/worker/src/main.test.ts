@@ -15,6 +15,7 @@ import {
 } from '@groq-webhooks/queue';
 import {
   freePort,
+  outsideAddress,
   type RunningProcess,
   startProcess,
   startRedis,
@@ -84,6 +85,15 @@ function startWorker(env: Record<string, string> = {}): RunningProcess {
       ...env,
     },
   });
+}
+
+/** Output lines that are not JSON log lines: what the worker printed to say why it stopped. */
+function plainLines(worker: RunningProcess): string[] {
+  return worker
+    .output()
+    .trim()
+    .split('\n')
+    .filter((line) => !line.startsWith('{'));
 }
 
 async function ready(...workers: RunningProcess[]): Promise<void> {
@@ -295,16 +305,72 @@ describe('handler modules and endpoints', () => {
     await worker.waitForOutput('"Resource created"');
     const line = worker.logLines().find((l) => l.msg === 'Resource created');
     expect(line).toMatchObject({ eventId: event.id, type: 'resource.created' });
+    // The demo switch: data.demo_fail fails the event for good at once, with a clear error.
+    const failing = { ...newEvent({}), data: { id: 'res_demo', demo_fail: true } };
+    await enqueue([failing]);
+    const job = await waitFor(
+      async () => {
+        const found = await queue.getJob(jobIdFor(failing.id));
+        return (await found?.getState()) === 'failed' ? found : undefined;
+      },
+      { description: 'the demo_fail event failed' },
+    );
+    expect(job?.attemptsMade).toBe(1);
+    expect(job?.failedReason).toBe('demo failure: the event asked for it with data.demo_fail');
+    expect(
+      worker.logLines().some((l) => l.msg === 'Resource created' && l.eventId === failing.id),
+    ).toBe(false);
     expect(await worker.stop()).toBe(0);
+  });
+
+  it('serves its metrics on loopback only by default; WORKER_METRICS_HOST opens them wider', async () => {
+    const outside = outsideAddress();
+    const port = await freePort();
+    const worker = startWorker({ WORKER_METRICS_PORT: String(port) });
+    await ready(worker);
+    expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(200);
+    if (outside !== undefined) {
+      await expect(fetch(`http://${outside}:${port}/metrics`)).rejects.toThrow();
+    }
+    expect(await worker.stop()).toBe(0);
+    if (outside === undefined) return;
+    // The control: the same address reaches a worker told to listen on every interface.
+    const open = startWorker({ WORKER_METRICS_PORT: String(port), WORKER_METRICS_HOST: '0.0.0.0' });
+    await ready(open);
+    expect((await fetch(`http://${outside}:${port}/metrics`)).status).toBe(200);
+    expect(await open.stop()).toBe(0);
   });
 
   it('stops with one line and a non-zero status on a module missing a handler', async () => {
     const worker = startWorker({ HANDLERS_MODULE: `${FIXTURES}missing-handler.mjs` });
     expect(await worker.exited).toBe(1);
-    expect(worker.output().trim().split('\n')).toEqual([
+    expect(plainLines(worker)).toEqual([
       `Invalid HANDLERS_MODULE ${FIXTURES}missing-handler.mjs: default export is missing a handler for resource.deleted`,
     ]);
   });
+
+  it.each([
+    ['an await that never settles', 'never-loads.mjs'],
+    ['an await that never settles while a timer runs', 'never-loads-with-timer.mjs'],
+  ])(
+    'names a module that never finishes loading (%s) and exits non-zero within the timeout',
+    async (_, fixture) => {
+      const module = `${FIXTURES}${fixture}`;
+      const started = Date.now();
+      const worker = startWorker({ HANDLERS_MODULE: module, HANDLERS_LOAD_TIMEOUT_MS: '1500' });
+      expect(await worker.exited).toBe(1);
+      const seconds = (Date.now() - started) / 1000;
+      // Node start-up and the module's own loading come on top of the 1.5 s.
+      expect(seconds).toBeLessThan(1.5 + 5);
+      expect(plainLines(worker)).toEqual([
+        `Invalid HANDLERS_MODULE ${module}: did not finish loading within 1500 ms (HANDLERS_LOAD_TIMEOUT_MS; a top-level await that never settles?)`,
+      ]);
+      // Which module it was loading was logged before it started to.
+      expect(worker.logLines()).toEqual([
+        expect.objectContaining({ msg: 'Loading handlers module', handlersModule: module }),
+      ]);
+    },
+  );
 
   it('stops with one line naming the variable on bad configuration', async () => {
     const worker = startWorker({ LOCK_DURATION_MS: 'soon' });

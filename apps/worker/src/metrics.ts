@@ -1,5 +1,7 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, type Registry } from '@groq-webhooks/telemetry';
+
+/** The worker's metrics port serves its registry with the shared listener. */
+export { metricsListener } from '@groq-webhooks/telemetry';
 
 /** Queue states reported by `groq_worker_queue_depth`. */
 export const QUEUE_STATES = [
@@ -77,29 +79,4 @@ export function createWorkerMetrics(
     },
   });
   return metrics;
-}
-
-/** Request listener for the worker's small HTTP server: `/metrics` and `/healthz`. */
-export function metricsListener(
-  registry: Registry,
-): (req: IncomingMessage, res: ServerResponse) => void {
-  return (req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD' }).end();
-      return;
-    }
-    if (path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-      return;
-    }
-    if (path === '/metrics') {
-      registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
-        () => res.writeHead(500).end(),
-      );
-      return;
-    }
-    res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"Not found"}');
-  };
 }

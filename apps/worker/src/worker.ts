@@ -5,6 +5,7 @@ import {
   type EventJobData,
   type EventLedger,
   type EventQueue,
+  HistoryWriter,
   openQueue,
   type QueuePath,
   queueShards,
@@ -14,6 +15,7 @@ import {
 } from '@groq-webhooks/queue';
 import type { Logger, Registry } from '@groq-webhooks/telemetry';
 import type { Tracer } from '@opentelemetry/api';
+import { type AttemptHistoryWriter, attemptHistory } from './attempt-history.js';
 import { bullmqWorkerOptions } from './bullmq-options.js';
 import { watchLocks, watchRenewals } from './lock-watch.js';
 import {
@@ -64,6 +66,11 @@ export interface WorkerDeps {
   name?: string;
   /** Delay before re-trying a job whose event is busy elsewhere. Default 1 s. */
   requeueDelayMs?: number;
+  /**
+   * The event history is on (`ARCHIVE_DATABASE_URL`): every attempt's outcome is recorded in
+   * its shard's history stream. Default: off.
+   */
+  history?: boolean;
   /** When set, every attempt runs inside a span (tracing on). */
   tracer?: Tracer | undefined;
 }
@@ -102,6 +109,8 @@ export function createWorker(deps: WorkerDeps): EventWorker {
   let closing: Promise<void> | undefined;
   let watchdog: NodeJS.Timeout | undefined;
   let ledger: EventLedger | undefined;
+  let history: AttemptHistoryWriter | undefined;
+  let lastHistoryWarning = 0;
 
   const metrics = createWorkerMetrics(deps.registry, () => queueDepth(queues));
 
@@ -112,6 +121,17 @@ export function createWorker(deps: WorkerDeps): EventWorker {
       doneTtlSeconds: settings.idempotencyTtlSeconds,
     });
     ledger = events;
+    history =
+      deps.history === true
+        ? attemptHistory(new HistoryWriter({ client: storeClient, settings }), (error, count) => {
+            if (Date.now() - lastHistoryWarning < 5000) return;
+            lastHistoryWarning = Date.now();
+            logger.warn(
+              { err: error, records: count },
+              'Attempt records of the event history not written',
+            );
+          })
+        : undefined;
     const processor = createProcessor({
       handlers: deps.handlers,
       ledger: events,
@@ -125,6 +145,8 @@ export function createWorker(deps: WorkerDeps): EventWorker {
       shutdown: shutdown.signal,
       claims,
       ordering: handlerOptions(deps.handlers).ordering,
+      history,
+      workerName: deps.name ?? 'groq-worker',
       tracer: deps.tracer,
     });
     watchdog = watchRenewals(claims, settings.lockDurationMs, logger);
@@ -185,6 +207,7 @@ export function createWorker(deps: WorkerDeps): EventWorker {
       );
       if (!closed) logger.warn('Workers did not close in time; cutting connections');
       await markUnfinishedDone();
+      await history?.flush();
       await Promise.allSettled(queues.map((queue) => queue.close()));
     } finally {
       clearTimeout(graceTimer);

@@ -20,8 +20,10 @@ export interface HistoryPoolOptions {
 }
 
 /**
- * A `pg` pool for the history database. Errors of idle connections (the server restarted) are
- * swallowed: the next query reconnects, and a failing query reports the outage to its caller.
+ * A `pg` pool for the history database. Connection errors (the server stopped or restarted) are
+ * swallowed, on idle connections and on those checked out alike: a checked-out client emits
+ * them on itself, and an 'error' nobody listens to ends the process. The next query reconnects,
+ * and a failing query reports the outage to its caller.
  */
 export function openHistoryPool(url: string, options: HistoryPoolOptions = {}): pg.Pool {
   const pool = new pg.Pool({
@@ -33,6 +35,7 @@ export function openHistoryPool(url: string, options: HistoryPoolOptions = {}): 
     application_name: options.applicationName ?? 'groq-webhooks',
   });
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 

@@ -117,7 +117,7 @@ export function renderDetail(detail: EventDetail): string {
     ['type', detail.type],
     ['state', detail.state],
     ['attempts', `${detail.attempts} of ${detail.maxAttempts}`],
-    ['created', detail.payload.created],
+    ['created', detail.payload?.created ?? '-'],
     ['received', detail.receivedAt],
     ['failed at', detail.failedAt ?? '-'],
     ['last error', detail.lastError || '-'],
@@ -125,7 +125,11 @@ export function renderDetail(detail: EventDetail): string {
   ];
   const width = Math.max(...facts.map(([label]) => label.length));
   const lines = facts.map(([label, value]) => `${label.padEnd(width)}  ${value}`);
-  lines.push('', 'payload:', indent(JSON.stringify(detail.payload, null, 2), '  '));
+  const payload =
+    detail.payload === null
+      ? `(cannot be shown: ${detail.payloadProblem ?? 'unknown reason'})`
+      : JSON.stringify(detail.payload, null, 2);
+  lines.push('', 'payload:', indent(payload, '  '));
   lines.push('', detail.failures.length === 0 ? 'no attempt errors recorded' : 'attempts:');
   for (const failure of detail.failures) {
     lines.push(`  attempt ${failure.attempt}: ${failure.error}`);

@@ -76,4 +76,31 @@ describe('human output', () => {
     expect(text).toMatch(/ {2}attempt 1: Error: boom 1\n {6}at handler \(h\.mjs:1:1\)/);
     expect(text).toMatch(/ {2}attempt 2: Error: boom 2\n {6}at handler \(h\.mjs:2:2\)/);
   });
+
+  it('show: a payload too deep to show is named as such, the rest is shown', () => {
+    const detail: EventDetail = {
+      eventId: 'evt_deep',
+      jobId: 'evt-evt_deep',
+      shard: 0,
+      type: 'resource.created',
+      attempts: 1,
+      lastError: 'boom',
+      failedAt: '2026-11-28T10:00:02.000Z',
+      state: 'failed',
+      payload: null,
+      payloadProblem: 'payload nested more than 1000 levels deep: too deep to show',
+      receivedAt: '2026-11-28T10:00:00.000Z',
+      attemptsStarted: 1,
+      maxAttempts: 8,
+      createdAt: '2026-11-28T10:00:00.000Z',
+      processedAt: '2026-11-28T10:00:01.000Z',
+      failures: [{ attempt: 1, error: 'Error: boom', stack: 'Error: boom\n    at h (h.mjs:1:1)' }],
+    };
+    const text = renderDetail(detail);
+    expect(text).toMatch(/^created\s+-$/m);
+    expect(text).toContain(
+      'payload:\n  (cannot be shown: payload nested more than 1000 levels deep: too deep to show)',
+    );
+    expect(text).toContain('attempt 1: Error: boom');
+  });
 });

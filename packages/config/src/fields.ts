@@ -1,15 +1,23 @@
 /** Environment as given to a process: names to optional strings. */
 export type Env = Readonly<Record<string, string | undefined>>;
 
-/** A bad or missing configuration value. Its message is one line naming the variable. */
+/**
+ * A bad or missing configuration value. Its message is one line naming the variable (and the
+ * setting, when the value was given in code as a setting rather than in the environment).
+ */
 export class ConfigError extends Error {
   override name = 'ConfigError';
   constructor(
     /** The environment variable at fault. */
     readonly variable: string,
-    problem: string,
+    /** What is wrong, e.g. `is required` or `must be a whole number from 1 to 1000, got "0"`. */
+    readonly problem: string,
+    /** The camelCase setting the value came from, when it was given in code. */
+    readonly setting?: string,
   ) {
-    super(`Invalid configuration: ${variable} ${problem}`);
+    super(
+      `Invalid configuration: ${setting === undefined ? variable : `${setting} (${variable})`} ${problem}`,
+    );
   }
 }
 
@@ -44,6 +52,12 @@ export function int(options: { default?: number; min: number; max: number }): Fi
     }
     return parsed;
   };
+}
+
+/** An integer in [min, max], or undefined when unset. */
+export function optionalInt(options: { min: number; max: number }): Field<number | undefined> {
+  const parse = int(options);
+  return (env, name) => (raw(env, name) === undefined ? undefined : parse(env, name));
 }
 
 /** A plain string. */

@@ -6,7 +6,7 @@ import { FailedEvents } from './admin.js';
 import { closeRedis, createRedis, type RedisClient, waitForRedis } from './connection.js';
 import { jobIdFor, queueShards, shardOf } from './naming.js';
 import { EventProducer } from './producer.js';
-import { STOCK_PATH } from './queue-path.js';
+import { chooseQueuePath, STOCK_PATH } from './queue-path.js';
 import type { EventJobData } from './queues.js';
 
 // Two shards, so every lookup has to find the event's own shard.
@@ -149,6 +149,53 @@ describe('FailedEvents against a real redis-server and real BullMQ workers', () 
     ]);
     for (const failure of detail?.failures ?? []) expect(failure.stack).toMatch(/\n\s+at /);
     expect(await admin.show('evt_nope')).toBeUndefined();
+  });
+
+  it('shows a failed event nested too deeply to serialise without its payload, naming why', async () => {
+    startWorkers();
+    // Stored as text, as the ingest stores a body: 100,000 levels, far past what JSON.stringify
+    // survives. The worker parses it fine (JSON.parse does not recurse) and fails it.
+    const deepId = 'evt_deep';
+    const levels = 100_000;
+    const eventJson = `{"id":"${deepId}","type":"resource.updated","data":{"fail":true,"deep":${'['.repeat(levels)}${']'.repeat(levels)}},"created":"2026-11-28T10:00:00Z"}`;
+    const stand = event(deepId, { fail: true });
+    // The fast path stores the body's text as given, as the ingest does.
+    const { path: fast } = await chooseQueuePath('on', { isCluster: false });
+    const textClient = client('producer');
+    await waitForRedis(textClient, 5000);
+    const textProducer = new EventProducer({ client: textClient, settings, path: fast });
+    expect(
+      await textProducer.enqueue(
+        { event: stand, receivedAt: new Date().toISOString(), keyIndex: 0 },
+        2000,
+        eventJson,
+      ),
+    ).toBe('enqueued');
+    await textProducer.close();
+    const nested: Record<string, unknown> = { fail: true };
+    let cursor = nested;
+    for (let i = 0; i < 60; i++) {
+      const inner: Record<string, unknown> = {};
+      cursor.next = inner;
+      cursor = inner;
+    }
+    await send('evt_sixty', nested);
+    await waitFor(async () => (await failedCount()) === 2, { timeoutMs: 15_000 });
+
+    const list = await admin.list({ limit: 10 });
+    expect(list.events.map((e) => e.eventId).sort()).toEqual(['evt_deep', 'evt_sixty']);
+    const deep = await admin.show(deepId);
+    expect(deep).toMatchObject({
+      eventId: deepId,
+      state: 'failed',
+      payload: null,
+      payloadProblem: 'payload nested more than 1000 levels deep: too deep to show',
+      lastError: `boom ${deepId} attempt 2`,
+    });
+    expect(() => JSON.stringify(deep)).not.toThrow();
+    const sixty = await admin.show('evt_sixty');
+    expect(sixty?.payload?.data).toEqual(nested);
+    expect(sixty?.payloadProblem).toBeUndefined();
   });
 
   it('retries a failed event with a fresh attempt budget, and it runs again', async () => {

@@ -9,6 +9,7 @@ import {
   openQueue,
   type QueueHandleSettings,
 } from './queues.js';
+import { MAX_RENDER_DEPTH, nestedDeeperThan, tooDeepProblem } from './render-depth.js';
 
 /** One failed event, as listed. */
 export interface FailedEventSummary {
@@ -42,8 +43,13 @@ export interface AttemptFailure {
 export interface EventDetail extends FailedEventSummary {
   /** Current job state ('failed' unless it moved on). */
   state: JobState | 'unknown';
-  /** The envelope as received. */
-  payload: Envelope;
+  /**
+   * The envelope as received, or null when it cannot be shown: nested deeper than
+   * `MAX_RENDER_DEPTH` (stored before the ingest refused such bodies); `payloadProblem` says why.
+   */
+  payload: Envelope | null;
+  /** Why `payload` is null. */
+  payloadProblem?: string;
   /** ISO-8601 time the ingest accepted it. */
   receivedAt: string;
   /** Attempts started (includes one that may be running). */
@@ -187,10 +193,12 @@ export class FailedEvents {
     if (job === undefined) return undefined;
     const state = await job.getState();
     const stacks = job.stacktrace ?? [];
+    const unrenderable = nestedDeeperThan(job.data.event, MAX_RENDER_DEPTH);
     return {
       ...summarize(job, index),
       state,
-      payload: job.data.event,
+      payload: unrenderable ? null : job.data.event,
+      ...(unrenderable ? { payloadProblem: `payload ${tooDeepProblem()}` } : {}),
       receivedAt: job.data.receivedAt,
       attemptsStarted: job.attemptsStarted,
       maxAttempts: job.opts.attempts ?? 1,

@@ -1,4 +1,5 @@
 import type { RedisClient } from './connection.js';
+import type { DeliveryOutcome, DeliveryRecord, HistoryWriter } from './history.js';
 import { DONE } from './idempotency.js';
 import { idempotencyKey } from './naming.js';
 import type { EventJobData, EventQueue } from './queues.js';
@@ -25,6 +26,29 @@ export interface BatchWriter {
   write(queue: EventQueue, events: readonly BatchEvent[]): Promise<(BatchState | Error)[]>;
 }
 
+/** Where a producer's delivery records go when the event history is on. */
+export interface DeliveryHistory {
+  readonly writer: HistoryWriter;
+  /** A record Redis did not take: the event is queued all the same (and the answer a 200). */
+  onError(error: unknown): void;
+}
+
+/** The delivery record of a batch's event that Redis now holds (or knew). */
+export function deliveryRecord(event: BatchEvent, outcome: DeliveryOutcome): DeliveryRecord {
+  const { data } = event;
+  const record: DeliveryRecord = {
+    kind: 'delivery',
+    eventId: data.event.id,
+    type: data.event.type,
+    created: data.event.created,
+    receivedAt: Date.parse(data.receivedAt),
+    keyIndex: data.keyIndex,
+    outcome,
+  };
+  if (outcome !== 'duplicate') record.payload = event.eventJson ?? JSON.stringify(data.event);
+  return record;
+}
+
 /** One reply of a pipeline: `[error, value]`. */
 type Reply = [error: Error | null, value: unknown];
 
@@ -39,10 +63,12 @@ type Reply = [error: Error | null, value: unknown];
 export class StockBatchWriter implements BatchWriter {
   readonly maxInFlight = 1;
   readonly #client: RedisClient;
+  readonly #history: DeliveryHistory | undefined;
 
   /** `client`: the producer's connection (the one its queues use). */
-  constructor(client: RedisClient) {
+  constructor(client: RedisClient, history: DeliveryHistory | undefined) {
     this.#client = client;
+    this.#history = history;
   }
 
   async write(queue: EventQueue, events: readonly BatchEvent[]): Promise<(BatchState | Error)[]> {
@@ -68,18 +94,32 @@ export class StockBatchWriter implements BatchWriter {
       lookedUp(markers[index], replies?.[index * 2], replies?.[index * 2 + 1]),
     );
     const fresh = events.filter((_, index) => states[index] === 'new');
+    let final = states as (BatchState | Error)[];
     if (fresh.length > 0) {
       // With an existing jobId BullMQ adds nothing, so a race with another ingest stays one job.
-      const added = queue
+      const outcome = await queue
         .addBulk(fresh.map(({ data, jobId }) => ({ name: data.event.type, data, opts: { jobId } })))
         .then(
           (): BatchState => 'added',
           (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
         );
-      const outcome = await added;
-      return states.map((state) => (state === 'new' ? outcome : state));
+      final = states.map((state) => (state === 'new' ? outcome : state));
     }
-    return states as (BatchState | Error)[];
+    await this.#record(events, final);
+    return final;
+  }
+
+  /** The deliveries Redis now holds or knew, in the history (a failed job's: the producer's). */
+  async #record(events: readonly BatchEvent[], states: readonly (BatchState | Error)[]) {
+    const history = this.#history;
+    if (history === undefined) return;
+    const records = events.flatMap((event, index) => {
+      const state = states[index];
+      if (state === 'added') return [deliveryRecord(event, 'received')];
+      if (state === 'known') return [deliveryRecord(event, 'duplicate')];
+      return [];
+    });
+    if (records.length > 0) await history.writer.append(records).catch(history.onError);
   }
 }
 

@@ -85,6 +85,7 @@ export {
   FastPathUnavailableError,
   type QueuePath,
   type QueuePathChoice,
+  queuePathFor,
   queuePathOrExit,
   STOCK_PATH,
 } from './queue-path.js';
@@ -95,4 +96,5 @@ export {
   openQueues,
   type QueueHandleSettings,
 } from './queues.js';
+export { MAX_RENDER_DEPTH, nestedDeeperThan, tooDeepProblem } from './render-depth.js';
 export { storedTrace } from './stored-trace.js';

@@ -5,7 +5,11 @@ import type { DefaultJobOptions } from 'bullmq';
 export const BACKOFF_TYPE = 'groq-exponential';
 /** Longest wait between two attempts. */
 export const MAX_BACKOFF_MS = 10 * 60 * 1000;
-/** Completed jobs are kept this long (for duplicate answers and inspection), then trimmed. */
+/**
+ * Completed jobs are kept this long, seconds, and at most this many (for inspection; duplicates
+ * are answered by the idempotency record), then trimmed. Defaults of `COMPLETED_RETENTION_SECONDS`
+ * and `COMPLETED_RETENTION_COUNT`.
+ */
 export const COMPLETED_RETENTION = { age: 3600, count: 10_000 } as const;
 /** Failed jobs are kept this long for inspection. */
 export const FAILED_RETENTION_SECONDS = 14 * 24 * 3600;
@@ -15,7 +19,10 @@ export function jobOptions(config: JobConfig): DefaultJobOptions {
   return {
     attempts: config.jobAttempts,
     backoff: { type: BACKOFF_TYPE, delay: config.backoffBaseMs },
-    removeOnComplete: { ...COMPLETED_RETENTION },
+    removeOnComplete: {
+      age: config.completedRetentionSeconds ?? COMPLETED_RETENTION.age,
+      count: config.completedRetentionCount ?? COMPLETED_RETENTION.count,
+    },
     removeOnFail: { age: FAILED_RETENTION_SECONDS },
     // One stack per attempt, so an operator sees why every attempt failed.
     stackTraceLimit: Math.max(config.jobAttempts, 10),

@@ -1,6 +1,12 @@
 import { Job } from 'bullmq';
-import type { BatchEvent, BatchWriter } from './batch-writer.js';
+import {
+  type BatchEvent,
+  type BatchWriter,
+  type DeliveryHistory,
+  deliveryRecord,
+} from './batch-writer.js';
 import type { RedisClient } from './connection.js';
+import { HistoryWriter } from './history.js';
 import { jobIdFor, queueShards, shardOf } from './naming.js';
 import type { QueuePath } from './queue-path.js';
 import {
@@ -38,6 +44,12 @@ export interface ProducerDeps {
    * the stock path sends one at a time). Default {@link DEFAULT_MAX_IN_FLIGHT}.
    */
   maxInFlight?: number;
+  /**
+   * The event history is on (`ARCHIVE_DATABASE_URL`): every accepted delivery is recorded in
+   * its shard's history stream. `onError` hears of a record Redis refused after the event itself
+   * was queued (the answer stays a 200). Default: off.
+   */
+  history?: { onError(error: unknown): void };
 }
 
 /** Default of {@link ProducerDeps.maxBatch}. */
@@ -75,14 +87,23 @@ export class EventProducer {
   readonly #queues = new Map<number, Promise<EventQueue>>();
   readonly #batchers: ShardBatcher[];
   readonly #writer: BatchWriter;
+  readonly #history: DeliveryHistory | undefined;
   #closed = false;
 
   constructor(deps: ProducerDeps) {
     this.#client = deps.client;
     this.#settings = deps.settings;
     this.#shards = queueShards(deps.settings);
+    this.#history =
+      deps.history === undefined
+        ? undefined
+        : {
+            writer: new HistoryWriter({ client: deps.client, settings: deps.settings }),
+            onError: (error) => deps.history?.onError(error),
+          };
     this.#writer = deps.path.batchWriter(deps.client, deps.settings, {
       maxInFlight: Math.max(1, deps.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT),
+      history: this.#history,
     });
     const maxBatch = Math.max(1, deps.maxBatch ?? DEFAULT_MAX_BATCH);
     this.#batchers = this.#shards.map(
@@ -162,7 +183,10 @@ export class EventProducer {
         else if (state === 'failed') {
           requeues.push(
             this.#requeue(queue, group.leader.data, group.leader.jobId).then(
-              (outcome) => settleGroup(group, outcome),
+              async (outcome) => {
+                await this.#recordRequeue(group.leader, outcome);
+                settleGroup(group, outcome);
+              },
               (error: unknown) => settleGroup(group, unavailable(error)),
             ),
           );
@@ -172,6 +196,14 @@ export class EventProducer {
     } catch (error) {
       for (const group of all) settleGroup(group, unavailable(error));
     }
+  }
+
+  /** A failed job's redelivery, in the history: requeued (or found queued meanwhile). */
+  async #recordRequeue(event: BatchEvent, outcome: EnqueueOutcome): Promise<void> {
+    const history = this.#history;
+    if (history === undefined) return;
+    const record = deliveryRecord(event, outcome === 'duplicate' ? 'duplicate' : 'requeued');
+    await history.writer.append([record]).catch(history.onError);
   }
 
   /** Puts a permanently failed job back with a fresh attempt budget. Rare: one event at a time. */

@@ -1,5 +1,5 @@
 import type { FastPathConfig, JobConfig, QueueFastPathMode } from '@groq-webhooks/config';
-import { type BatchWriter, StockBatchWriter } from './batch-writer.js';
+import { type BatchWriter, type DeliveryHistory, StockBatchWriter } from './batch-writer.js';
 import { type RedisClient, type RedisSettings, usesCluster } from './connection.js';
 import { checkReviewedScripts, createFastPath } from './fast-path/index.js';
 import { type EventLedger, StockLedger } from './idempotency.js';
@@ -11,11 +11,14 @@ import { type EventLedger, StockLedger } from './idempotency.js';
  */
 export interface QueuePath {
   readonly kind: 'fast' | 'stock';
-  /** The producer's lookup-and-add of one shard's batch over `client`. */
+  /**
+   * The producer's lookup-and-add of one shard's batch over `client`; with `history`, each
+   * delivery is recorded in the event history as well.
+   */
   batchWriter(
     client: RedisClient,
     settings: JobConfig,
-    options: { maxInFlight: number },
+    options: { maxInFlight: number; history: DeliveryHistory | undefined },
   ): BatchWriter;
   /** The worker's idempotency ledger over `client` (and its BullMQ backend, on the fast path). */
   ledger(client: RedisClient, options: { doneTtlSeconds: number }): EventLedger;
@@ -24,7 +27,7 @@ export interface QueuePath {
 /** BullMQ's stock path: works on any BullMQ and on a Redis Cluster. */
 export const STOCK_PATH: QueuePath = {
   kind: 'stock',
-  batchWriter: (client) => new StockBatchWriter(client),
+  batchWriter: (client, _settings, options) => new StockBatchWriter(client, options.history),
   ledger: (client, options) => new StockLedger(client, options),
 };
 
@@ -68,20 +71,28 @@ export async function chooseQueuePath(
 }
 
 /**
- * For a process entry point: the path its configuration asks for, with the fallback's warning
- * handed to `warn` (one line); when `QUEUE_FAST_PATH=on` cannot be met, prints the one line
- * saying why and exits with status 1.
+ * {@link chooseQueuePath} for a parsed configuration, the fallback's warning handed to `warn`
+ * (one line). Throws {@link FastPathUnavailableError} when `QUEUE_FAST_PATH=on` cannot be met.
+ */
+export async function queuePathFor(
+  config: FastPathConfig & RedisSettings,
+  warn: (line: string) => void,
+): Promise<QueuePath> {
+  const choice = await chooseQueuePath(config.queueFastPath, { isCluster: usesCluster(config) });
+  if (choice.warning !== undefined) warn(choice.warning);
+  return choice.path;
+}
+
+/**
+ * For a process entry point: {@link queuePathFor}, but when `QUEUE_FAST_PATH=on` cannot be met,
+ * prints the one line saying why and exits with status 1.
  */
 export async function queuePathOrExit(
   config: FastPathConfig & RedisSettings,
   warn: (line: string) => void,
 ): Promise<QueuePath> {
   try {
-    const choice = await chooseQueuePath(config.queueFastPath, {
-      isCluster: usesCluster(config),
-    });
-    if (choice.warning !== undefined) warn(choice.warning);
-    return choice.path;
+    return await queuePathFor(config, warn);
   } catch (error) {
     if (!(error instanceof FastPathUnavailableError)) throw error;
     process.stderr.write(`${error.message}\n`);

@@ -9,6 +9,7 @@ export {
 } from './sign.js';
 export {
   DEFAULT_TOLERANCE_SECONDS,
+  MAX_SIGNATURES,
   VERIFY_FAILURES,
   type VerifyFailure,
   type VerifyInput,

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { computeSignature, sign } from './sign.js';
-import { type VerifyInput, verify } from './verify.js';
+import { MAX_SIGNATURES, type VerifyInput, verify } from './verify.js';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const TS = '1614265330';
@@ -59,6 +59,21 @@ describe('accepted forms', () => {
     ]) {
       expect(verify(valid({ signature: header })).ok, header).toBe(true);
     }
+  });
+
+  it(`checks at most ${MAX_SIGNATURES} entries of a header: a match past them does not count`, () => {
+    expect(MAX_SIGNATURES).toBe(8);
+    const others = (n: number) =>
+      Array.from({ length: n }, (_, i) => `${i}`.repeat(64).slice(0, 64));
+    expect(verify(valid({ signature: [...others(7), SIG].join(',') })).ok).toBe(true);
+    expect(verify(valid({ signature: [...others(8), SIG].join(',') }))).toEqual({
+      ok: false,
+      reason: 'invalid_signature',
+    });
+    // Malformed entries count too: junk cannot push the work past the cap either.
+    expect(verify(valid({ signature: ['x', 'y', ...others(6), SIG].join(' ') })).ok).toBe(false);
+    // Separators do not count as entries.
+    expect(verify(valid({ signature: `,, ${others(7).join(' ,  ')} ,${SIG}` })).ok).toBe(true);
   });
 
   it('accepts a duplicated header joined by a comma', () => {

@@ -7,6 +7,7 @@ export {
   type Logger,
 } from './logger.js';
 export { Counter, createRegistry, Gauge, Histogram, type Registry } from './metrics.js';
+export { metricsListener } from './metrics-listener.js';
 export {
   contextFromCarrier,
   spanContextFromCarrier,

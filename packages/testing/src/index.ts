@@ -7,7 +7,7 @@ export {
   type SpanAttributeValue,
   startOtlpReceiver,
 } from './otlp-receiver.js';
-export { freePort, freePorts } from './ports.js';
+export { freePort, freePorts, outsideAddress } from './ports.js';
 export {
   postgresBinDir,
   type StartPostgresOptions,

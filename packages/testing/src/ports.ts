@@ -1,4 +1,5 @@
 import { createServer } from 'node:net';
+import { networkInterfaces } from 'node:os';
 
 /** A TCP port that was free on 127.0.0.1 a moment ago. */
 export async function freePort(): Promise<number> {
@@ -22,4 +23,16 @@ export async function freePorts(count: number): Promise<number[]> {
   const ports = new Set<number>();
   while (ports.size < count) ports.add(await freePort());
   return [...ports];
+}
+
+/**
+ * An IPv4 address of this machine that is not loopback, or undefined when it has none: to prove
+ * that a server bound to 127.0.0.1 cannot be reached from the network.
+ */
+export function outsideAddress(): string | undefined {
+  for (const entries of Object.values(networkInterfaces())) {
+    const found = entries?.find((entry) => entry.family === 'IPv4' && !entry.internal);
+    if (found !== undefined) return found.address;
+  }
+  return undefined;
 }

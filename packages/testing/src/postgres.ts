@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { postgresBinDir as findPostgresBinDir } from '../prerequisites.mjs';
 import { freePort } from './ports.js';
 import { type RunningProcess, startProcess } from './process.js';
 import { waitFor } from './wait.js';
@@ -40,20 +41,8 @@ export interface TestPostgres {
 
 /** Where the PostgreSQL server binaries are, or undefined when none are installed. */
 export function postgresBinDir(): string | undefined {
-  const fromEnv = process.env.PG_BIN_DIR;
-  if (fromEnv !== undefined && existsSync(join(fromEnv, 'initdb'))) return fromEnv;
-  try {
-    const dir = execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim();
-    if (existsSync(join(dir, 'initdb'))) return dir;
-  } catch {
-    // No pg_config on PATH: look where Debian installs the server.
-  }
-  const root = '/usr/lib/postgresql';
-  if (!existsSync(root)) return undefined;
-  const versions = readdirSync(root)
-    .filter((name) => /^\d+$/.test(name) && existsSync(join(root, name, 'bin', 'initdb')))
-    .sort((a, b) => Number(b) - Number(a));
-  return versions[0] === undefined ? undefined : join(root, versions[0], 'bin');
+  // The same finder `pnpm test` checks its prerequisites with, before anything is built.
+  return findPostgresBinDir(process.env);
 }
 
 /**

@@ -4,6 +4,8 @@ import { SECRET } from './stack.js';
 
 /** The ingest's body limit in the fuzz scenario: small, so sizes around it are cheap. */
 export const FUZZ_MAX_BODY_BYTES = 4096;
+/** The ingest's default `MAX_JSON_DEPTH`: bodies nested deeper are refused with 400. */
+const MAX_JSON_DEPTH = 64;
 const TOLERANCE_SECONDS = 300;
 const KNOWN_TYPES = ['resource.created', 'resource.updated', 'resource.deleted'] as const;
 
@@ -400,9 +402,23 @@ function bodyBytes(recipe: BodyRecipe, seq: number): { text?: string; bytes?: Ui
   return { text };
 }
 
+/** Nesting depth of a parsed JSON value (a scalar is 0, `{}` is 1), without recursion. */
+function depthOf(value: unknown): number {
+  let deepest = 0;
+  const pending: [unknown, number][] = [[value, 0]];
+  for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
+    const [node, depth] = item;
+    if (typeof node !== 'object' || node === null) continue;
+    deepest = Math.max(deepest, depth + 1);
+    for (const child of Object.values(node)) pending.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
 /**
  * The envelope rules of SPEC §3, written independently of the product: a JSON object with `id`
- * (1-255 code points, well-formed), `type` (1-255), `data` (an object) and `created` (string).
+ * (1-255 code points, well-formed), `type` (1-255), `data` (an object) and `created` (string),
+ * nested at most `MAX_JSON_DEPTH` levels deep.
  */
 function validEnvelope(text: string | undefined): { id: string; canonical: string } | undefined {
   if (text === undefined || text.length === 0) return undefined;
@@ -413,6 +429,7 @@ function validEnvelope(text: string | undefined): { id: string; canonical: strin
     return undefined;
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  if (depthOf(value) > MAX_JSON_DEPTH) return undefined;
   const record = value as Record<string, unknown>;
   const { id, type, data, created } = record;
   if (typeof id !== 'string' || id.length === 0 || [...id].length > 255) return undefined;

@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import { ENTRY, ROOT } from '../../support/paths.js';
 
 /** Receiver secret every fault scenario signs with. */
-export const SECRET = 'whsec_fault-suite-secret';
+export const SECRET = 'whsec_fault-suite-secret-0123456789';
 /** Handler module the workers load: records each completed effect in the effects Redis. */
 export const HANDLERS = fileURLToPath(new URL('./handlers.mjs', import.meta.url));
 /** The BullMQ key prefix of the default queue (QUEUE_PREFIX `{groq}`, QUEUE_NAME `groq-events`). */

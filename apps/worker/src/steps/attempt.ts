@@ -1,5 +1,12 @@
 import type { HandlerContext, Ordering } from '@groq-webhooks/core';
-import type { EventJobData, EventLedger, Job, ResourceTurn } from '@groq-webhooks/queue';
+import type {
+  AttemptRecord,
+  AttemptRecordOutcome,
+  EventJobData,
+  EventLedger,
+  Job,
+  ResourceTurn,
+} from '@groq-webhooks/queue';
 import type { Logger, TraceLogFields } from '@groq-webhooks/telemetry';
 import type { WorkerMetrics } from '../metrics.js';
 
@@ -47,6 +54,8 @@ export interface ProcessorSettings {
 /** An idempotency claim (and resource turn) held by a running handler. */
 export interface HeldClaim {
   eventId: string;
+  /** The id the claim is held under (the event id; replay-scoped for a replay's job). */
+  claimId: string;
   token: string;
   /** The resource whose turn the handler holds (per-resource ordering), renewed with the claim. */
   resourceKey: string | undefined;
@@ -72,6 +81,15 @@ export interface StepDeps {
   claims: Map<string, HeldClaim>;
   /** The handler map's ordering (SPEC §6): `per-resource` takes turns, `none` does not. */
   ordering: Ordering;
+  /** Where each attempt's record goes when the event history is on. */
+  history: AttemptHistory | undefined;
+  /** This worker's name, in the history's attempt records. */
+  workerName: string;
+}
+
+/** Takes the worker's attempt records for the event history (written off the hot path). */
+export interface AttemptHistory {
+  record(record: AttemptRecord): void;
 }
 
 /** One attempt at one job: what every step reads, and its log line's fields. */
@@ -83,7 +101,14 @@ export class Attempt {
   /** 1-based attempt number. */
   readonly number: number;
   eventId: string;
+  /**
+   * The id the event's idempotency record is kept under: the event id, or for a replay's job
+   * the event id scoped by the replay (a replay runs an event again, once per replay command).
+   */
+  claimId: string;
   type: string;
+  /** Epoch ms the attempt started (history records). */
+  readonly startedAt = Date.now();
   /** The resource the event is about, once known (`ctx.resourceKey`). */
   resourceKey: string | undefined = undefined;
   /** The resource turn this attempt holds, once taken. */
@@ -100,6 +125,7 @@ export class Attempt {
     this.token = token;
     this.number = job.attemptsMade + 1;
     this.eventId = eventId;
+    this.claimId = eventId;
     this.type = job.name;
   }
 
@@ -194,10 +220,40 @@ export class AttemptContext implements HandlerContext {
   }
 }
 
+/**
+ * Writes how the attempt ended to the event history (when it is on): the outcomes that end an
+ * attempt, not the waits (a busy claim or resource, shutdown), which spend none.
+ */
+export function recordAttempt(
+  attempt: Attempt,
+  deps: StepDeps,
+  outcome: AttemptRecordOutcome,
+  error?: Error,
+): void {
+  if (deps.history === undefined) return;
+  const record: AttemptRecord = {
+    kind: 'attempt',
+    eventId: attempt.eventId,
+    type: attempt.type,
+    attempt: attempt.number,
+    startedAt: attempt.startedAt,
+    endedAt: Date.now(),
+    worker: deps.workerName,
+    outcome,
+  };
+  if (error !== undefined) {
+    record.error = error.message;
+    record.errorType = error.name;
+  }
+  const replay = attempt.job.data?.replay;
+  if (typeof replay === 'string') record.replayId = replay;
+  deps.history.record(record);
+}
+
 /** Gives back a claim the job's fetch took, logging (not throwing) when Redis refuses. */
 export async function giveBackQuietly(attempt: Attempt, deps: StepDeps): Promise<void> {
   try {
-    await deps.ledger.giveBack(attempt.eventId, attempt.jobId, attempt.token);
+    await deps.ledger.giveBack(attempt.claimId, attempt.jobId, attempt.token);
   } catch (error) {
     // The claim then expires with its TTL (one lock duration).
     deps.logger.warn({ eventId: attempt.eventId, err: toError(error) }, 'Could not release claim');

@@ -1,5 +1,5 @@
 import { DelayedError } from '@groq-webhooks/queue';
-import { type Attempt, giveBackQuietly, type StepDeps } from './attempt.js';
+import { type Attempt, giveBackQuietly, recordAttempt, type StepDeps } from './attempt.js';
 import type { ValidEvent } from './validate.js';
 
 /**
@@ -22,7 +22,7 @@ export async function claim(attempt: Attempt, valid: ValidEvent, deps: StepDeps)
     throw new DelayedError();
   }
   const claimed = await ledger.claim(
-    valid.event.id,
+    attempt.claimId,
     attempt.jobId,
     attempt.token,
     settings.lockDurationMs,
@@ -31,10 +31,11 @@ export async function claim(attempt: Attempt, valid: ValidEvent, deps: StepDeps)
   if (claimed === 'done') {
     deps.logger.info(attempt.line('skipped-done'), 'Event already handled; skipped');
     deps.metrics.processed.inc({ type: valid.type });
+    recordAttempt(attempt, deps, 'skipped');
     return false;
   }
   // A dead worker's claim lapses with its lock: look again right then, not a full delay later.
-  const left = await ledger.claimTtlMs(valid.event.id).catch(() => settings.requeueDelayMs);
+  const left = await ledger.claimTtlMs(attempt.claimId).catch(() => settings.requeueDelayMs);
   await delay(attempt, Math.min(settings.requeueDelayMs, Math.max(left, 0) + 20));
   deps.logger.info(
     attempt.line('delayed-busy'),

@@ -1,6 +1,6 @@
 import { createdMillis, resourceKeyOf } from '@groq-webhooks/core';
 import { DelayedError } from '@groq-webhooks/queue';
-import { type Attempt, releaseQuietly, type StepDeps } from './attempt.js';
+import { type Attempt, recordAttempt, releaseQuietly, type StepDeps } from './attempt.js';
 import type { ValidEvent } from './validate.js';
 
 /** Shortest and longest wait before a job whose resource is busy is looked at again. */
@@ -32,9 +32,10 @@ export async function takeTurn(
     return true;
   }
   if (taken.outcome === 'stale') {
-    await ledger.markHandled(valid.event.id, attempt.jobId);
+    await ledger.markHandled(attempt.claimId, attempt.jobId);
     deps.metrics.processed.inc({ type: valid.type });
     deps.metrics.stale.inc({ type: valid.type });
+    recordAttempt(attempt, deps, 'stale');
     deps.logger.info(
       { ...attempt.line('stale'), resourceKey: key },
       taken.deleted
@@ -44,7 +45,7 @@ export async function takeTurn(
     return false;
   }
   // Busy: its claim is given up too, or the retry (a new lock token) would find it held.
-  await releaseQuietly(deps, valid.event.id, attempt.token, undefined);
+  await releaseQuietly(deps, attempt.claimId, attempt.token, undefined);
   const wait = TURN_WAIT_MIN_MS + Math.floor(Math.random() * (TURN_WAIT_MAX_MS - TURN_WAIT_MIN_MS));
   const due = Date.now() + Math.min(wait, taken.heldForMs + TURN_WAIT_MIN_MS);
   await attempt.job.moveToDelayed(due, attempt.token);

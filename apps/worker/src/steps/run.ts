@@ -42,6 +42,7 @@ export async function runHandler(
   const abort = new AttemptAbort();
   deps.claims.set(attempt.jobId, {
     eventId: attempt.eventId,
+    claimId: attempt.claimId,
     token: attempt.token,
     resourceKey: attempt.turn?.key,
     renewedAt: Date.now(),

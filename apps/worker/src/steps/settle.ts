@@ -1,6 +1,12 @@
 import { DelayedError, UnrecoverableError } from '@groq-webhooks/queue';
 import { writeLine } from '@groq-webhooks/telemetry';
-import { type Attempt, releaseQuietly, ShutdownAbortError, type StepDeps } from './attempt.js';
+import {
+  type Attempt,
+  recordAttempt,
+  releaseQuietly,
+  ShutdownAbortError,
+  type StepDeps,
+} from './attempt.js';
 import type { RunResult } from './run.js';
 import type { ValidEvent } from './validate.js';
 
@@ -18,7 +24,7 @@ export async function settle(
   deps: StepDeps,
 ): Promise<void> {
   const { ledger, metrics } = deps;
-  const eventId = valid.event.id;
+  const eventId = attempt.claimId;
   const turn = attempt.turn;
   if (result.error === undefined) {
     try {
@@ -33,6 +39,7 @@ export async function settle(
     }
     metrics.processed.inc({ type: valid.type });
     writeLine(deps.logger, 'info', attempt.line('completed'), 'Event handled');
+    recordAttempt(attempt, deps, 'completed');
     return;
   }
   if (result.succeeded) {
@@ -64,6 +71,7 @@ export async function settle(
     },
     willRetry ? 'Handler failed; will retry' : 'Handler failed; no attempts left',
   );
+  recordAttempt(attempt, deps, willRetry ? 'retrying' : 'failed', error);
   throw failure;
 }
 
@@ -71,7 +79,7 @@ export async function settle(
 async function markedLate(attempt: Attempt, valid: ValidEvent, deps: StepDeps): Promise<void> {
   const turn = attempt.turn;
   await deps.ledger.markDone(
-    valid.event.id,
+    attempt.claimId,
     turn === undefined ? undefined : { turn, owner: attempt.token },
   );
   deps.metrics.processed.inc({ type: valid.type });
@@ -79,6 +87,7 @@ async function markedLate(attempt: Attempt, valid: ValidEvent, deps: StepDeps): 
     attempt.line('completed'),
     'Event handled (marked done late: it finished as it was aborted, or Redis refused the first mark)',
   );
+  recordAttempt(attempt, deps, 'completed');
 }
 
 /**

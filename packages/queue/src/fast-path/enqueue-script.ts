@@ -15,10 +15,17 @@ import { DONE } from '../idempotency.js';
  * marker: about half the Redis CPU of running BullMQ's script per event (docs/performance.md).
  * Used only while BullMQ's `addStandardJob` is the reviewed text (`reviewed-scripts.ts`).
  *
+ * With the event history on, each event added or known also gets its `delivery` record in the
+ * shard's history stream, in the same atomic call (`history.ts` gives the format): `received`
+ * for an added one, `duplicate` for a known one (a failed one is requeued, and recorded, by the
+ * producer).
+ *
  * KEYS: wait, paused, meta, id, completed, delayed, active, events, marker (BullMQ's order), the
- * failed set, then the N events' done-markers.
+ * failed set, then the N events' done-markers, then (history on) the history stream.
  * ARGV: the queue's key prefix (`<prefix>:<name>:`), the timestamp (ms), the JSON of the job
- * options every job shares (without its id), then for each event its job id, name and JSON data.
+ * options every job shares (without its id), the number of values per event (3, or 8 with the
+ * history), then for each event its job id, name and JSON data, and with the history its id,
+ * `created`, receipt time (ms), key index and payload text.
  * Replies one number per event: 0 added, 1 known (done-marker or live job), 2 its job failed for
  * good.
  */
@@ -29,12 +36,15 @@ local eventsKey, markerKey, failedKey = KEYS[8], KEYS[9], KEYS[10]
 local prefix = ARGV[1]
 local timestamp = ARGV[2]
 local optsTail = ARGV[3] == '{}' and '}' or (',' .. string.sub(ARGV[3], 2))
-local n = (#ARGV - 3) / 3
+local width = tonumber(ARGV[4])
+local n = (#ARGV - 4) / width
+local historyKey = KEYS[11 + n]
 local states = {}
 local added = {}
 local maxEvents
 for i = 1, n do
-  local jobId = ARGV[3 * i + 1]
+  local at = 4 + (i - 1) * width
+  local jobId = ARGV[at + 1]
   local jobKey = prefix .. jobId
   local doneKey = KEYS[10 + i]
   -- Usually neither exists: one lookup answers that.
@@ -56,14 +66,24 @@ for i = 1, n do
         rcall('HSET', metaKey, 'opts.maxLenEvents', maxEvents)
       end
     end
-    local name = ARGV[3 * i + 2]
-    rcall('HMSET', jobKey, 'name', name, 'data', ARGV[3 * i + 3],
+    local name = ARGV[at + 2]
+    rcall('HMSET', jobKey, 'name', name, 'data', ARGV[at + 3],
       'opts', '{"jobId":' .. cjson.encode(jobId) .. optsTail,
       'timestamp', timestamp, 'delay', 0, 'priority', 0)
     rcall('XADD', eventsKey, '*', 'event', 'added', 'jobId', jobId, 'name', name)
     rcall('XADD', eventsKey, 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', jobId)
     added[#added + 1] = jobId
     states[i] = 0
+  end
+  if historyKey and states[i] ~= 2 then
+    local fields = {'v', '1', 'kind', 'delivery', 'id', ARGV[at + 4], 'type', ARGV[at + 2],
+      'created', ARGV[at + 5], 'at', ARGV[at + 6], 'key', ARGV[at + 7],
+      'outcome', states[i] == 0 and 'received' or 'duplicate'}
+    if states[i] == 0 then
+      fields[#fields + 1] = 'payload'
+      fields[#fields + 1] = ARGV[at + 8]
+    end
+    rcall('XADD', historyKey, '*', unpack(fields))
   end
 end
 if #added > 0 then

@@ -21,6 +21,8 @@ export function createFastPath(scripts: ReviewedScripts): QueuePath {
       new FastBatchWriter(client, {
         maxInFlight: options.maxInFlight,
         storedOptions: storedJobOptions(jobOptions(settings)),
+        // The script writes the records, atomically with the jobs.
+        history: options.history !== undefined,
       }),
     ledger: (client, options) =>
       new FastLedger(client, { doneTtlSeconds: options.doneTtlSeconds, finishScript }),
