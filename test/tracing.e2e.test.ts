@@ -114,6 +114,7 @@ function renderTree(spans: CollectedSpan[]): string {
     'groq.webhook.outcome',
     'http.response.status_code',
     'groq.enqueue.outcome',
+    'groq.resource_key',
     'groq.attempt',
     'groq.attempt.outcome',
     'error.type',
@@ -130,6 +131,7 @@ function renderTree(spans: CollectedSpan[]): string {
       walk(span.spanId, depth + 1);
     }
   };
+  lines.push(`trace ${spans[0]?.traceId}`);
   walk(undefined, 0);
   return lines.join('\n');
 }
@@ -226,7 +228,11 @@ describe.each(['on', 'off'] as const)('tracing with QUEUE_FAST_PATH=%s', (queueP
         name: `process ${queueName}`,
         kind: CONSUMER,
         service: 'groq-webhooks-worker',
-        attributes: { 'groq.event.id': id, 'groq.event.type': 'resource.created' },
+        attributes: {
+          'groq.event.id': id,
+          'groq.event.type': 'resource.created',
+          'groq.resource_key': 'res_traced',
+        },
       });
     }
     expect(first.attributes).toMatchObject({
