@@ -48,13 +48,16 @@ describe('pnpm bench --quick', () => {
       expect(row.requests).toBeGreaterThan(0);
       expect(row.ackedWithoutJob).toBe(0);
     }
-    expect(ingest.map((row) => row.kind).sort()).toEqual(['fast', 'stock']);
+    expect(ingest.map((row) => row.kind).sort()).toEqual(['fast', 'history', 'stock']);
     expect(report.workers.map((row) => row.kind).sort()).toEqual([
       'bare',
       'fast',
+      'history',
       'stock',
       'unordered',
     ]);
+    // The worst case of per-resource ordering ran, one event at a time.
+    expect(result.stdout).toMatch(/at most 1 handler\(s\) running at once; 0 failed/);
     for (const row of report.workers) {
       expect(row.jobsPerSecond).toBeGreaterThan(0);
       expect(row.failed).toBe(0);
