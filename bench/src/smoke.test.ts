@@ -23,8 +23,8 @@ describe('pnpm bench --quick', () => {
         execFile(
           process.execPath,
           // Every variant but `trace100`: its tracing twin `trace1` runs the same code and
-          // sink, at another sampler.
-          [MAIN, '--quick', '--variants', 'stock,unordered,trace1', '--out', out],
+          // sink, at another sampler (and `previous`, which needs --compare-with).
+          [MAIN, '--quick', '--variants', 'stock,unordered,history,trace1', '--out', out],
           { timeout: 150_000 },
           (error, stdout, stderr) =>
             resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
@@ -52,14 +52,17 @@ describe('pnpm bench --quick', () => {
       expect(row.requests).toBeGreaterThan(0);
       expect(row.ackedWithoutJob).toBe(0);
     }
-    expect(ingest.map((row) => row.kind).sort()).toEqual(['fast', 'stock', 'trace1']);
+    expect(ingest.map((row) => row.kind).sort()).toEqual(['fast', 'history', 'stock', 'trace1']);
     expect(report.workers.map((row) => row.kind).sort()).toEqual([
       'bare',
       'fast',
+      'history',
       'stock',
       'trace1',
       'unordered',
     ]);
+    // The worst case of per-resource ordering ran, one event at a time.
+    expect(result.stdout).toMatch(/at most 1 handler\(s\) running at once; 0 failed/);
     for (const row of report.workers) {
       expect(row.jobsPerSecond).toBeGreaterThan(0);
       expect(row.failed).toBe(0);

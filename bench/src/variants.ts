@@ -12,6 +12,10 @@ export interface Variant {
   readonly env: Readonly<Record<string, string>>;
   /** Which side it changes: the other side is not measured again for it. */
   readonly sides: readonly ('ingest' | 'worker')[];
+  /** A PostgreSQL the bench starts, its URL passed as `ARCHIVE_DATABASE_URL` (the history). */
+  readonly needsPostgres?: boolean;
+  /** Other builds of the ingest and worker to run (another checkout's `dist/main.js`). */
+  readonly entries?: { readonly ingest: string; readonly worker: string };
   /**
    * It exports traces: the bench starts a sink that accepts and drops them (`trace-sink.ts`)
    * and points the variant's `OTEL_EXPORTER_OTLP_ENDPOINT` at it.
@@ -19,6 +23,7 @@ export interface Variant {
   readonly traceSink?: true;
 }
 
+import { join } from 'node:path';
 import { ENTRY } from './processes.js';
 
 const UNORDERED_HANDLERS = ENTRY.unorderedHandlers;
@@ -39,6 +44,14 @@ export const VARIANTS: readonly Variant[] = [
     description: "BullMQ's stock path (QUEUE_FAST_PATH=off)",
     env: { QUEUE_FAST_PATH: 'off' },
     sides: ['ingest', 'worker'],
+  },
+  {
+    name: 'history',
+    description:
+      'the event history on (ARCHIVE_DATABASE_URL: a PostgreSQL the bench starts; the workers archive into it)',
+    env: {},
+    sides: ['ingest', 'worker'],
+    needsPostgres: true,
   },
   {
     name: 'unordered',
@@ -68,6 +81,23 @@ export const VARIANTS: readonly Variant[] = [
     traceSink: true,
   },
 ];
+
+/**
+ * The same ingest and worker built from another checkout (`--compare-with <dir>`, e.g. the
+ * previous main), with ordering off as it had none: a refactor's cost, side by side.
+ */
+export function previousVariant(checkout: string): Variant {
+  return {
+    name: 'previous',
+    description: `the ingest and worker of ${checkout} (its defaults; the worker without per-resource ordering)`,
+    env: { HANDLERS_MODULE: UNORDERED_HANDLERS },
+    sides: ['ingest', 'worker'],
+    entries: {
+      ingest: join(checkout, 'apps/ingest/dist/main.js'),
+      worker: join(checkout, 'apps/worker/dist/main.js'),
+    },
+  };
+}
 
 /** The variants `--variants a,b` names (default: all), the default one always first. */
 export function chooseVariants(names: string | undefined): Variant[] {

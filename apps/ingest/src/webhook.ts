@@ -1,4 +1,4 @@
-import { parseEnvelope } from '@groq-webhooks/core';
+import { DEFAULT_MAX_JSON_DEPTH, jsonNestedDeeperThan, parseEnvelope } from '@groq-webhooks/core';
 import { type EventJobData, QueueUnavailableError } from '@groq-webhooks/queue';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verify } from '@groq-webhooks/signature';
 import { isoClock, writeLine } from '@groq-webhooks/telemetry';
@@ -11,7 +11,6 @@ import {
   rejectionBody,
   verifyFailureCode,
 } from './errors.js';
-import { DEFAULT_MAX_JSON_DEPTH, jsonNestedDeeperThan } from './json-depth.js';
 import { RequestTrace } from './request-trace.js';
 import type { IngestEnv, OutcomeCode, WebhookDeps } from './types.js';
 

@@ -154,7 +154,9 @@ describe('startWorker', () => {
       }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(MetricsPortError);
       expect((error as Error).message).toMatch(
-        new RegExp(`^Cannot listen on WORKER_METRICS_PORT ${port}: .*EADDRINUSE`),
+        new RegExp(
+          `^Cannot listen on WORKER_METRICS_PORT ${port} \\(WORKER_METRICS_HOST 127\\.0\\.0\\.1\\): .*EADDRINUSE`,
+        ),
       );
     } finally {
       blocker.close();
