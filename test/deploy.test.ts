@@ -18,6 +18,7 @@ interface Service {
   stop_grace_period?: string;
   container_name?: string;
   depends_on?: Record<string, { condition: string }>;
+  profiles?: string[];
 }
 
 const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
@@ -39,14 +40,19 @@ function service(name: string): Service {
 }
 
 describe('docker-compose.yml', () => {
-  it('runs Redis, PostgreSQL, ingest, worker and dashboard', () => {
+  it('runs Redis, PostgreSQL, ingest, worker and dashboard, and Jaeger only in the tracing profile', () => {
     expect(Object.keys(compose.services).sort()).toEqual([
       'dashboard',
       'ingest',
+      'jaeger',
       'postgres',
       'redis',
       'worker',
     ]);
+    for (const name of ['dashboard', 'ingest', 'postgres', 'redis', 'worker']) {
+      expect(service(name).profiles).toBeUndefined();
+    }
+    expect(service('jaeger').profiles).toEqual(['tracing']);
   });
 
   it('keeps the event history in PostgreSQL on a volume, and points every app at it', () => {
@@ -65,6 +71,35 @@ describe('docker-compose.yml', () => {
       /ARCHIVE_RETENTION_DAYS:-30/,
     );
   });
+
+  it("gives Jaeger a pinned image and keeps its UI on the host's loopback", () => {
+    const jaeger = service('jaeger');
+    expect(jaeger.image).toMatch(/^jaegertracing\/jaeger:\d+\.\d+\.\d+$/);
+    expect(jaeger.ports).toEqual(['127.0.0.1:16686:16686']);
+    // The OTLP/HTTP receiver listens where the apps reach it (http://jaeger:4318).
+    expect(jaeger.command?.join(' ')).toContain(
+      'receivers.otlp.protocols.http.endpoint=0.0.0.0:4318',
+    );
+    // No app waits for it: without the profile the service does not exist.
+    for (const name of ['ingest', 'worker', 'dashboard']) {
+      expect(Object.keys(service(name).depends_on ?? {})).not.toContain('jaeger');
+    }
+  });
+
+  it.each(['ingest', 'worker'])(
+    'passes the OpenTelemetry variables to %s, empty by default: tracing stays off unless set',
+    (name) => {
+      const environment = service(name).environment ?? {};
+      for (const variable of [
+        'OTEL_EXPORTER_OTLP_ENDPOINT',
+        'OTEL_TRACES_SAMPLER',
+        'OTEL_TRACES_SAMPLER_ARG',
+      ]) {
+        // Compose's `${NAME:-}`: the host's value, or empty.
+        expect(environment[variable]).toBe(`\${${variable}:-}`);
+      }
+    },
+  );
 
   it('gives Redis AOF everysec, noeviction, a volume and a healthcheck', () => {
     const redis = service('redis');

@@ -3,7 +3,7 @@
 // HMAC check of the same body, which every request already pays.
 //
 //   node bench/dist/json-depth.js
-import { DEFAULT_MAX_JSON_DEPTH, jsonNestedDeeperThan } from '@groq-webhooks/ingest';
+import { DEFAULT_MAX_JSON_DEPTH, jsonNestedDeeperThan } from '@groq-webhooks/core';
 import { computeSignature } from '@groq-webhooks/signature';
 
 /** An envelope of about `bytes` bytes with the shapes real payloads have. */

@@ -10,14 +10,20 @@ import {
   type RedisClient,
 } from '@groq-webhooks/queue';
 import { sign } from '@groq-webhooks/signature';
-import { freePort, startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
+import {
+  freePort,
+  startPostgres,
+  startRedis,
+  type TestRedis,
+  waitFor,
+} from '@groq-webhooks/testing';
 import autocannon from 'autocannon';
 import { benchJob } from './jobs.js';
 import { runMemory } from './memory.js';
 import { cpuMillis } from './proc-stat.js';
 import { ENTRY, machine, ROOT, SECRET, spawnNode, stop } from './processes.js';
 import { runScale } from './scale.js';
-import { chooseVariants, DEFAULT_VARIANT, type Variant } from './variants.js';
+import { chooseVariants, DEFAULT_VARIANT, previousVariant, type Variant } from './variants.js';
 
 // pnpm bench: the real ingest vs a bare Hono server, and the real worker vs a bare BullMQ
 // worker, alternating on the same machine in one run, reported as ratios.
@@ -45,9 +51,12 @@ const { values: args } = parseArgs({
     variants: { type: 'string' },
     // Events of the one-resource ordering run (0 skips it; default 10,000, --quick 500).
     'one-resource': { type: 'string' },
+    // Another checkout (built) whose ingest and worker run beside these, as variant `previous`.
+    'compare-with': { type: 'string' },
   },
 });
 const variants = chooseVariants(args.variants);
+if (args['compare-with'] !== undefined) variants.push(previousVariant(args['compare-with']));
 const sideVariants = (side: 'ingest' | 'worker') =>
   variants.filter((variant) => variant.sides.includes(side));
 const quick = args.quick === true;
@@ -186,8 +195,8 @@ async function loadRound(
   const child =
     variant === undefined
       ? startServer(ENTRY.baseline, { PORT: String(port) })
-      : startServer(ENTRY.ingest, {
-          ...variant.env,
+      : startServer(variant.entries?.ingest ?? ENTRY.ingest, {
+          ...variantEnv(variant),
           PORT: String(port),
           HOST: '127.0.0.1',
           REDIS_URL: redis.url,
@@ -295,9 +304,12 @@ async function workerRound(
     WORKER_CONCURRENCY: String(concurrency),
     WORKER_METRICS_PORT: '0',
     HANDLERS_MODULE: ENTRY.trivialHandlers,
-    ...variant?.env,
+    ...(variant === undefined ? {} : variantEnv(variant)),
   };
-  const child = startServer(variant === undefined ? ENTRY.bareWorker : ENTRY.worker, env);
+  const child = startServer(
+    variant === undefined ? ENTRY.bareWorker : (variant.entries?.worker ?? ENTRY.worker),
+    env,
+  );
   try {
     const remaining = async () => {
       const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
@@ -620,14 +632,50 @@ function ratiosByRound(load: LoadResult[], kind: string): number[] {
   return ratios;
 }
 
+/** Where the tracing variants export: a sink the bench starts when one of them is measured. */
+let traceSinkUrl: string | undefined;
+
+/**
+ * A variant's environment, with the bench's PostgreSQL when it needs one, and the trace sink's
+ * endpoint for the tracing ones.
+ */
+function variantEnv(variant: Variant): Record<string, string> {
+  const env: Record<string, string> = { ...variant.env };
+  if (variant.needsPostgres === true) {
+    if (archiveUrl === undefined) throw new Error(`variant ${variant.name} needs PostgreSQL`);
+    env.ARCHIVE_DATABASE_URL = archiveUrl;
+  }
+  if (variant.traceSink === true) {
+    if (traceSinkUrl === undefined) throw new Error('the trace sink is not running');
+    env.OTEL_EXPORTER_OTLP_ENDPOINT = traceSinkUrl;
+  }
+  return env;
+}
+
+const postgres = variants.some((variant) => variant.needsPostgres === true)
+  ? await startPostgres()
+  : undefined;
+const archiveUrl =
+  postgres === undefined ? undefined : await postgres.createDatabase('groq_bench_history');
 const redis = await startRedis();
 const admin = createRedis({ redisUrl: redis.url, redisClusterNodes: undefined }, 'admin');
 const load: LoadResult[] = [];
 const workers: WorkerResult[] = [];
 let oneResource: OneResourceResult | undefined;
 const oneResourceJobs = Number(args['one-resource'] ?? (quick ? 500 : 10_000));
+let traceSink: ChildProcess | undefined;
 try {
   await waitFor(() => admin.status === 'ready');
+  if (variants.some((variant) => variant.traceSink === true)) {
+    const port = await freePort();
+    traceSink = spawnNode(ENTRY.traceSink, { PORT: String(port) });
+    traceSinkUrl = `http://127.0.0.1:${port}`;
+    const probe = `${traceSinkUrl}/v1/traces`;
+    await waitFor(async () => (await fetch(probe, { method: 'POST', body: '{}' })).ok, {
+      timeoutMs: 10_000,
+      description: 'the trace sink to answer',
+    });
+  }
   if (!args['skip-ingest']) {
     for (let round = 1; round <= rounds; round++) {
       load.push(await loadRound(undefined, round, redis, admin));
@@ -648,8 +696,10 @@ try {
     if (oneResourceJobs > 0) oneResource = await oneResourceRun(oneResourceJobs, 50, redis, admin);
   }
 } finally {
+  if (traceSink !== undefined) await stop(traceSink);
   await closeRedis(admin);
   await redis.cleanup();
+  await postgres?.cleanup();
 }
 
 const date = new Date().toISOString();

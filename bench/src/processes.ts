@@ -12,6 +12,7 @@ export const ENTRY = {
   worker: join(ROOT, 'apps/worker/dist/main.js'),
   baseline: join(ROOT, 'bench/dist/baseline-server.js'),
   bareWorker: join(ROOT, 'bench/dist/bare-worker.js'),
+  traceSink: join(ROOT, 'bench/dist/trace-sink.js'),
   trivialHandlers: join(ROOT, 'bench/fixtures/trivial-handlers.mjs'),
   unorderedHandlers: join(ROOT, 'bench/fixtures/unordered-handlers.mjs'),
   oneAtATimeHandlers: join(ROOT, 'bench/fixtures/one-at-a-time-handlers.mjs'),

@@ -22,7 +22,9 @@ describe('pnpm bench --quick', () => {
       (resolve) => {
         execFile(
           process.execPath,
-          [MAIN, '--quick', '--out', out],
+          // Every variant but `trace100`: its tracing twin `trace1` runs the same code and
+          // sink, at another sampler (and `previous`, which needs --compare-with).
+          [MAIN, '--quick', '--variants', 'stock,unordered,history,trace1', '--out', out],
           { timeout: 150_000 },
           (error, stdout, stderr) =>
             resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
@@ -34,6 +36,8 @@ describe('pnpm bench --quick', () => {
     expect(result.stdout).toContain('Ratio ingest (stock) / baseline');
     expect(result.stdout).toMatch(/- ingest `stock`: [0-9.]+× the `fast` ingest's req\/s/);
     expect(result.stdout).toMatch(/- worker `stock` c=10: [0-9.]+× the `fast` worker's jobs\/s/);
+    expect(result.stdout).toMatch(/- ingest `trace1`: [0-9.]+× the `fast` ingest's req\/s/);
+    expect(result.stdout).toMatch(/- worker `trace1` c=10: [0-9.]+× the `fast` worker's jobs\/s/);
     // --quick measures the worker at concurrency 10 only: the ingest's target line alone.
     expect(result.stdout).toMatch(
       /## Targets \(median round, default variant\)\n\n- Ingest ≥ 0\.50× baseline/,
@@ -48,13 +52,17 @@ describe('pnpm bench --quick', () => {
       expect(row.requests).toBeGreaterThan(0);
       expect(row.ackedWithoutJob).toBe(0);
     }
-    expect(ingest.map((row) => row.kind).sort()).toEqual(['fast', 'stock']);
+    expect(ingest.map((row) => row.kind).sort()).toEqual(['fast', 'history', 'stock', 'trace1']);
     expect(report.workers.map((row) => row.kind).sort()).toEqual([
       'bare',
       'fast',
+      'history',
       'stock',
+      'trace1',
       'unordered',
     ]);
+    // The worst case of per-resource ordering ran, one event at a time.
+    expect(result.stdout).toMatch(/at most 1 handler\(s\) running at once; 0 failed/);
     for (const row of report.workers) {
       expect(row.jobsPerSecond).toBeGreaterThan(0);
       expect(row.failed).toBe(0);

@@ -12,8 +12,18 @@ export interface Variant {
   readonly env: Readonly<Record<string, string>>;
   /** Which side it changes: the other side is not measured again for it. */
   readonly sides: readonly ('ingest' | 'worker')[];
+  /** A PostgreSQL the bench starts, its URL passed as `ARCHIVE_DATABASE_URL` (the history). */
+  readonly needsPostgres?: boolean;
+  /** Other builds of the ingest and worker to run (another checkout's `dist/main.js`). */
+  readonly entries?: { readonly ingest: string; readonly worker: string };
+  /**
+   * It exports traces: the bench starts a sink that accepts and drops them (`trace-sink.ts`)
+   * and points the variant's `OTEL_EXPORTER_OTLP_ENDPOINT` at it.
+   */
+  readonly traceSink?: true;
 }
 
+import { join } from 'node:path';
 import { ENTRY } from './processes.js';
 
 const UNORDERED_HANDLERS = ENTRY.unorderedHandlers;
@@ -36,13 +46,58 @@ export const VARIANTS: readonly Variant[] = [
     sides: ['ingest', 'worker'],
   },
   {
+    name: 'history',
+    description:
+      'the event history on (ARCHIVE_DATABASE_URL: a PostgreSQL the bench starts; the workers archive into it)',
+    env: {},
+    sides: ['ingest', 'worker'],
+    needsPostgres: true,
+  },
+  {
     name: 'unordered',
     description:
       "per-resource ordering off (handlers defined with ordering: 'none'); the default orders events about each of 1,000 resources",
     env: { HANDLERS_MODULE: UNORDERED_HANDLERS },
     sides: ['worker'],
   },
+  {
+    name: 'trace100',
+    description:
+      'tracing on, every trace sampled (OTEL_TRACES_SAMPLER=parentbased_always_on), exported over OTLP/HTTP to a local sink',
+    env: { QUEUE_FAST_PATH: 'on', OTEL_TRACES_SAMPLER: 'parentbased_always_on' },
+    sides: ['ingest', 'worker'],
+    traceSink: true,
+  },
+  {
+    name: 'trace1',
+    description:
+      'tracing on, 1 % of traces sampled (OTEL_TRACES_SAMPLER=parentbased_traceidratio, OTEL_TRACES_SAMPLER_ARG=0.01), exported to a local sink',
+    env: {
+      QUEUE_FAST_PATH: 'on',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.01',
+    },
+    sides: ['ingest', 'worker'],
+    traceSink: true,
+  },
 ];
+
+/**
+ * The same ingest and worker built from another checkout (`--compare-with <dir>`, e.g. the
+ * previous main), with ordering off as it had none: a refactor's cost, side by side.
+ */
+export function previousVariant(checkout: string): Variant {
+  return {
+    name: 'previous',
+    description: `the ingest and worker of ${checkout} (its defaults; the worker without per-resource ordering)`,
+    env: { HANDLERS_MODULE: UNORDERED_HANDLERS },
+    sides: ['ingest', 'worker'],
+    entries: {
+      ingest: join(checkout, 'apps/ingest/dist/main.js'),
+      worker: join(checkout, 'apps/worker/dist/main.js'),
+    },
+  };
+}
 
 /** The variants `--variants a,b` names (default: all), the default one always first. */
 export function chooseVariants(names: string | undefined): Variant[] {

@@ -10,8 +10,15 @@ import {
   isRedisReady,
   type QueuePath,
   queuePathFor,
+  storedTrace,
 } from '@groq-webhooks/queue';
-import { createLogger, type Logger, type Registry } from '@groq-webhooks/telemetry';
+import {
+  createLogger,
+  type Logger,
+  type Registry,
+  startTracing,
+  type Tracing,
+} from '@groq-webhooks/telemetry';
 import type { Hono } from 'hono';
 import { BodyBudget } from './body-budget.js';
 import { createIngestMetrics } from './metrics.js';
@@ -35,7 +42,10 @@ export interface Ingest {
   readonly registry: Registry;
   /** Whether Redis answers now, for your readiness probe. */
   isReady(): Promise<boolean>;
-  /** Stops enqueuing and closes the Redis connection. Stop your server from accepting first. */
+  /**
+   * Stops enqueuing, closes the Redis connection and sends the spans still buffered (tracing).
+   * Stop your server from accepting first.
+   */
   close(): Promise<void>;
 }
 
@@ -49,9 +59,16 @@ export interface IngestParts {
 
 /**
  * Opens the producer side of the queue for a parsed configuration. The Redis client connects in
- * the background: until it does, webhooks get 503 and `isReady` is false.
+ * the background: until it does, webhooks get 503 and `isReady` is false. With `tracing` (the
+ * OpenTelemetry environment asked for it: `startTracing`), every request is traced, and closing
+ * flushes its spans.
  */
-export function openIngest(config: IngestAppConfig, logger: Logger, path: QueuePath): IngestParts {
+export function openIngest(
+  config: IngestAppConfig,
+  logger: Logger,
+  path: QueuePath,
+  tracing?: Tracing,
+): IngestParts {
   const client = createRedis(config, 'producer');
   const metrics = createIngestMetrics();
   let lastHistoryWarning = 0;
@@ -85,6 +102,10 @@ export function openIngest(config: IngestAppConfig, logger: Logger, path: QueueP
       metrics,
       bodyBudget: new BodyBudget(config.maxInflightBodyBytes),
       maxJsonDepth: config.maxJsonDepth,
+      tracing: tracing && {
+        tracer: tracing.tracer,
+        storedTrace: (eventId) => storedTrace(client, config, eventId),
+      },
     },
     isReady: () => isRedisReady(client),
     close() {
@@ -93,6 +114,10 @@ export function openIngest(config: IngestAppConfig, logger: Logger, path: QueueP
           .close()
           .catch((error: unknown) => logger.warn({ err: error }, 'queue close'));
         await closeRedis(client);
+        // The spans still buffered go out before the process does.
+        await tracing
+          ?.shutdown()
+          .catch((error: unknown) => logger.warn({ err: error }, 'tracing flush'));
       })();
       return closing;
     },
@@ -113,7 +138,9 @@ export async function createIngest(options: CreateIngestOptions = {}): Promise<I
   const config = loadIngestSettings(options, process.env);
   const logger = createLogger({ service: 'ingest', level: config.logLevel });
   const path = await queuePathFor(config, (line) => logger.warn(line));
-  const parts = openIngest(config, logger, path);
+  // As the bin: tracing when the standard OpenTelemetry variables ask for it (docs/tracing.md).
+  const tracing = await startTracing({ env: process.env, service: 'ingest', asyncContext: false });
+  const parts = openIngest(config, logger, path, tracing);
   return {
     app: createWebhookApp(parts.deps),
     registry: parts.deps.metrics.registry,

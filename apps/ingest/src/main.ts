@@ -8,7 +8,12 @@ import {
   loadOrExit,
 } from '@groq-webhooks/config';
 import { queuePathOrExit } from '@groq-webhooks/queue';
-import { createLogger, flushAndExit, metricsListener } from '@groq-webhooks/telemetry';
+import {
+  createLogger,
+  flushAndExit,
+  metricsListener,
+  startTracing,
+} from '@groq-webhooks/telemetry';
 import { type Http2Bindings, type HttpBindings, serve } from '@hono/node-server';
 import { createApp } from './app.js';
 import { watchClientErrors } from './client-errors.js';
@@ -22,11 +27,13 @@ const IDLE_SWEEP_MS = 100;
 const config = loadOrExit(() => loadIngestConfig(process.env));
 const logger = createLogger({ service: 'ingest', level: config.logLevel });
 for (const warning of ingestConfigWarnings(config)) logger.warn(warning);
+// Tracing only when the standard OpenTelemetry variables ask for it; otherwise no SDK is loaded.
+const tracing = await startTracing({ env: process.env, service: 'ingest', asyncContext: false });
 // The queue path is chosen once: the fast one when it can be used, else BullMQ's stock one.
 const path = await queuePathOrExit(config, (line) => logger.warn(line));
 // The same wiring as createIngest(). Redis connects in the background: the process serves
 // (503, /readyz 503) while Redis is away.
-const ingest = openIngest(config, logger, path);
+const ingest = openIngest(config, logger, path, tracing);
 const { metrics } = ingest.deps;
 let stopping = false;
 const app = createApp({
@@ -74,6 +81,7 @@ const server = serve(
         toleranceSeconds: config.toleranceSeconds,
         maxBodyBytes: config.maxBodyBytes,
         enqueueTimeoutMs: config.enqueueTimeoutMs,
+        tracing: tracing !== undefined,
         requestTimeoutMs: config.requestTimeoutMs,
         maxConnections: config.maxConnections,
         maxInflightBodyBytes: config.maxInflightBodyBytes,

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { EnqueueOutcome, EventJobData } from '@groq-webhooks/queue';
-import type { Logger } from '@groq-webhooks/telemetry';
+import type { Logger, TraceCarrier } from '@groq-webhooks/telemetry';
+import type { Tracer } from '@opentelemetry/api';
 import type { BodyBudget } from './body-budget.js';
 import type { IngestMetrics } from './metrics.js';
 
@@ -48,6 +49,19 @@ export interface WebhookDeps {
   bodyBudget?: BodyBudget;
   /** Deepest JSON nesting accepted in a body (`MAX_JSON_DEPTH`, default 64). */
   maxJsonDepth?: number;
+  /** Traces every webhook request when set (the OpenTelemetry environment asked for it). */
+  tracing?: IngestTracing | undefined;
+}
+
+/** What the ingest traces with: a tracer, and where a known event's first trace is found. */
+export interface IngestTracing {
+  /** Makes each request's spans. */
+  readonly tracer: Tracer;
+  /**
+   * The trace context stored with an event's job (its first delivery's), for a redelivery's span
+   * link; undefined when the job is gone. `storedTrace` from `@groq-webhooks/queue` fits.
+   */
+  storedTrace(eventId: string): Promise<TraceCarrier | undefined>;
 }
 
 /** Dependencies of `createApp`, the standalone ingest's app. */

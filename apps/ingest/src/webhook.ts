@@ -1,4 +1,4 @@
-import { parseEnvelope } from '@groq-webhooks/core';
+import { DEFAULT_MAX_JSON_DEPTH, jsonNestedDeeperThan, parseEnvelope } from '@groq-webhooks/core';
 import { type EventJobData, QueueUnavailableError } from '@groq-webhooks/queue';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verify } from '@groq-webhooks/signature';
 import { isoClock, writeLine } from '@groq-webhooks/telemetry';
@@ -11,7 +11,7 @@ import {
   rejectionBody,
   verifyFailureCode,
 } from './errors.js';
-import { DEFAULT_MAX_JSON_DEPTH, jsonNestedDeeperThan } from './json-depth.js';
+import { RequestTrace } from './request-trace.js';
 import type { IngestEnv, OutcomeCode, WebhookDeps } from './types.js';
 
 /** Seconds a sender is asked to wait after a 503. */
@@ -36,6 +36,8 @@ class RequestOutcome {
   error: Error | undefined = undefined;
   /** Body bytes reserved in the in-flight budget, given back once the request is answered. */
   heldBytes = 0;
+  /** The request's spans, when tracing. */
+  trace: RequestTrace | undefined = undefined;
 }
 
 /**
@@ -44,8 +46,16 @@ class RequestOutcome {
  * on its root get 405. Side-effect free: it listens nowhere and keeps no state beyond `deps`.
  */
 export function createWebhookApp(deps: WebhookDeps): Hono<IngestEnv> {
-  const { producer, secrets, toleranceSeconds, maxBodyBytes, enqueueTimeoutMs, logger, metrics } =
-    deps;
+  const {
+    producer,
+    secrets,
+    toleranceSeconds,
+    maxBodyBytes,
+    enqueueTimeoutMs,
+    logger,
+    metrics,
+    tracing,
+  } = deps;
   const now = deps.now ?? Date.now;
   const { bodyBudget } = deps;
   const maxJsonDepth = deps.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
@@ -60,6 +70,7 @@ export function createWebhookApp(deps: WebhookDeps): Hono<IngestEnv> {
   app.post('/', async function webhook(c) {
     const started = performance.now();
     const outcome = new RequestOutcome();
+    if (tracing !== undefined) outcome.trace = new RequestTrace(tracing, c.req.routePath);
     logger.debug('webhook request started');
     let response: Response;
     try {
@@ -71,6 +82,7 @@ export function createWebhookApp(deps: WebhookDeps): Hono<IngestEnv> {
     }
     bodyBudget?.give(outcome.heldBytes);
     metrics.countRequest(outcome.code);
+    outcome.trace?.end(outcome, response.status);
     logOutcome(outcome, response.status, performance.now() - started);
     return response;
   });
@@ -94,6 +106,7 @@ export function createWebhookApp(deps: WebhookDeps): Hono<IngestEnv> {
       body = await readIncoming(incoming, headers, maxBodyBytes, bodyBudget);
     }
     outcome.heldBytes = body.byteLength;
+    outcome.trace?.verifying();
     const verified = verify({
       secrets,
       signature: headers ? headers.signature : c.req.header(SIGNATURE_HEADER),
@@ -102,6 +115,7 @@ export function createWebhookApp(deps: WebhookDeps): Hono<IngestEnv> {
       nowSeconds: now() / 1000,
       toleranceSeconds,
     });
+    outcome.trace?.verified(verified);
     if (!verified.ok) {
       const { reason, skewSeconds } = verified;
       throw new IngestError(
@@ -127,6 +141,7 @@ export function createWebhookApp(deps: WebhookDeps): Hono<IngestEnv> {
       receivedAt: isoNow(),
       keyIndex: verified.keyIndex,
     };
+    if (outcome.trace !== undefined) data.trace = outcome.trace.enqueueing(event.id);
     const enqueueStarted = performance.now();
     let result: Awaited<ReturnType<typeof producer.enqueue>>;
     try {
@@ -135,6 +150,7 @@ export function createWebhookApp(deps: WebhookDeps): Hono<IngestEnv> {
     } finally {
       metrics.observeEnqueue((performance.now() - enqueueStarted) / 1000);
     }
+    outcome.trace?.enqueued(result, event.id);
     if (result === 'duplicate') {
       outcome.code = 'duplicate';
       return c.body(DUPLICATE, 200, JSON_HEADERS);
@@ -168,6 +184,7 @@ export function createWebhookApp(deps: WebhookDeps): Hono<IngestEnv> {
     if (!logger.isLevelEnabled(level)) return;
     const error = outcome.error;
     const details = error instanceof IngestError ? error.details : undefined;
+    const traced = outcome.trace?.logFields();
     const fields = {
       code: outcome.code,
       status,
@@ -184,6 +201,8 @@ export function createWebhookApp(deps: WebhookDeps): Hono<IngestEnv> {
             ? error.cause.message
             : error.message
           : undefined,
+      trace_id: traced?.trace_id,
+      span_id: traced?.span_id,
     };
     const msg = status < 400 ? 'webhook accepted' : 'webhook rejected';
     if (error === undefined || details !== undefined || error instanceof QueueUnavailableError) {

@@ -1,17 +1,5 @@
-export {
-  ConfigError,
-  type WorkerEnvSettings,
-} from '@groq-webhooks/config';
-export { MAX_STALLED_COUNT } from './bullmq-options.js';
-export { exampleHandlers } from './example-handlers.js';
-export { HandlersModuleError, handlerMapProblem, loadHandlers } from './handlers-module.js';
-export {
-  createWorkerMetrics,
-  metricsListener,
-  QUEUE_STATES,
-  type QueueState,
-  type WorkerMetrics,
-} from './metrics.js';
+// The worker's public surface: run it inside your own process.
+export { ConfigError, type WorkerEnvSettings } from '@groq-webhooks/config';
 export {
   MetricsPortError,
   type RunningWorker,
@@ -19,15 +7,7 @@ export {
   startWorker,
 } from './start-worker.js';
 export {
-  type AttemptOutcome,
   HandlerAbortedError,
   HandlerTimeoutError,
   ShutdownAbortError,
 } from './steps/attempt.js';
-export {
-  createWorker,
-  DEFAULT_REQUEUE_DELAY_MS,
-  type EventWorker,
-  type WorkerDeps,
-  type WorkerSettings,
-} from './worker.js';

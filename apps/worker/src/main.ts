@@ -2,13 +2,16 @@
 import { loadOrExit, loadWorkerConfig } from '@groq-webhooks/config';
 import type { HandlerMap } from '@groq-webhooks/core';
 import { queuePathOrExit } from '@groq-webhooks/queue';
-import { createLogger, flushAndExit } from '@groq-webhooks/telemetry';
+import { createLogger, flushAndExit, startTracing } from '@groq-webhooks/telemetry';
 import { exampleHandlers } from './example-handlers.js';
 import { HandlersModuleError, loadHandlers } from './handlers-module.js';
 import { MetricsPortError, type OpenedWorker, openWorker } from './start-worker.js';
 
 const config = loadOrExit(() => loadWorkerConfig(process.env));
 const logger = createLogger({ service: 'worker', level: config.logLevel });
+// Tracing only when the standard OpenTelemetry variables ask for it (otherwise no SDK is loaded),
+// started before the handler module loads, so that what it instruments finds the SDK.
+const tracing = await startTracing({ env: process.env, service: 'worker', asyncContext: true });
 
 let handlers: HandlerMap = exampleHandlers;
 if (config.handlersModule !== undefined) {
@@ -34,7 +37,7 @@ const path = await queuePathOrExit(config, (line) => logger.warn(line));
 // The same wiring as startWorker(), plus signals.
 let worker: OpenedWorker;
 try {
-  worker = await openWorker({ config, handlers, logger, path });
+  worker = await openWorker({ config, handlers, logger, path, tracing });
 } catch (error) {
   if (!(error instanceof MetricsPortError)) throw error;
   process.stderr.write(`${error.message}\n`);

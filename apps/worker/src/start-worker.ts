@@ -8,7 +8,14 @@ import {
 } from '@groq-webhooks/config';
 import type { HandlerMap } from '@groq-webhooks/core';
 import { closeRedis, createRedis, type QueuePath, queuePathFor } from '@groq-webhooks/queue';
-import { createLogger, createRegistry, type Logger, type Registry } from '@groq-webhooks/telemetry';
+import {
+  createLogger,
+  createRegistry,
+  type Logger,
+  type Registry,
+  startTracing,
+  type Tracing,
+} from '@groq-webhooks/telemetry';
 import { handlerMapProblem } from './handlers-module.js';
 import { metricsListener } from './metrics.js';
 import { createWorker } from './worker.js';
@@ -30,7 +37,8 @@ export interface RunningWorker {
   /**
    * Stops taking jobs and lets running handlers finish for `graceMs` (default
    * `shutdownGraceMs`, 10 s); then their `ctx.signal` aborts and their events go back to the
-   * queue without spending an attempt. Closes every Redis connection and the metrics server.
+   * queue without spending an attempt. Closes every Redis connection and the metrics server,
+   * and sends the spans still buffered (tracing).
    */
   close(graceMs?: number): Promise<void>;
 }
@@ -58,7 +66,9 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const config = loadWorkerSettings(settings, process.env);
   const logger = createLogger({ service: 'worker', level: config.logLevel });
   const path = await queuePathFor(config, (line) => logger.warn(line));
-  const worker = await openWorker({ config, handlers, logger, path });
+  // As the bin: tracing when the standard OpenTelemetry variables ask for it (docs/tracing.md).
+  const tracing = await startTracing({ env: process.env, service: 'worker', asyncContext: true });
+  const worker = await openWorker({ config, handlers, logger, path, tracing });
   await worker.ready;
   worker.logReady('given to startWorker');
   return worker;
@@ -71,6 +81,8 @@ export interface OpenWorkerDeps {
   logger: Logger;
   /** The stock or the fast path, chosen once for the process. */
   path: QueuePath;
+  /** Set when tracing: every attempt runs inside a span, and closing flushes them. */
+  tracing?: Tracing | undefined;
 }
 
 /** A worker opened by {@link openWorker}: it may still be waiting for Redis. */
@@ -87,7 +99,7 @@ export interface OpenedWorker extends RunningWorker {
  * event history's archiver when `ARCHIVE_DATABASE_URL` is set.
  */
 export async function openWorker(deps: OpenWorkerDeps): Promise<OpenedWorker> {
-  const { config, handlers, logger, path } = deps;
+  const { config, handlers, logger, path, tracing } = deps;
   const registry = createRegistry('worker');
   const server =
     config.metricsPort > 0
@@ -102,6 +114,7 @@ export async function openWorker(deps: OpenWorkerDeps): Promise<OpenedWorker> {
     registry,
     name: `groq-worker-${process.pid}`,
     history: config.archiveDatabaseUrl !== undefined,
+    tracer: tracing?.tracer,
   });
   // The event history: this process's archiver drains the shards' history streams into
   // PostgreSQL, off the handling path (a database that is down only grows the streams).
@@ -136,6 +149,7 @@ export async function openWorker(deps: OpenWorkerDeps): Promise<OpenedWorker> {
           handlers: description,
           metricsPort: config.metricsPort,
           history: history === undefined ? 'off' : 'on',
+          tracing: tracing !== undefined,
         },
         'Worker ready',
       );
@@ -145,6 +159,10 @@ export async function openWorker(deps: OpenWorkerDeps): Promise<OpenedWorker> {
         await worker.close(graceMs);
         await history?.close();
         await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+        // The spans still buffered go out before the process does.
+        await tracing
+          ?.shutdown()
+          .catch((error: unknown) => logger.warn({ err: error }, 'tracing flush'));
       })();
       return closing;
     },

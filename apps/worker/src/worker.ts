@@ -18,6 +18,7 @@ import {
   waitForRedis,
 } from '@groq-webhooks/queue';
 import type { Logger, Registry } from '@groq-webhooks/telemetry';
+import type { Tracer } from '@opentelemetry/api';
 import { type AttemptHistoryWriter, attemptHistory } from './attempt-history.js';
 import { bullmqWorkerOptions } from './bullmq-options.js';
 import { watchLocks, watchRenewals } from './lock-watch.js';
@@ -74,6 +75,8 @@ export interface WorkerDeps {
    * its shard's history stream. Default: off.
    */
   history?: boolean;
+  /** When set, every attempt runs inside a span (tracing on). */
+  tracer?: Tracer | undefined;
 }
 
 /** A worker process's job-running part. */
@@ -160,6 +163,7 @@ export function createWorker(deps: WorkerDeps): EventWorker {
       ordering: handlerOptions(deps.handlers).ordering,
       history,
       workerName: deps.name ?? 'groq-worker',
+      tracer: deps.tracer,
     });
     watchdog = watchRenewals(claims, settings.lockDurationMs, logger);
     for (const shard of shards) {

@@ -26,7 +26,7 @@ describe('ingest config', () => {
       jobAttempts: 8,
       backoffBaseMs: 1000,
       completedRetentionSeconds: 3600,
-      completedRetentionCount: 10_000,
+      completedRetentionCount: undefined,
       headersTimeoutMs: 10_000,
       requestTimeoutMs: 30_000,
       maxConnections: 1024,

@@ -83,7 +83,8 @@ const jobs = {
     BACKOFF_BASE_MS: int({ default: 1000, min: 1, max: 3_600_000 }),
     COMPLETED_RETENTION_SECONDS: int({ default: 3600, min: 1, max: 31_536_000 }),
     // 0: a completed job is deleted at once (the idempotency record still answers duplicates).
-    COMPLETED_RETENTION_COUNT: int({ default: 10_000, min: 0, max: 10_000_000 }),
+    // Unset: 10,000, or 0 when the event history keeps the events (ARCHIVE_DATABASE_URL).
+    COMPLETED_RETENTION_COUNT: optionalInt({ min: 0, max: 10_000_000 }),
   },
   keys: {
     JOB_ATTEMPTS: 'jobAttempts',
@@ -130,8 +131,11 @@ export interface JobConfig {
   readonly backoffBaseMs: number;
   /** Completed jobs older than this are trimmed (default 3600). */
   readonly completedRetentionSeconds?: number;
-  /** At most this many completed jobs are kept (default 10,000; 0 keeps none). */
-  readonly completedRetentionCount?: number;
+  /**
+   * At most this many completed jobs are kept (0 keeps none). Unset: 10,000, or none when the
+   * event history holds every event's payload and outcome.
+   */
+  readonly completedRetentionCount?: number | undefined;
 }
 
 /** Limits of a process's HTTP server against slow and numerous clients. */

@@ -29,3 +29,4 @@ export {
   ORDERINGS,
   type Ordering,
 } from './handlers.js';
+export { DEFAULT_MAX_JSON_DEPTH, jsonNestedDeeperThan } from './json-depth.js';

@@ -124,3 +124,4 @@ export {
   type QueueHandleSettings,
 } from './queues.js';
 export { MAX_RENDER_DEPTH, nestedDeeperThan, tooDeepProblem } from './render-depth.js';
+export { storedTrace } from './stored-trace.js';

@@ -19,6 +19,15 @@ describe('completed-job retention', () => {
     ).toEqual({ age: 60, count: 0 });
   });
 
+  it('keeps no completed job when the event history holds them, unless a count is set', () => {
+    const history = { ...base, archiveDatabaseUrl: 'postgres://history' };
+    expect(jobOptions(history).removeOnComplete).toEqual({ age: 3600, count: 0 });
+    expect(jobOptions({ ...history, completedRetentionCount: 500 }).removeOnComplete).toEqual({
+      age: 3600,
+      count: 500,
+    });
+  });
+
   describe('against a real redis-server and a real BullMQ worker', () => {
     let redis: TestRedis;
     const clients: RedisClient[] = [];

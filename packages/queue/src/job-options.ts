@@ -1,4 +1,4 @@
-import type { JobConfig } from '@groq-webhooks/config';
+import type { CommonConfig, JobConfig } from '@groq-webhooks/config';
 import type { DefaultJobOptions } from 'bullmq';
 
 /** Name of the project's backoff strategy, implemented by {@link backoffDelay}. */
@@ -14,14 +14,21 @@ export const COMPLETED_RETENTION = { age: 3600, count: 10_000 } as const;
 /** Failed jobs are kept this long for inspection. */
 export const FAILED_RETENTION_SECONDS = 14 * 24 * 3600;
 
-/** Default options of every event job. */
-export function jobOptions(config: JobConfig): DefaultJobOptions {
+/**
+ * Default options of every event job. With the event history on (`archiveDatabaseUrl`) and no
+ * count set, completed jobs are not kept: the history holds their payload and outcome, and the
+ * idempotency record answers duplicates, so keeping them would only cost Redis memory.
+ */
+export function jobOptions(
+  config: JobConfig & Partial<Pick<CommonConfig, 'archiveDatabaseUrl'>>,
+): DefaultJobOptions {
+  const historyOn = config.archiveDatabaseUrl !== undefined;
   return {
     attempts: config.jobAttempts,
     backoff: { type: BACKOFF_TYPE, delay: config.backoffBaseMs },
     removeOnComplete: {
       age: config.completedRetentionSeconds ?? COMPLETED_RETENTION.age,
-      count: config.completedRetentionCount ?? COMPLETED_RETENTION.count,
+      count: config.completedRetentionCount ?? (historyOn ? 0 : COMPLETED_RETENTION.count),
     },
     removeOnFail: { age: FAILED_RETENTION_SECONDS },
     // One stack per attempt, so an operator sees why every attempt failed.

@@ -17,6 +17,11 @@ export interface EventJobData {
    * again even though it is marked done, once per replay id (SPEC §6).
    */
   replay?: string;
+  /**
+   * The delivery's trace context (W3C `traceparent`, `tracestate`), when the ingest traces: the
+   * worker's attempt spans are its children, and a redelivery's request span links to it.
+   */
+  trace?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -25,7 +30,9 @@ export interface EventJobData {
  * is serialised twice and the worker parses exactly what the sender signed.
  */
 export function jobDataJson(data: EventJobData, eventJson: string): string {
-  return `{"event":${eventJson},"receivedAt":${JSON.stringify(data.receivedAt)},"keyIndex":${JSON.stringify(data.keyIndex)}}`;
+  const replay = data.replay === undefined ? '' : `,"replay":${JSON.stringify(data.replay)}`;
+  const trace = data.trace === undefined ? '' : `,"trace":${JSON.stringify(data.trace)}`;
+  return `{"event":${eventJson},"receivedAt":${JSON.stringify(data.receivedAt)},"keyIndex":${JSON.stringify(data.keyIndex)}${replay}${trace}}`;
 }
 
 /** A BullMQ queue typed for event jobs (job name = event type). */

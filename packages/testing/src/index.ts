@@ -1,6 +1,12 @@
 export { type StartRedisClusterOptions, startRedisCluster, type TestCluster } from './cluster.js';
 export { captureLines, type TestEnvelope, testEnvelope, testJobData } from './envelopes.js';
 export { type TestQueuePath, testQueuePath } from './fast-path.js';
+export {
+  type CollectedSpan,
+  type OtlpReceiver,
+  type SpanAttributeValue,
+  startOtlpReceiver,
+} from './otlp-receiver.js';
 export { freePort, freePorts, outsideAddress } from './ports.js';
 export {
   postgresBinDir,

@@ -7,7 +7,7 @@ import type {
   Job,
   ResourceTurn,
 } from '@groq-webhooks/queue';
-import type { Logger } from '@groq-webhooks/telemetry';
+import type { Logger, TraceLogFields } from '@groq-webhooks/telemetry';
 import type { WorkerMetrics } from '../metrics.js';
 
 /** How an attempt ended, as written in its log line. */
@@ -113,6 +113,10 @@ export class Attempt {
   resourceKey: string | undefined = undefined;
   /** The resource turn this attempt holds, once taken. */
   turn: ResourceTurn | undefined = undefined;
+  /** How the attempt ended: the outcome its last log line named. */
+  outcome: AttemptOutcome | undefined = undefined;
+  /** The ids of the attempt's span, when tracing: on its log lines and its handler's logger. */
+  traced: TraceLogFields | undefined = undefined;
   readonly #started = performance.now();
 
   constructor(job: Job<EventJobData, void, string>, token: string, eventId: string) {
@@ -125,14 +129,20 @@ export class Attempt {
     this.type = job.name;
   }
 
-  /** The fields of this attempt's log line, written out: an object spread costs more here. */
+  /**
+   * The fields of this attempt's log line, written out: an object spread costs more here. Every
+   * way an attempt ends writes one, so it also records the attempt's {@link Attempt.outcome}.
+   */
   line(outcome: AttemptOutcome) {
+    this.outcome = outcome;
     return {
       eventId: this.eventId,
       type: this.type,
       attempt: this.number,
       durationMs: Math.round(performance.now() - this.#started),
       outcome,
+      trace_id: this.traced?.trace_id,
+      span_id: this.traced?.span_id,
     };
   }
 }
@@ -180,6 +190,7 @@ export class AttemptContext implements HandlerContext {
   readonly attempt: number;
   readonly resourceKey: string | undefined;
   readonly #type: string;
+  readonly #traced: TraceLogFields | undefined;
   readonly #abort: AttemptAbort;
   readonly #parent: Logger;
   #logger: Logger | undefined = undefined;
@@ -189,6 +200,7 @@ export class AttemptContext implements HandlerContext {
     this.attempt = attempt.number;
     this.resourceKey = attempt.resourceKey;
     this.#type = attempt.type;
+    this.#traced = attempt.traced;
     this.#abort = abort;
     this.#parent = parent;
   }
@@ -202,6 +214,7 @@ export class AttemptContext implements HandlerContext {
       eventId: this.eventId,
       type: this.#type,
       attempt: this.attempt,
+      ...this.#traced,
     });
     return this.#logger;
   }
