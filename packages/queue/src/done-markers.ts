@@ -245,26 +245,37 @@ return 1`;
 }
 
 /**
- * Looks events up. KEYS: the group, then the events' claim keys. Replies per event: its
- * marker's expiry (Unix s), 1 when the previous layout's marker says done, else 0.
+ * A script over many events of one marker group: KEYS are the group then the events' claim
+ * keys; `body` runs per event with `key`, `id` (the event id), `now`, `L` and `p` in scope and
+ * sets `replies[i - 1]`.
  */
-export const LOOKUP = `${MARKER_PRELUDE}
+function perEvent(body: string): string {
+  return `${MARKER_PRELUDE}
 local group = KEYS[1]
 local now = clock()
 local L, p = markersLevel(group)
 local replies = {}
 for i = 2, #KEYS do
   local key = KEYS[i]
-  local expiry = markedUntil(group, L, p, ${eventIdOfClaimKey('key')}, now)
+  local id = ${eventIdOfClaimKey('key')}
+${body}
+end
+return replies`;
+}
+
+/**
+ * Looks events up. KEYS: the group, then the events' claim keys. Replies per event: its
+ * marker's expiry (Unix s), 1 when the previous layout's marker says done, else 0.
+ */
+export const LOOKUP = perEvent(`
+  local expiry = markedUntil(group, L, p, id, now)
   if expiry then
     replies[i - 1] = expiry
   elseif rcall('GET', key) == 'done' then
     replies[i - 1] = 1
   else
     replies[i - 1] = 0
-  end
-end
-return replies`;
+  end`);
 
 /**
  * The fresh claims of many events at once (a single Redis; one event per call on a Cluster).
@@ -272,21 +283,14 @@ return replies`;
  * Replies per event: 1 claimed, 2 done, 0 a record exists (the full claim sorts it out: busy,
  * ours, or the previous layout's done).
  */
-export const CLAIM_FRESH = `${MARKER_PRELUDE}
-local group = KEYS[1]
-local now = clock()
-local L, p = markersLevel(group)
-local replies = {}
-for i = 2, #KEYS do
-  if markedUntil(group, L, p, ${eventIdOfClaimKey('KEYS[i]')}, now) then
+export const CLAIM_FRESH = perEvent(`
+  if markedUntil(group, L, p, id, now) then
     replies[i - 1] = 2
-  elseif rcall('SET', KEYS[i], ARGV[i], 'PX', ARGV[1], 'NX') then
+  elseif rcall('SET', key, ARGV[i], 'PX', ARGV[1], 'NX') then
     replies[i - 1] = 1
   else
     replies[i - 1] = 0
-  end
-end
-return replies`;
+  end`);
 
 /**
  * The claim of one event: 'done' (either layout), 'claimed' (free, or ours: the TTL renewed) or
