@@ -267,65 +267,77 @@ export interface LedgerOptions {
   readonly markers?: MarkerSettings | undefined;
 }
 
-/** The stock path's ledger: each step one command on one event's keys. */
-export class StockLedger implements EventLedger {
-  /** BullMQ's own Redis backend. */
-  readonly backendFactory = createRedisBackend;
-  readonly #client: RedisClient;
-  readonly #store: IdempotencyStore;
-  readonly #turns: ResourceTurns;
-  readonly #doneTtlSeconds: number;
+/**
+ * What both paths' ledgers do the same way: renewing and releasing a claim, ending and renewing
+ * a resource's turn, and marking an event done outside a job's completion (retried).
+ */
+export abstract class RedisLedger {
+  readonly doneTtlSeconds: number;
+  protected readonly client: RedisClient;
+  protected readonly store: IdempotencyStore;
+  protected readonly turns: ResourceTurns;
 
   constructor(client: RedisClient, options: LedgerOptions) {
-    this.#client = client;
-    this.#store = new IdempotencyStore(client, options.markers);
-    this.#turns = new ResourceTurns(client, options.doneTtlSeconds);
-    this.#doneTtlSeconds = options.doneTtlSeconds;
+    this.doneTtlSeconds = options.doneTtlSeconds;
+    this.client = client;
+    this.store = new IdempotencyStore(client, options.markers);
+    this.turns = new ResourceTurns(client, options.doneTtlSeconds);
   }
 
+  renew(eventId: string, token: string, ttlMs: number): Promise<boolean> {
+    return this.store.renew(eventId, token, ttlMs);
+  }
+
+  release(eventId: string, token: string): Promise<void> {
+    return this.store.release(eventId, token);
+  }
+
+  endTurn(turn: ResourceTurn, token: string): Promise<void> {
+    return this.turns.end(turn, token, false);
+  }
+
+  renewTurn(resourceKey: string, token: string, ttlMs: number): Promise<boolean> {
+    return this.turns.renew(resourceKey, token, ttlMs);
+  }
+
+  noteTurnWait(queueQualifiedName: string, jobId: string, dueMs: number): Promise<void> {
+    return noteTurnWait(this.client, queueQualifiedName, jobId, dueMs);
+  }
+
+  markDone(eventId: string, ended?: EndedTurn): Promise<void> {
+    return retryDoneMark(() => this.markDoneOnce(eventId, ended));
+  }
+
+  claimTtlMs(eventId: string): Promise<number> {
+    return this.store.claimTtlMs(eventId);
+  }
+
+  /** Writes the event's done-marker, then ends its resource's turn: one try. */
+  protected async markDoneOnce(eventId: string, ended: EndedTurn | undefined): Promise<void> {
+    await this.store.markDone(eventId, this.doneTtlSeconds);
+    if (ended !== undefined) await this.turns.end(ended.turn, ended.owner, true);
+  }
+}
+
+/** The stock path's ledger: each step one command on one event's keys. */
+export class StockLedger extends RedisLedger implements EventLedger {
+  /** BullMQ's own Redis backend. */
+  readonly backendFactory = createRedisBackend;
+
   claim(eventId: string, _jobId: string, token: string, ttlMs: number): Promise<ClaimResult> {
-    return this.#store.claim(eventId, token, ttlMs);
+    return this.store.claim(eventId, token, ttlMs);
   }
 
   async giveBack(): Promise<void> {
     // The stock path's fetch claims nothing.
   }
 
-  renew(eventId: string, token: string, ttlMs: number): Promise<boolean> {
-    return this.#store.renew(eventId, token, ttlMs);
-  }
-
-  release(eventId: string, token: string): Promise<void> {
-    return this.#store.release(eventId, token);
-  }
-
   takeTurn(turn: ResourceTurn, token: string, ttlMs: number): Promise<TurnResult> {
-    return this.#turns.take(turn, token, ttlMs);
+    return this.turns.take(turn, token, ttlMs);
   }
 
-  endTurn(turn: ResourceTurn, token: string): Promise<void> {
-    return this.#turns.end(turn, token, false);
-  }
-
-  renewTurn(resourceKey: string, token: string, ttlMs: number): Promise<boolean> {
-    return this.#turns.renew(resourceKey, token, ttlMs);
-  }
-
-  noteTurnWait(queueQualifiedName: string, jobId: string, dueMs: number): Promise<void> {
-    return noteTurnWait(this.#client, queueQualifiedName, jobId, dueMs);
-  }
-
-  async markHandled(eventId: string, _jobId: string, ended?: EndedTurn): Promise<void> {
-    await this.#store.markDone(eventId, this.#doneTtlSeconds);
-    if (ended !== undefined) await this.#turns.end(ended.turn, ended.owner, true);
-  }
-
-  markDone(eventId: string, ended?: EndedTurn): Promise<void> {
-    return retryDoneMark(() => this.markHandled(eventId, '', ended));
-  }
-
-  claimTtlMs(eventId: string): Promise<number> {
-    return this.#store.claimTtlMs(eventId);
+  markHandled(eventId: string, _jobId: string, ended?: EndedTurn): Promise<void> {
+    return this.markDoneOnce(eventId, ended);
   }
 
   async markUnfinishedDone(): Promise<number> {

@@ -5,17 +5,14 @@ import {
   type ClaimResult,
   type EndedTurn,
   type EventLedger,
-  IdempotencyStore,
   type LedgerOptions,
   PROCESSING,
-  retryDoneMark,
+  RedisLedger,
 } from '../idempotency.js';
 import { DONE_GROUP, idempotencyKey, resourceStateKey } from '../naming.js';
 import {
   createdArg,
-  noteTurnWait,
   type ResourceTurn,
-  ResourceTurns,
   TAKE_TURN,
   type TurnResult,
   turnResult,
@@ -56,12 +53,8 @@ interface TurnCall {
  * turn. It keeps the finish's book: which job completions carry a done-marker, which fetches
  * claimed their event.
  */
-export class FastLedger implements EventLedger, FinishBook {
+export class FastLedger extends RedisLedger implements EventLedger, FinishBook {
   readonly backendFactory: BackendFactory<RedisQueueBackend>;
-  readonly doneTtlSeconds: number;
-  readonly #client: RedisClient;
-  readonly #store: IdempotencyStore;
-  readonly #turns: ResourceTurns;
   readonly shadowUntil: number;
   readonly #freshClaims: Coalescer<{ key: string; value: string }, ClaimResult | undefined>;
   readonly #takenTurns: Coalescer<TurnCall, TurnResult>;
@@ -71,12 +64,8 @@ export class FastLedger implements EventLedger, FinishBook {
   readonly #fetchClaims = new Map<string, string>();
 
   constructor(client: RedisClient, options: LedgerOptions & { finishScript: string }) {
-    const markers = options.markers ?? DEFAULT_MARKER_SETTINGS;
-    this.doneTtlSeconds = options.doneTtlSeconds;
-    this.shadowUntil = markers.shadowUntil;
-    this.#client = client;
-    this.#store = new IdempotencyStore(client, markers);
-    this.#turns = new ResourceTurns(client, options.doneTtlSeconds);
+    super(client, options);
+    this.shadowUntil = (options.markers ?? DEFAULT_MARKER_SETTINGS).shadowUntil;
     // Numbers of keys vary per call: ioredis then takes the key count as first argument.
     client.defineCommand('groqClaimFreshMarked', { lua: CLAIM_FRESH });
     client.defineCommand('groqTakeTurns', { lua: TAKE_TURNS });
@@ -110,19 +99,11 @@ export class FastLedger implements EventLedger, FinishBook {
     // claim sort out busy, ours or the previous layout's done.
     const key = idempotencyKey(eventId);
     const fresh = await this.#freshClaims.add(ttlMs, { key, value: PROCESSING + token });
-    return fresh ?? this.#store.claim(eventId, token, ttlMs);
+    return fresh ?? this.store.claim(eventId, token, ttlMs);
   }
 
   async giveBack(eventId: string, jobId: string, token: string): Promise<void> {
-    if (this.#takeFetchClaim(jobId, token)) await this.#store.release(eventId, token);
-  }
-
-  renew(eventId: string, token: string, ttlMs: number): Promise<boolean> {
-    return this.#store.renew(eventId, token, ttlMs);
-  }
-
-  release(eventId: string, token: string): Promise<void> {
-    return this.#store.release(eventId, token);
+    if (this.#takeFetchClaim(jobId, token)) await this.store.release(eventId, token);
   }
 
   takeTurn(turn: ResourceTurn, token: string, ttlMs: number): Promise<TurnResult> {
@@ -133,31 +114,8 @@ export class FastLedger implements EventLedger, FinishBook {
     });
   }
 
-  endTurn(turn: ResourceTurn, token: string): Promise<void> {
-    return this.#turns.end(turn, token, false);
-  }
-
-  renewTurn(resourceKey: string, token: string, ttlMs: number): Promise<boolean> {
-    return this.#turns.renew(resourceKey, token, ttlMs);
-  }
-
-  noteTurnWait(queueQualifiedName: string, jobId: string, dueMs: number): Promise<void> {
-    return noteTurnWait(this.#client, queueQualifiedName, jobId, dueMs);
-  }
-
   async markHandled(eventId: string, jobId: string, ended?: EndedTurn): Promise<void> {
     this.#doneMarks.set(jobId, { eventId, ended });
-  }
-
-  markDone(eventId: string, ended?: EndedTurn): Promise<void> {
-    return retryDoneMark(async () => {
-      await this.#store.markDone(eventId, this.doneTtlSeconds);
-      if (ended !== undefined) await this.#turns.end(ended.turn, ended.owner, true);
-    });
-  }
-
-  claimTtlMs(eventId: string): Promise<number> {
-    return this.#store.claimTtlMs(eventId);
   }
 
   async markUnfinishedDone(): Promise<number> {
