@@ -23,7 +23,7 @@ import { runMemory } from './memory.js';
 import { cpuMillis } from './proc-stat.js';
 import { ENTRY, machine, ROOT, SECRET, spawnNode, stop } from './processes.js';
 import { runScale } from './scale.js';
-import { chooseVariants, DEFAULT_VARIANT, previousVariant, type Variant } from './variants.js';
+import { chooseVariants, DEFAULT_VARIANT, previousVariants, type Variant } from './variants.js';
 
 // pnpm bench: the real ingest vs a bare Hono server, and the real worker vs a bare BullMQ
 // worker, alternating on the same machine in one run, reported as ratios.
@@ -51,12 +51,13 @@ const { values: args } = parseArgs({
     variants: { type: 'string' },
     // Events of the one-resource ordering run (0 skips it; default 10,000, --quick 500).
     'one-resource': { type: 'string' },
-    // Another checkout (built) whose ingest and worker run beside these, as variant `previous`.
+    // Other checkouts (built), comma-separated, whose ingest and worker run beside these: one
+    // as variant `previous`, several as `previous-<folder name>`.
     'compare-with': { type: 'string' },
   },
 });
 const variants = chooseVariants(args.variants);
-if (args['compare-with'] !== undefined) variants.push(previousVariant(args['compare-with']));
+if (args['compare-with'] !== undefined) variants.push(...previousVariants(args['compare-with']));
 const sideVariants = (side: 'ingest' | 'worker') =>
   variants.filter((variant) => variant.sides.includes(side));
 const quick = args.quick === true;

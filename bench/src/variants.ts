@@ -23,7 +23,7 @@ export interface Variant {
   readonly traceSink?: true;
 }
 
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ENTRY } from './processes.js';
 
 const UNORDERED_HANDLERS = ENTRY.unorderedHandlers;
@@ -83,12 +83,17 @@ export const VARIANTS: readonly Variant[] = [
 ];
 
 /**
- * The same ingest and worker built from another checkout (`--compare-with <dir>`, e.g. the
- * previous main), with ordering off as it had none: a refactor's cost, side by side.
+ * The same ingest and worker built from other checkouts (`--compare-with <dir>[,<dir>…]`, e.g.
+ * the previous main), with ordering off as they had none: a refactor's cost, side by side. One
+ * checkout is variant `previous`; several are `previous-<folder name>`.
  */
-export function previousVariant(checkout: string): Variant {
-  return {
-    name: 'previous',
+export function previousVariants(checkouts: string): Variant[] {
+  const dirs = checkouts
+    .split(',')
+    .map((dir) => dir.trim())
+    .filter((dir) => dir !== '');
+  return dirs.map((checkout) => ({
+    name: dirs.length === 1 ? 'previous' : `previous-${basename(checkout)}`,
     description: `the ingest and worker of ${checkout} (its defaults; the worker without per-resource ordering)`,
     env: { HANDLERS_MODULE: UNORDERED_HANDLERS },
     sides: ['ingest', 'worker'],
@@ -96,7 +101,7 @@ export function previousVariant(checkout: string): Variant {
       ingest: join(checkout, 'apps/ingest/dist/main.js'),
       worker: join(checkout, 'apps/worker/dist/main.js'),
     },
-  };
+  }));
 }
 
 /** The variants `--variants a,b` names (default: all), the default one always first. */

@@ -30,12 +30,15 @@ export type TurnResult =
  * per resource (`groq:resource:<key>`, single key: it runs on a Cluster too): `owner` and `until`
  * while an event of it runs, `newest` (the newest `created` applied) and `deleted`. Redis' clock
  * decides whether a lock has lapsed, so workers' clocks need not agree.
- * Replies {1} acquired, {2, ms left} busy, {3, deleted} stale.
+ * Replies {1} acquired, {2, ms left} busy, {3, deleted} stale. `now`: Redis's clock in
+ * milliseconds (`turnClock()`), read once per script.
  */
 export const TAKE_TURN = `
-local function takeTurn(key, owner, lockMs, created, keepSeconds)
+local function turnClock()
   local time = redis.call('TIME')
-  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+local function takeTurn(key, owner, lockMs, created, keepSeconds, now)
   local state = redis.call('HMGET', key, 'owner', 'until', 'newest', 'deleted')
   if state[1] and state[1] ~= owner and tonumber(state[2]) > now then
     return {2, tonumber(state[2]) - now}
@@ -56,21 +59,24 @@ end`;
  */
 export const END_TURN = `
 local function endTurn(key, owner, created, effect, keepSeconds)
-  if redis.call('HGET', key, 'owner') == owner then
+  local state = redis.call('HMGET', key, 'owner', 'newest')
+  if state[1] == owner then
     redis.call('HDEL', key, 'owner', 'until')
   end
   if effect ~= '' then
-    if created ~= '' then
-      local newest = redis.call('HGET', key, 'newest')
-      if not newest or tonumber(created) > tonumber(newest) then
-        redis.call('HSET', key, 'newest', created)
-      end
+    local moved = {}
+    if created ~= '' and (not state[2] or tonumber(created) > tonumber(state[2])) then
+      moved[#moved + 1] = 'newest'
+      moved[#moved + 1] = created
     end
     if effect == 'resource.deleted' then
-      redis.call('HSET', key, 'deleted', '1')
+      moved[#moved + 1] = 'deleted'
+      moved[#moved + 1] = '1'
     elseif effect == 'resource.created' then
-      redis.call('HSET', key, 'deleted', '0')
+      moved[#moved + 1] = 'deleted'
+      moved[#moved + 1] = '0'
     end
+    if #moved > 0 then redis.call('HSET', key, unpack(moved)) end
     redis.call('EXPIRE', key, keepSeconds)
   end
 end`;
@@ -128,7 +134,7 @@ export class ResourceTurns {
   constructor(client: RedisClient, keepSeconds: number) {
     client.defineCommand('groqTakeTurn', {
       numberOfKeys: 1,
-      lua: `${TAKE_TURN}\nreturn takeTurn(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])`,
+      lua: `${TAKE_TURN}\nreturn takeTurn(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], turnClock())`,
     });
     client.defineCommand('groqEndTurn', {
       numberOfKeys: 1,

@@ -24,9 +24,10 @@ import { type DoneMark, type FinishBook, fusedFinishBackend } from './backend.js
 // keep a resource's state, then owner, lock milliseconds and created per key.
 const TAKE_TURNS = `${TAKE_TURN}
 local replies = {}
+local now = turnClock()
 for i, key in ipairs(KEYS) do
   local at = 2 + (i - 1) * 3
-  replies[i] = takeTurn(key, ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[1])
+  replies[i] = takeTurn(key, ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[1], now)
 end
 return replies`;
 
