@@ -28,34 +28,67 @@ import { chooseVariants, DEFAULT_VARIANT, previousVariants, type Variant } from 
 // pnpm bench: the real ingest vs a bare Hono server, and the real worker vs a bare BullMQ
 // worker, alternating on the same machine in one run, reported as ratios.
 
-const { values: args } = parseArgs({
-  // `pnpm bench -- --scale` hands the `--` through.
-  args: process.argv.slice(2).filter((arg) => arg !== '--'),
-  options: {
-    quick: { type: 'boolean', default: false },
-    // The scale-out benchmark instead (bench/src/scale.ts).
-    scale: { type: 'boolean', default: false },
-    // The Redis memory benchmark instead (bench/src/memory.ts).
-    memory: { type: 'boolean', default: false },
-    rounds: { type: 'string' },
-    duration: { type: 'string' },
-    connections: { type: 'string', default: '50' },
-    'skip-ingest': { type: 'boolean', default: false },
-    'skip-worker': { type: 'boolean', default: false },
-    // Worker concurrencies to measure, comma-separated (default 1,10,50; --quick: 10).
-    'worker-concurrency': { type: 'string' },
-    out: { type: 'string', default: join(ROOT, 'reports') },
-    // Writes a V8 CPU profile of every server/worker process into this directory.
-    'cpu-prof': { type: 'string' },
-    // Configurations of the real ingest and worker to measure, comma-separated (default: all).
-    variants: { type: 'string' },
-    // Events of the one-resource ordering run (0 skips it; default 10,000, --quick 500).
-    'one-resource': { type: 'string' },
-    // Other checkouts (built), comma-separated, whose ingest and worker run beside these: one
-    // as variant `previous`, several as `previous-<folder name>`.
-    'compare-with': { type: 'string' },
-  },
-});
+const USAGE = `Usage: pnpm bench [-- options]   (or: node bench/dist/main.js [options])
+
+  --rounds <n>                rounds (default 5; --quick 1)
+  --duration <s>              seconds of each ingest window (default 10; --quick 2)
+  --connections <n>           ingest load connections (default 50)
+  --worker-concurrency <list> worker concurrencies, comma-separated (default 1,10,50)
+  --variants <list>           configurations to measure beside the default (default: all)
+  --compare-with <dirs>       other built checkouts to run side by side (previous[-<folder>])
+  --one-resource <n>          events of the one-resource ordering run (0 skips it)
+  --skip-ingest, --skip-worker
+  --quick                     a short smoke run
+  --memory                    the Redis memory benchmark instead (bytes per remembered event)
+  --scale                     the scale-out benchmark instead
+  --cpu-prof <dir>            V8 CPU profiles of every server and worker process
+  --out <dir>                 where the report goes (default reports/)
+  --help`;
+
+function parseArgsOrExit<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${USAGE}\n`);
+    process.exit(2);
+  }
+}
+
+const { values: args } = parseArgsOrExit(() =>
+  parseArgs({
+    // `pnpm bench -- --scale` hands the `--` through.
+    args: process.argv.slice(2).filter((arg) => arg !== '--'),
+    options: {
+      help: { type: 'boolean', default: false },
+      quick: { type: 'boolean', default: false },
+      // The scale-out benchmark instead (bench/src/scale.ts).
+      scale: { type: 'boolean', default: false },
+      // The Redis memory benchmark instead (bench/src/memory.ts).
+      memory: { type: 'boolean', default: false },
+      rounds: { type: 'string' },
+      duration: { type: 'string' },
+      connections: { type: 'string', default: '50' },
+      'skip-ingest': { type: 'boolean', default: false },
+      'skip-worker': { type: 'boolean', default: false },
+      // Worker concurrencies to measure, comma-separated (default 1,10,50; --quick: 10).
+      'worker-concurrency': { type: 'string' },
+      out: { type: 'string', default: join(ROOT, 'reports') },
+      // Writes a V8 CPU profile of every server/worker process into this directory.
+      'cpu-prof': { type: 'string' },
+      // Configurations of the real ingest and worker to measure, comma-separated (default: all).
+      variants: { type: 'string' },
+      // Events of the one-resource ordering run (0 skips it; default 10,000, --quick 500).
+      'one-resource': { type: 'string' },
+      // Other checkouts (built), comma-separated, whose ingest and worker run beside these: one
+      // as variant `previous`, several as `previous-<folder name>`.
+      'compare-with': { type: 'string' },
+    },
+  }),
+);
+if (args.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
 const variants = chooseVariants(args.variants);
 if (args['compare-with'] !== undefined) variants.push(...previousVariants(args['compare-with']));
 const sideVariants = (side: 'ingest' | 'worker') =>
