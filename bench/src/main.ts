@@ -309,6 +309,32 @@ async function missingJobs(
   return missing;
 }
 
+/**
+ * A queue holding `jobs` bench events (one `created` for all, spread over `resources`
+ * resources), added 1,000 at a time.
+ */
+async function filledQueue(
+  admin: RedisClient,
+  queueName: string,
+  jobs: number,
+  resources?: number,
+): Promise<ReturnType<typeof openQueue>> {
+  const queue = openQueue(
+    admin,
+    { index: 0, name: queueName, prefix: '{groq}' },
+    { jobAttempts: 8, backoffBaseMs: 1000 },
+  );
+  const created = new Date().toISOString();
+  for (let i = 0; i < jobs; i += 1000) {
+    await queue.addBulk(
+      Array.from({ length: Math.min(1000, jobs - i) }, (_, j) =>
+        benchJob(`evt_${queueName}_${Date.now()}_${i + j}`, i + j, created, resources),
+      ),
+    );
+  }
+  return queue;
+}
+
 async function workerRound(
   variant: Variant | undefined,
   concurrency: number,
@@ -319,19 +345,7 @@ async function workerRound(
   const kind = variant?.name ?? 'bare';
   const queueName = `bench-${kind}-c${concurrency}-r${round}`;
   const jobs = workerJobs(concurrency);
-  const queue = openQueue(
-    admin,
-    { index: 0, name: queueName, prefix: '{groq}' },
-    { jobAttempts: 8, backoffBaseMs: 1000 },
-  );
-  const created = new Date().toISOString();
-  for (let i = 0; i < jobs; i += 1000) {
-    await queue.addBulk(
-      Array.from({ length: Math.min(1000, jobs - i) }, (_, j) =>
-        benchJob(`evt_${queueName}_${Date.now()}_${i + j}`, i + j, created),
-      ),
-    );
-  }
+  const queue = await filledQueue(admin, queueName, jobs);
   const env = {
     REDIS_URL: redis.url,
     QUEUE_NAME: queueName,
@@ -411,19 +425,7 @@ async function oneResourceRun(
   admin: RedisClient,
 ): Promise<OneResourceResult> {
   const queueName = `bench-one-resource-c${concurrency}`;
-  const queue = openQueue(
-    admin,
-    { index: 0, name: queueName, prefix: '{groq}' },
-    { jobAttempts: 8, backoffBaseMs: 1000 },
-  );
-  const created = new Date().toISOString();
-  for (let i = 0; i < jobs; i += 1000) {
-    await queue.addBulk(
-      Array.from({ length: Math.min(1000, jobs - i) }, (_, j) =>
-        benchJob(`evt_${queueName}_${Date.now()}_${i + j}`, i + j, created, 1),
-      ),
-    );
-  }
+  const queue = await filledQueue(admin, queueName, jobs, 1);
   const mostFile = join(args.out ?? 'reports', `.one-resource-most-${process.pid}`);
   mkdirSync(args.out ?? 'reports', { recursive: true });
   const started = performance.now();
