@@ -114,6 +114,39 @@ describe('pnpm start', () => {
         ),
     ).toBe(true);
 
+    // The README's next step: the demo switch fails an event, and `failed list` shows it.
+    const cli = (args: string[], extra: Record<string, string> = {}) =>
+      startProcess(process.execPath, [ENTRY.cli, ...args], {
+        env: { ...env, GROQ_LOCAL_DIR: state, ...extra },
+        cwd: ROOT,
+      });
+    const failing = cli([
+      'trigger',
+      'resource.created',
+      '--id',
+      'evt_start_fail',
+      '--data',
+      '{"demo_fail":true}',
+    ]);
+    expect(await failing.exited).toBe(0);
+    // The worker logs the outcome just before BullMQ moves the job: ask until it is listed.
+    const listed = await waitFor(
+      async () => {
+        // Redis is not on 6379 here: the banner's command, with the REDIS_URL it printed.
+        const failed = cli(['failed', 'list', '--json'], {
+          REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+        });
+        expect(await failed.exited).toBe(0);
+        const list = JSON.parse(failed.output()) as {
+          events: { eventId: string; lastError: string }[];
+        };
+        return list.events.length > 0 ? list : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 200, description: '`failed list` to show evt_start_fail' },
+    );
+    expect(listed.events.map((event) => event.eventId)).toEqual(['evt_start_fail']);
+    expect(listed.events[0]?.lastError).toContain('demo failure');
+
     const pids = [
       ...new Set(
         local
