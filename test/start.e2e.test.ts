@@ -30,7 +30,10 @@ function bareEnv(extra: Record<string, string>): Record<string, string | undefin
 
 describe('pnpm start', () => {
   const dirs: string[] = [];
+  /** `pnpm start`s, stopped as a user would when a test fails early: they remove their Redis. */
+  const starts: RunningProcess[] = [];
   afterAll(async () => {
+    await Promise.all(starts.map((start) => start.stop('SIGTERM', 30_000)));
     await stopAllProcesses();
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
@@ -55,6 +58,7 @@ describe('pnpm start', () => {
       START_POSTGRES_PORT: String(await freePort()),
     });
     const local: RunningProcess = startProcess(process.execPath, [LOCAL], { env, cwd: ROOT });
+    starts.push(local);
     const banner = await local.waitForOutput('groq-webhooks is running', 60_000);
     expect(banner).toBeDefined();
     const redisLine = await local.waitForOutput(/Redis: redis:\/\/127\.0\.0\.1:[0-9]+ \(throwaway/);
@@ -175,6 +179,7 @@ describe('pnpm start', () => {
       START_POSTGRES_PORT: String(await freePort()),
     });
     const pnpm = startProcess('pnpm', ['start'], { env, cwd: ROOT });
+    starts.push(pnpm);
     await pnpm.waitForOutput('groq-webhooks is running', 90_000);
     const redisLine = await pnpm.waitForOutput(/Redis: redis:\/\/127\.0\.0\.1:[0-9]+ \(throwaway/);
     const redisPort = Number(/127\.0\.0\.1:([0-9]+)/.exec(redisLine)?.[1]);
