@@ -1,4 +1,4 @@
-import { type EventJobData, jobIdFor } from '@groq-webhooks/queue';
+import { type EventJobData, jobIdFor, jobTurn } from '@groq-webhooks/queue';
 
 /** Distinct resources the benchmark's events are about (per-resource ordering). */
 export const BENCH_RESOURCES = 1000;
@@ -8,8 +8,10 @@ export const BENCH_RESOURCES = 1000;
  * are spread over `resources` resources (`data.id`), all with the same `created`.
  */
 export function benchJob(id: string, index: number, created: string, resources = BENCH_RESOURCES) {
+  const event = { id, type: 'resource.created', data: { id: `res_${index % resources}` }, created };
   const data: EventJobData = {
-    event: { id, type: 'resource.created', data: { id: `res_${index % resources}` }, created },
+    ...jobTurn(event),
+    event,
     receivedAt: created,
     keyIndex: 0,
   };

@@ -1,5 +1,5 @@
 import { DEFAULT_MAX_JSON_DEPTH, jsonNestedDeeperThan, parseEnvelope } from '@groq-webhooks/core';
-import { type EventJobData, QueueUnavailableError } from '@groq-webhooks/queue';
+import { type EventJobData, jobTurn, QueueUnavailableError } from '@groq-webhooks/queue';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verify } from '@groq-webhooks/signature';
 import { isoClock, writeLine } from '@groq-webhooks/telemetry';
 import { type Context, Hono } from 'hono';
@@ -137,6 +137,7 @@ export function createWebhookApp(deps: WebhookDeps): Hono<IngestEnv> {
     outcome.type = event.type;
 
     const data: EventJobData = {
+      ...jobTurn(event),
       event,
       receivedAt: isoNow(),
       keyIndex: verified.keyIndex,

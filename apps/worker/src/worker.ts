@@ -130,6 +130,7 @@ export function createWorker(deps: WorkerDeps): EventWorker {
     const events = deps.path.ledger(storeClient, {
       doneTtlSeconds: settings.idempotencyTtlSeconds,
       markers: await markerSettings(storeClient),
+      turnsAtFetch: handlerOptions(deps.handlers).ordering === 'per-resource',
     });
     ledger = events;
     // Expired done-markers are dropped in small steps, paced over the fleet.

@@ -4,6 +4,7 @@ import {
   type EventJobData,
   type EventQueue,
   type HistoryWriter,
+  jobTurn,
   replayJobIdFor,
   shardOf,
 } from '@groq-webhooks/queue';
@@ -121,6 +122,7 @@ async function enqueueChunk(
     const event = parsePayload(candidate.payload);
     if (event === undefined) continue;
     const data: EventJobData = {
+      ...jobTurn(event),
       event,
       receivedAt: candidate.receivedAt.toISOString(),
       keyIndex: candidate.keyIndex,

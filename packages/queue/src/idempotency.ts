@@ -231,8 +231,11 @@ export interface EventLedger {
   renew(eventId: string, token: string, ttlMs: number): Promise<boolean>;
   /** Releases `token`'s claim after a failed attempt, so a retry can claim it. */
   release(eventId: string, token: string): Promise<void>;
-  /** Takes the event's turn at its resource for `token`, locked for `ttlMs` (the job lock's). */
-  takeTurn(turn: ResourceTurn, token: string, ttlMs: number): Promise<TurnResult>;
+  /**
+   * Takes the event's turn at its resource for `token`, locked for `ttlMs` (the job lock's). On
+   * the fast path the fetch of job `jobId` may have taken it already: then no command is sent.
+   */
+  takeTurn(turn: ResourceTurn, token: string, ttlMs: number, jobId?: string): Promise<TurnResult>;
   /** Ends `token`'s turn without moving the resource on (the handler failed or never ran). */
   endTurn(turn: ResourceTurn, token: string): Promise<void>;
   /** Extends `token`'s turn with the job's lock; false when it is no longer `token`'s. */
@@ -265,6 +268,11 @@ export interface LedgerOptions {
   readonly doneTtlSeconds: number;
   /** How done-markers are written (`openMarkerSettings`); default the compact layout. */
   readonly markers?: MarkerSettings | undefined;
+  /**
+   * The handlers order events per resource: on the fast path, a job's fetch takes its turn as
+   * it takes its claim. Default false (the worker takes every turn itself).
+   */
+  readonly turnsAtFetch?: boolean | undefined;
 }
 
 /**

@@ -119,6 +119,7 @@ export {
 export {
   type EventJobData,
   type EventQueue,
+  jobTurn,
   openQueue,
   openQueues,
   type QueueHandleSettings,

@@ -1,5 +1,5 @@
 import type { JobConfig } from '@groq-webhooks/config';
-import type { Envelope } from '@groq-webhooks/core';
+import { createdMillis, type Envelope, isEventType, resourceKeyOf } from '@groq-webhooks/core';
 import { Queue } from 'bullmq';
 import type { RedisClient } from './connection.js';
 import { jobOptions } from './job-options.js';
@@ -7,6 +7,13 @@ import { type QueueSettings, type QueueShard, queueShards } from './naming.js';
 
 /** What a job carries: the verified event, when it arrived, and which receiver key matched. */
 export interface EventJobData {
+  /**
+   * The event's turn at its resource (per-resource ordering) as `<created ms>:<resource key>`,
+   * written as the first field of the job's data ({@link jobTurn}) so that the fast path's
+   * finish can take the turn of the job it fetches without parsing the event. Only a hint: the
+   * worker takes the turn itself when it is missing or names another turn than the event does.
+   */
+  turn?: string;
   event: Envelope;
   /** ISO-8601 time the ingest accepted the request. */
   receivedAt: string;
@@ -25,14 +32,28 @@ export interface EventJobData {
 }
 
 /**
+ * `{ turn }` for a job of `event` ({@link EventJobData.turn}), to spread first into its data; `{}`
+ * when the event names no resource, or its key is not plain JSON text (a quote, a backslash or a
+ * control character: the finish reads the field with a pattern, not a JSON parser).
+ */
+export function jobTurn(event: Envelope): { turn?: string } {
+  if (!isEventType(event.type)) return {};
+  const key = resourceKeyOf(event.type, event.data as never);
+  if (key === undefined || JSON.stringify(key) !== `"${key}"`) return {};
+  const created = createdMillis(event.created);
+  return { turn: `${created === undefined ? '' : created}:${key}` };
+}
+
+/**
  * The JSON of a job's data, as `JSON.stringify(data)` lays it out, but with the event written as
  * `eventJson`, the JSON text `data.event` was parsed from: the text as received, so that nothing
  * is serialised twice and the worker parses exactly what the sender signed.
  */
 export function jobDataJson(data: EventJobData, eventJson: string): string {
+  const turn = data.turn === undefined ? '' : `"turn":${JSON.stringify(data.turn)},`;
   const replay = data.replay === undefined ? '' : `,"replay":${JSON.stringify(data.replay)}`;
   const trace = data.trace === undefined ? '' : `,"trace":${JSON.stringify(data.trace)}`;
-  return `{"event":${eventJson},"receivedAt":${JSON.stringify(data.receivedAt)},"keyIndex":${JSON.stringify(data.keyIndex)}${replay}${trace}}`;
+  return `{${turn}"event":${eventJson},"receivedAt":${JSON.stringify(data.receivedAt)},"keyIndex":${JSON.stringify(data.keyIndex)}${replay}${trace}}`;
 }
 
 /** A BullMQ queue typed for event jobs (job name = event type). */

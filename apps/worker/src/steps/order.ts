@@ -26,7 +26,7 @@ export async function takeTurn(
   attempt.resourceKey = key;
   const turn = { key, createdMs: createdMillis(valid.event.created), type: valid.type };
   const { ledger, settings } = deps;
-  const taken = await ledger.takeTurn(turn, attempt.token, settings.lockDurationMs);
+  const taken = await ledger.takeTurn(turn, attempt.token, settings.lockDurationMs, attempt.jobId);
   if (taken.outcome === 'acquired') {
     attempt.turn = turn;
     return true;

@@ -12,7 +12,7 @@ import {
 } from 'bullmq';
 import { type EndedTurn, retryDoneMark } from '../idempotency.js';
 import { idempotencyKey, resourceStateKey } from '../naming.js';
-import { createdArg } from '../ordering.js';
+import { createdArg, type TurnResult, turnResult } from '../ordering.js';
 import { optionsAsJson } from './finish-script.js';
 
 /** What a job's completion writes first: its event's done-marker, and the end of its turn. */
@@ -34,6 +34,20 @@ export interface FinishBook {
   takeDoneMark(jobId: string): DoneMark | undefined;
   /** Fetching `jobId` (as the slot's next job) claimed its event for `token`. */
   claimedAtFetch(jobId: string, token: string): void;
+  /** The fetch also takes the fetched job's turn at its resource (per-resource ordering). */
+  readonly turnsAtFetch: boolean;
+  /** Fetching `jobId` took its turn for `token`: at resource `key`, for `created` (as sent). */
+  turnAtFetch(jobId: string, token: string, turn: FetchedTurn): void;
+  /** `jobId`'s attempt is over (its job completes or fails): a fetch turn it never used goes. */
+  attemptOver(jobId: string): void;
+}
+
+/** A turn the fused finish took for the job it fetched. */
+export interface FetchedTurn {
+  readonly key: string;
+  /** `createdArg` of the turn the fetch took ('' when the event's `created` is not a time). */
+  readonly created: string;
+  readonly result: TurnResult;
 }
 
 /** How BullMQ's packed finishing options are sent to the script. */
@@ -71,6 +85,7 @@ class FusedFinishBackend extends RedisQueueBackend {
   readonly #script: string;
   readonly #encodeOptions: OptionsEncoder;
   readonly #claimPrefix = idempotencyKey('');
+  readonly #turnPrefix = resourceStateKey('');
   readonly #defined = new WeakSet<object>();
 
   constructor(fused: FusedFinish, ...stock: ConstructorParameters<typeof RedisQueueBackend>) {
@@ -95,6 +110,7 @@ class FusedFinishBackend extends RedisQueueBackend {
       this.#defined.add(client);
     }
     const jobId = String(args[JOB_ID_ARG]);
+    this.#book.attemptOver(jobId);
     const mark = args[TARGET_ARG] === 'completed' ? this.#book.takeDoneMark(jobId) : undefined;
     const full = args.slice(0, FIELDS_ARG);
     const options = full[OPTIONS_ARG];
@@ -110,6 +126,8 @@ class FusedFinishBackend extends RedisQueueBackend {
       ended === undefined ? '' : ended.turn.type,
       ended === undefined ? '' : ended.owner,
       this.#book.shadowUntil,
+      this.#book.turnsAtFetch ? '1' : '',
+      this.#turnPrefix,
     );
     const run = (): Promise<unknown> =>
       client.runCommand(FUSED_FINISH, full).then((result: unknown) => this.#noteClaim(result));
@@ -118,16 +136,39 @@ class FusedFinishBackend extends RedisQueueBackend {
     return mark === undefined ? run() : retryDoneMark(run, isRefusal);
   }
 
-  /** The script appends the lock token when it claimed the fetched job's event. */
+  /**
+   * The script appends the lock token when it claimed the fetched job's event, then the turn it
+   * took for it, if any: key, created, and the turn's reply.
+   */
   #noteClaim(result: unknown): unknown {
     if (Array.isArray(result) && result.length > 4) {
-      const [, jobId, , , token] = result as unknown[];
+      const [, jobId, , , token, key, created, code, value] = result as unknown[];
       if (typeof jobId === 'string' && typeof token === 'string') {
         this.#book.claimedAtFetch(jobId, token);
+        const turn = typeof key === 'string' ? fetchedTurn(key, created, code, value) : undefined;
+        if (turn !== undefined) this.#book.turnAtFetch(jobId, token, turn);
       }
       return result.slice(0, 4);
     }
     return result;
+  }
+}
+
+/**
+ * The turn the finish took, from its reply; undefined for a reply it cannot read (never thrown:
+ * the job is finished by then, and the worker takes the turn itself for the same token, which
+ * its owner may take again).
+ */
+function fetchedTurn(
+  key: string,
+  created: unknown,
+  code: unknown,
+  value: unknown,
+): FetchedTurn | undefined {
+  try {
+    return { key, created: String(created ?? ''), result: turnResult([code, value]) };
+  } catch {
+    return undefined;
   }
 }
 

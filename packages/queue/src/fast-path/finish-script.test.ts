@@ -7,7 +7,7 @@ import { closeRedis, createRedis, type RedisClient } from '../connection.js';
 import { IdempotencyStore } from '../idempotency.js';
 import { backoffDelay } from '../job-options.js';
 import { idempotencyKey, jobIdFor, resourceStateKey } from '../naming.js';
-import { type EventJobData, openQueue } from '../queues.js';
+import { type EventJobData, jobTurn, openQueue } from '../queues.js';
 import { fusedFinishBackend } from './backend.js';
 import { fusedFinishScript, optionsAsJson } from './finish-script.js';
 import { FastLedger } from './ledger.js';
@@ -71,7 +71,12 @@ describe('the fused finish backend', { timeout: 30_000 }, () => {
   async function run(
     queueName: string,
     process: (job: Job<EventJobData>, token: string, ledger: FastLedger) => Promise<void>,
-    options: { mode?: FinishMode; concurrency?: number; shadowUntil?: number } = {},
+    options: {
+      mode?: FinishMode;
+      concurrency?: number;
+      shadowUntil?: number;
+      turnsAtFetch?: boolean;
+    } = {},
   ) {
     const mode = options.mode ?? 'fused';
     const connection = createRedis({ redisUrl: redis.url, redisClusterNodes: undefined }, 'worker');
@@ -79,6 +84,7 @@ describe('the fused finish backend', { timeout: 30_000 }, () => {
       doneTtlSeconds: TTL_SECONDS,
       finishScript: script,
       markers: { layout: 'buckets', shadowUntil: options.shadowUntil ?? 0 },
+      turnsAtFetch: options.turnsAtFetch,
     });
     const backendFactory =
       mode === 'stock'
@@ -240,6 +246,151 @@ describe('the fused finish backend', { timeout: 30_000 }, () => {
       newest: String(created),
       deleted: '1',
     });
+  });
+
+  /** Jobs as the ingest makes them: each about `resource`, its turn leading the job's data. */
+  async function fillTurns(queueName: string, events: [string, string, string][]): Promise<void> {
+    const queue = openQueue(client, { index: 0, name: queueName, prefix: '{groq}' }, settings);
+    await queue.addBulk(
+      events.map(([id, resource, created]) => {
+        const event: Envelope = { id, type: 'resource.updated', data: { id: resource }, created };
+        return {
+          name: event.type,
+          data: { ...jobTurn(event), event, receivedAt: created, keyIndex: 0 },
+          opts: { jobId: jobIdFor(id) },
+        };
+      }),
+    );
+    await queue.close();
+  }
+
+  /**
+   * Runs `events` through a worker that takes each job's turn through the ledger, as the worker's
+   * order step does, and reports per job: who held the resource before the processor asked, and
+   * the answer it got. `meddle` runs before the ledger is asked.
+   */
+  async function turnsOf(
+    queueName: string,
+    events: [string, string, string][],
+    turnsAtFetch: boolean,
+    meddle: (id: string) => Promise<unknown> = async () => {},
+  ) {
+    await fillTurns(queueName, events);
+    const seen: { id: string; heldBy: string | null; outcome: string }[] = [];
+    await run(
+      queueName,
+      async (job, token, ledger) => {
+        const { event } = job.data;
+        const resource = String(event.data.id);
+        const heldBy = await client.hget(resourceStateKey(resource), 'owner');
+        await meddle(event.id);
+        const turn = { key: resource, createdMs: Date.parse(event.created), type: event.type };
+        const taken = await ledger.takeTurn(turn, token, LOCK_MS, job.id);
+        seen.push({
+          id: event.id,
+          heldBy: heldBy === token ? 'us' : heldBy,
+          outcome: taken.outcome,
+        });
+        const ended = taken.outcome === 'acquired' ? { turn, owner: token } : undefined;
+        await ledger.markHandled(event.id, job.id ?? '', ended);
+      },
+      { turnsAtFetch },
+    );
+    await waitFor(() => seen.length === events.length);
+    return seen;
+  }
+
+  it('takes the fetched job’s turn with its claim, and the ledger answers from it', async () => {
+    const at = (minute: number) => `2026-12-05T00:${String(minute).padStart(2, '0')}:00.000Z`;
+    await client.hset(resourceStateKey('res_ft_busy'), 'owner', 'someone-else', 'until', 9e15);
+    await client.hset(resourceStateKey('res_ft_stale'), 'newest', Date.parse(at(30)));
+    await client.hset(resourceStateKey('res_ft_freed'), 'owner', 'someone-else', 'until', 9e15);
+    const seen = await turnsOf(
+      'fetch-turns',
+      [
+        ['evt_ft_first', 'res_ft_a', at(1)],
+        ['evt_ft_next', 'res_ft_a', at(2)],
+        ['evt_ft_busy', 'res_ft_busy', at(3)],
+        ['evt_ft_stale', 'res_ft_stale', at(4)],
+        // Freed between the fetch and the ledger's answer: the answer is the fetch's.
+        ['evt_ft_freed', 'res_ft_freed', at(5)],
+        // Not plain JSON text: the job carries no turn, and the ledger takes it itself.
+        ['evt_ft_quote', 'res_"quoted"', at(6)],
+      ],
+      true,
+      (id) =>
+        id === 'evt_ft_freed' ? client.del(resourceStateKey('res_ft_freed')) : Promise.resolve(),
+    );
+    expect(seen).toEqual([
+      // The first job of a slot comes from BullMQ's moveToActive, which takes nothing.
+      { id: 'evt_ft_first', heldBy: null, outcome: 'acquired' },
+      // Its finish ended res_ft_a's turn, then took it for the next job.
+      { id: 'evt_ft_next', heldBy: 'us', outcome: 'acquired' },
+      { id: 'evt_ft_busy', heldBy: 'someone-else', outcome: 'busy' },
+      { id: 'evt_ft_stale', heldBy: null, outcome: 'stale' },
+      { id: 'evt_ft_freed', heldBy: 'someone-else', outcome: 'busy' },
+      { id: 'evt_ft_quote', heldBy: null, outcome: 'acquired' },
+    ]);
+    // Each acquired turn ended with its job, the resource moved on to the event's created.
+    expect(await client.hgetall(resourceStateKey('res_ft_a'))).toEqual({
+      newest: String(Date.parse(at(2))),
+    });
+    expect(await client.hget(resourceStateKey('res_"quoted"'), 'owner')).toBeNull();
+    // A busy or stale answer changed nothing.
+    expect(await client.hget(resourceStateKey('res_ft_busy'), 'owner')).toBe('someone-else');
+    expect(await client.hget(resourceStateKey('res_ft_stale'), 'owner')).toBeNull();
+  });
+
+  it('takes no turn at fetch when the handlers do not order events', async () => {
+    const seen = await turnsOf(
+      'no-fetch-turns',
+      [
+        ['evt_nft_1', 'res_nft', '2026-12-05T00:01:00.000Z'],
+        ['evt_nft_2', 'res_nft', '2026-12-05T00:02:00.000Z'],
+      ],
+      false,
+    );
+    expect(seen.map((view) => view.heldBy)).toEqual([null, null]);
+    expect(seen.map((view) => view.outcome)).toEqual(['acquired', 'acquired']);
+  });
+
+  it('gives back a turn the fetch took when the job names another, or never asks', async () => {
+    const created = '2026-12-05T00:01:00.000Z';
+    await fillTurns('unused-turns', [
+      ['evt_ut_first', 'res_ut_first', created],
+      ['evt_ut_other', 'res_ut_data', created],
+      ['evt_ut_unused', 'res_ut_unused', created],
+    ]);
+    const held: (string | null)[] = [];
+    const owner = async (resource: string, token: string) => {
+      const value = await client.hget(resourceStateKey(resource), 'owner');
+      return value === token ? 'us' : value;
+    };
+    await run(
+      'unused-turns',
+      async (job, token, ledger) => {
+        const id = job.data.event.id;
+        if (id === 'evt_ut_other') {
+          held.push(await owner('res_ut_data', token));
+          // The event says res_ut_event; the job's data said res_ut_data.
+          const turn = { key: 'res_ut_event', createdMs: Date.parse(created), type: 'x' };
+          expect((await ledger.takeTurn(turn, token, LOCK_MS, job.id)).outcome).toBe('acquired');
+          held.push(await owner('res_ut_data', token));
+          await ledger.endTurn(turn, token);
+        }
+        if (id === 'evt_ut_unused') held.push(await owner('res_ut_unused', token));
+        await ledger.markHandled(id, job.id ?? '');
+      },
+      { turnsAtFetch: true },
+    );
+    const queue = openQueue(client, { index: 0, name: 'unused-turns', prefix: '{groq}' }, settings);
+    cleanups.push(() => queue.close());
+    await waitFor(async () => (await queue.getCompletedCount()) === 3);
+    // Taken at fetch, given back for the event's own; the unused one held until its job finished.
+    expect(held).toEqual(['us', null, 'us']);
+    await waitFor(
+      async () => (await client.hget(resourceStateKey('res_ut_unused'), 'owner')) === null,
+    );
   });
 
   it('leaves the previous layout’s marker too while the rollout window lasts', async () => {

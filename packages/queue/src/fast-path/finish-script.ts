@@ -2,7 +2,7 @@ import { unpack } from 'msgpackr';
 import { type MarkerLayout, markerLua } from '../done-markers.js';
 import { PROCESSING } from '../idempotency.js';
 import { DONE_GROUP, JOB_ID_PREFIX } from '../naming.js';
-import { END_TURN } from '../ordering.js';
+import { END_TURN, TAKE_TURN } from '../ordering.js';
 import type { BullmqScript } from './reviewed-scripts.js';
 
 /** Where BullMQ's `moveToFinished` unpacks its options (exactly once, in the reviewed text). */
@@ -25,7 +25,13 @@ const BULLMQ_OPTS = 'local opts = cmsgpack.unpack(ARGV[8])';
  *   claim was taken, the token is appended to BullMQ's reply as a fifth element (BullMQ reads
  *   the first four), so the worker knows the claim is its own without asking. A job whose event
  *   is done or already has a record is not claimed: the worker then claims the usual way, which
- *   sorts out done, busy or ours.
+ *   sorts out done, busy or ours;
+ * - when it claimed it and ARGV[18] is '1' (per-resource ordering), the fetched job's turn at its
+ *   resource, for the same token and lock duration, read from the leading `turn` field of the
+ *   job's data (`jobTurn`: `<created ms>:<key>`; state key ARGV[19] .. key, kept ARGV[11]
+ *   seconds). The key, the created and the turn's reply follow the token in the reply (sixth to
+ *   ninth elements), for the worker to use instead of taking the turn itself. A job without the
+ *   field gets no turn here: the worker takes it.
  *
  * KEYS and ARGV[1..9]: BullMQ's own; ARGV[8], its options, may be JSON instead of MessagePack
  * ({@link optionsAsJson}).
@@ -43,6 +49,7 @@ local function bullmqMoveToFinished(KEYS, ARGV)
 ${moveToFinished.content.replace(BULLMQ_OPTS, 'local opts = opts')}
 end
 ${END_TURN}
+${TAKE_TURN}
 ${markerLua(layout)}
 local doneGroup = '${DONE_GROUP}'
 local doneL, doneP, now
@@ -71,6 +78,26 @@ if type(result) == 'table' and type(result[1]) == 'table' and ARGV[12] ~= '' the
         and redis.call('SET', ARGV[12] .. eventId, '${PROCESSING}' .. token,
           'PX', opts['lockDuration'], 'NX') then
       result[5] = token
+      if ARGV[18] == '1' then
+        local fields = result[1]
+        local data
+        for i = 1, #fields - 1, 2 do
+          if fields[i] == 'data' then
+            data = fields[i + 1]
+            break
+          end
+        end
+        local created, key
+        if data then created, key = string.match(data, '^{"turn":"(%d*):([^"\\\\]+)",') end
+        if key then
+          local turn = takeTurn(ARGV[19] .. key, token, opts['lockDuration'], created, ARGV[11],
+            turnClock())
+          result[6] = key
+          result[7] = created
+          result[8] = turn[1]
+          result[9] = turn[2] or 0
+        end
+      end
     end
   end
 end

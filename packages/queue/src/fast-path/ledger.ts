@@ -17,7 +17,7 @@ import {
   type TurnResult,
   turnResult,
 } from '../ordering.js';
-import { type DoneMark, type FinishBook, fusedFinishBackend } from './backend.js';
+import { type DoneMark, type FetchedTurn, type FinishBook, fusedFinishBackend } from './backend.js';
 
 // The turns of many events at once (per-resource ordering, see `ordering.ts`): one command for
 // every turn the worker's jobs take in the same turn of the event loop. ARGV: the seconds to
@@ -63,10 +63,14 @@ export class FastLedger extends RedisLedger implements EventLedger, FinishBook {
   readonly #doneMarks = new Map<string, DoneMark>();
   /** Lock token by job id: jobs whose fetch claimed their event for that token. */
   readonly #fetchClaims = new Map<string, string>();
+  readonly turnsAtFetch: boolean;
+  /** By job id: turns the job's fetch took, and for which lock token, until the job uses them. */
+  readonly #fetchTurns = new Map<string, { token: string; turn: FetchedTurn }>();
 
   constructor(client: RedisClient, options: LedgerOptions & { finishScript: string }) {
     super(client, options);
     this.shadowUntil = (options.markers ?? DEFAULT_MARKER_SETTINGS).shadowUntil;
+    this.turnsAtFetch = options.turnsAtFetch ?? false;
     // Numbers of keys vary per call: ioredis then takes the key count as first argument.
     client.defineCommand('groqClaimFreshMarked', { lua: CLAIM_FRESH });
     client.defineCommand('groqTakeTurns', { lua: TAKE_TURNS });
@@ -104,10 +108,27 @@ export class FastLedger extends RedisLedger implements EventLedger, FinishBook {
   }
 
   async giveBack(eventId: string, jobId: string, token: string): Promise<void> {
+    this.attemptOver(jobId);
     if (this.#takeFetchClaim(jobId, token)) await this.store.release(eventId, token);
   }
 
-  takeTurn(turn: ResourceTurn, token: string, ttlMs: number): Promise<TurnResult> {
+  async takeTurn(
+    turn: ResourceTurn,
+    token: string,
+    ttlMs: number,
+    jobId?: string,
+  ): Promise<TurnResult> {
+    const fetched = jobId === undefined ? undefined : this.#fetchTurns.get(jobId);
+    if (jobId !== undefined && fetched !== undefined) {
+      this.#fetchTurns.delete(jobId);
+      const same =
+        fetched.token === token &&
+        fetched.turn.key === turn.key &&
+        fetched.turn.created === createdArg(turn);
+      if (same) return fetched.turn.result;
+      // The job's data named another turn than its event does: that one is given back.
+      await this.#dropFetchTurn(fetched.token, fetched.turn);
+    }
     return this.#takenTurns.add(ttlMs, {
       key: resourceStateKey(turn.key),
       owner: token,
@@ -123,6 +144,8 @@ export class FastLedger extends RedisLedger implements EventLedger, FinishBook {
     const marks = [...this.#doneMarks.values()];
     this.#doneMarks.clear();
     this.#fetchClaims.clear();
+    // Turns fetched jobs never used lapse with their locks, as their claims do.
+    this.#fetchTurns.clear();
     const results = await Promise.allSettled(
       marks.map((mark) => this.markDone(mark.eventId, mark.ended)),
     );
@@ -139,6 +162,24 @@ export class FastLedger extends RedisLedger implements EventLedger, FinishBook {
 
   claimedAtFetch(jobId: string, token: string): void {
     this.#fetchClaims.set(jobId, token);
+  }
+
+  turnAtFetch(jobId: string, token: string, turn: FetchedTurn): void {
+    this.#fetchTurns.set(jobId, { token, turn });
+  }
+
+  attemptOver(jobId: string): void {
+    const left = this.#fetchTurns.get(jobId);
+    if (left === undefined) return;
+    this.#fetchTurns.delete(jobId);
+    void this.#dropFetchTurn(left.token, left.turn);
+  }
+
+  /** Gives back a turn a fetch took and nobody uses (it would lapse with its lock anyway). */
+  async #dropFetchTurn(token: string, fetched: FetchedTurn): Promise<void> {
+    if (fetched.result.outcome !== 'acquired') return;
+    const turn = { key: fetched.key, createdMs: undefined, type: '' };
+    await this.turns.end(turn, token, false).catch(() => {});
   }
 
   #takeFetchClaim(jobId: string, token: string): boolean {
