@@ -10,7 +10,7 @@ export const BENCH_RESOURCES = 1000;
 export function benchJob(id: string, index: number, created: string, resources = BENCH_RESOURCES) {
   const event = { id, type: 'resource.created', data: { id: `res_${index % resources}` }, created };
   const data: EventJobData = {
-    ...jobTurn(event),
+    turn: jobTurn(event),
     event,
     receivedAt: created,
     keyIndex: 0,

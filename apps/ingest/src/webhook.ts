@@ -137,7 +137,7 @@ export function createWebhookApp(deps: WebhookDeps): Hono<IngestEnv> {
     outcome.type = event.type;
 
     const data: EventJobData = {
-      ...jobTurn(event),
+      turn: jobTurn(event),
       event,
       receivedAt: isoNow(),
       keyIndex: verified.keyIndex,

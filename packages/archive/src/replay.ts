@@ -122,7 +122,7 @@ async function enqueueChunk(
     const event = parsePayload(candidate.payload);
     if (event === undefined) continue;
     const data: EventJobData = {
-      ...jobTurn(event),
+      turn: jobTurn(event),
       event,
       receivedAt: candidate.receivedAt.toISOString(),
       keyIndex: candidate.keyIndex,

@@ -13,7 +13,7 @@ export interface EventJobData {
    * finish can take the turn of the job it fetches without parsing the event. Only a hint: the
    * worker takes the turn itself when it is missing or names another turn than the event does.
    */
-  turn?: string;
+  turn?: string | undefined;
   event: Envelope;
   /** ISO-8601 time the ingest accepted the request. */
   receivedAt: string;
@@ -32,16 +32,17 @@ export interface EventJobData {
 }
 
 /**
- * `{ turn }` for a job of `event` ({@link EventJobData.turn}), to spread first into its data; `{}`
- * when the event names no resource, or its key is not plain JSON text (a quote, a backslash or a
- * control character: the finish reads the field with a pattern, not a JSON parser).
+ * The {@link EventJobData.turn} of a job of `event`: undefined when the event names no resource,
+ * or its key is not plain JSON text (a quote, a backslash or a control character: the finish
+ * reads the field with a pattern, not a JSON parser). Set it as the first property of the job's
+ * data, always (undefined is left out of the JSON): one object shape for every job.
  */
-export function jobTurn(event: Envelope): { turn?: string } {
-  if (!isEventType(event.type)) return {};
+export function jobTurn(event: Envelope): string | undefined {
+  if (!isEventType(event.type)) return undefined;
   const key = resourceKeyOf(event.type, event.data as never);
-  if (key === undefined || JSON.stringify(key) !== `"${key}"`) return {};
+  if (key === undefined || JSON.stringify(key) !== `"${key}"`) return undefined;
   const created = createdMillis(event.created);
-  return { turn: `${created === undefined ? '' : created}:${key}` };
+  return `${created === undefined ? '' : created}:${key}`;
 }
 
 /**

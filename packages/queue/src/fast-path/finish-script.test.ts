@@ -256,7 +256,7 @@ describe('the fused finish backend', { timeout: 30_000 }, () => {
         const event: Envelope = { id, type: 'resource.updated', data: { id: resource }, created };
         return {
           name: event.type,
-          data: { ...jobTurn(event), event, receivedAt: created, keyIndex: 0 },
+          data: { turn: jobTurn(event), event, receivedAt: created, keyIndex: 0 },
           opts: { jobId: jobIdFor(id) },
         };
       }),
