@@ -321,7 +321,7 @@ describe('tracing off', () => {
     const data = JSON.parse(
       (await admin.hget(`{groq}:${queueName}:${jobIdFor(id)}`, 'data')) ?? '{}',
     ) as Record<string, unknown>;
-    expect(Object.keys(data).sort()).toEqual(['event', 'keyIndex', 'receivedAt']);
+    expect(Object.keys(data).sort()).toEqual(['event', 'keyIndex', 'receivedAt', 'turn']);
     expect(await ingest.stop()).toBe(0);
     expect(await worker.stop()).toBe(0);
     expect(ingest.logLines().find((line) => line.msg === 'ingest listening')?.tracing).toBe(false);
