@@ -116,6 +116,7 @@ export function createWorker(deps: WorkerDeps): EventWorker {
   let sweeper: DoneSweeper | undefined;
   let history: AttemptHistoryWriter | undefined;
   let lastHistoryWarning = 0;
+  const { ordering } = handlerOptions(deps.handlers);
 
   const metrics = createWorkerMetrics(deps.registry, () => queueDepth(queues));
 
@@ -130,7 +131,7 @@ export function createWorker(deps: WorkerDeps): EventWorker {
     const events = deps.path.ledger(storeClient, {
       doneTtlSeconds: settings.idempotencyTtlSeconds,
       markers: await markerSettings(storeClient),
-      turnsAtFetch: handlerOptions(deps.handlers).ordering === 'per-resource',
+      turnsAtFetch: ordering === 'per-resource',
     });
     ledger = events;
     // Expired done-markers are dropped in small steps, paced over the fleet.
@@ -161,7 +162,7 @@ export function createWorker(deps: WorkerDeps): EventWorker {
       },
       shutdown: shutdown.signal,
       claims,
-      ordering: handlerOptions(deps.handlers).ordering,
+      ordering,
       history,
       workerName: deps.name ?? 'groq-worker',
       tracer: deps.tracer,

@@ -118,9 +118,8 @@ export class FastLedger extends RedisLedger implements EventLedger, FinishBook {
     ttlMs: number,
     jobId?: string,
   ): Promise<TurnResult> {
-    const fetched = jobId === undefined ? undefined : this.#fetchTurns.get(jobId);
-    if (jobId !== undefined && fetched !== undefined) {
-      this.#fetchTurns.delete(jobId);
+    const fetched = jobId === undefined ? undefined : this.#takeFetchTurn(jobId);
+    if (fetched !== undefined) {
       const same =
         fetched.token === token &&
         fetched.turn.key === turn.key &&
@@ -169,10 +168,15 @@ export class FastLedger extends RedisLedger implements EventLedger, FinishBook {
   }
 
   attemptOver(jobId: string): void {
-    const left = this.#fetchTurns.get(jobId);
-    if (left === undefined) return;
-    this.#fetchTurns.delete(jobId);
-    void this.#dropFetchTurn(left.token, left.turn);
+    const left = this.#takeFetchTurn(jobId);
+    if (left !== undefined) void this.#dropFetchTurn(left.token, left.turn);
+  }
+
+  /** The turn `jobId`'s fetch took, once. */
+  #takeFetchTurn(jobId: string): { token: string; turn: FetchedTurn } | undefined {
+    const fetched = this.#fetchTurns.get(jobId);
+    if (fetched !== undefined) this.#fetchTurns.delete(jobId);
+    return fetched;
   }
 
   /** Gives back a turn a fetch took and nobody uses (it would lapse with its lock anyway). */
