@@ -82,6 +82,11 @@ async function generate(pool: Pool): Promise<void> {
             'groq-worker-1', status, last_error, case when last_error is not null then 'Error' end
      from groq_events`,
   );
+  // What the archiver keeps beside the counts (schema 2): the last attempt's ordering key.
+  await pool.query(
+    `update groq_events set last_outcome = status, last_attempt = 1,
+       last_entry_id = (extract(epoch from received_at) * 1000)::bigint || '-1'`,
+  );
   await pool.query('vacuum analyze groq_events');
   await pool.query('analyze groq_deliveries');
   await pool.query('analyze groq_attempts');

@@ -72,6 +72,28 @@ create table groq_replays (
 create index groq_replays_requested on groq_replays (requested_at);
 `,
   },
+  {
+    version: 2,
+    name: 'event counts kept incrementally',
+    // What an event's row needs to take a batch's rows into account without reading its other
+    // rows: the ordering key of its last attempt and its last requeue. Backfilled from the rows.
+    sql: `
+alter table groq_events
+  add column last_outcome text,
+  add column last_attempt integer,
+  add column last_entry_id text,
+  add column last_requeue_at timestamptz;
+update groq_events e set last_outcome = la.outcome, last_attempt = la.attempt,
+  last_entry_id = la.entry_id
+from (select distinct on (event_id) event_id, outcome, attempt, entry_id from groq_attempts
+      order by event_id, (outcome = 'skipped'), ended_at desc, attempt desc, entry_id desc) la
+where la.event_id = e.event_id;
+update groq_events e set last_requeue_at = d.requeued
+from (select event_id, max(received_at) as requeued from groq_deliveries
+      where outcome = 'requeued' group by event_id) d
+where d.event_id = e.event_id;
+`,
+  },
 ];
 
 /** Arbitrary constant naming the migration lock among the database's advisory locks. */

@@ -42,7 +42,7 @@ describe.each(BACKENDS)('HistoryStore on $name', (backend) => {
     const others = [openHistoryPool(database.url), openHistoryPool(database.url)];
     try {
       const applied = await Promise.all([migrate(pool), ...others.map((p) => migrate(p))]);
-      expect(applied.flat()).toEqual([1]);
+      expect(applied.flat()).toEqual(MIGRATIONS.map((m) => m.version));
       const newer = [...MIGRATIONS, { version: 99, name: 'future', sql: 'select 1' }];
       await migrate(pool, newer);
       await expect(migrate(pool)).rejects.toThrow(/schema version 99, newer than this build/);
@@ -50,6 +50,67 @@ describe.each(BACKENDS)('HistoryStore on $name', (backend) => {
     } finally {
       await Promise.all(others.map((p) => p.end()));
     }
+  });
+
+  it('brings an archive of schema 1 forward: its events keep counting from their rows', async () => {
+    await pool.query(
+      'drop table if exists groq_events, groq_deliveries, groq_attempts, groq_replays, groq_schema_migrations',
+    );
+    await migrate(pool, MIGRATIONS.slice(0, 1));
+    // Rows as schema 1 held them: a failed event, its retry put back by the ingest later.
+    await pool.query(
+      `insert into groq_events (event_id, type, received_at, payload, status, deliveries, attempts,
+         last_error, last_attempt_at)
+       values ('evt_old', 'resource.created', to_timestamp(${T0} / 1000.0), '{}', 'received', 2, 2,
+         'boom 2', to_timestamp(${T0 + 20} / 1000.0))`,
+    );
+    await pool.query(
+      `insert into groq_attempts (stream, entry_id, event_id, attempt, started_at, ended_at, worker, outcome, error)
+       values ('{t}:q:history', '1-1', 'evt_old', 1, to_timestamp(${T0} / 1000.0), to_timestamp(${T0 + 10} / 1000.0), 'w', 'retrying', 'boom 1'),
+              ('{t}:q:history', '1-2', 'evt_old', 2, to_timestamp(${T0 + 15} / 1000.0), to_timestamp(${T0 + 20} / 1000.0), 'w', 'failed', 'boom 2')`,
+    );
+    await pool.query(
+      `insert into groq_deliveries (stream, entry_id, event_id, received_at, outcome, key_index)
+       values ('{t}:q:history', '1-0', 'evt_old', to_timestamp(${T0} / 1000.0), 'received', 0),
+              ('{t}:q:history', '1-3', 'evt_old', to_timestamp(${T0 + 30} / 1000.0), 'requeued', 0)`,
+    );
+    expect(await migrate(pool)).toEqual(MIGRATIONS.slice(1).map((m) => m.version));
+    expect((await store.list({ status: 'received' }, 10)).events.map((e) => e.eventId)).toEqual([
+      'evt_old',
+    ]);
+    // A skipped run after the requeue says less than the failed one; a later completed run wins.
+    await store.writeBatch(entries(attempt('evt_old', 3, 'skipped', T0 + 40)));
+    expect((await store.show('evt_old'))?.status).toBe('received');
+    await store.writeBatch(entries(attempt('evt_old', 3, 'completed', T0 + 50)));
+    expect(await store.show('evt_old')).toMatchObject({
+      status: 'completed',
+      attempts: 4,
+      deliveries: 2,
+      lastError: null,
+    });
+  });
+
+  it('two archivers writing batches about the same events at once count every row once', async () => {
+    const ids = Array.from({ length: 200 }, (_, i) => `evt_both_${i}`);
+    const first = entries(...ids.map((id) => received(id)));
+    const second = entries(...ids.map((id) => attempt(id, 1, 'completed')));
+    const other = openHistoryPool(database.url);
+    try {
+      await Promise.all([
+        store.writeBatch([...first.slice(100), ...second.slice(0, 100)]),
+        new HistoryStore(other).writeBatch([...first.slice(0, 100), ...second.slice(100)]),
+      ]);
+      // The same entries again, by both: nothing changes.
+      await Promise.all([store.writeBatch(second), new HistoryStore(other).writeBatch(first)]);
+    } finally {
+      await other.end();
+    }
+    const { events } = await store.list({ idPrefix: 'evt_both_' }, 500);
+    expect(events).toHaveLength(200);
+    const off = events.filter(
+      (e) => e.status !== 'completed' || e.attempts !== 1 || e.deliveries !== 1 || e.keyIndex !== 0,
+    );
+    expect(off).toEqual([]);
   });
 
   it('keeps each event once with its final status, attempts and deliveries, whatever order and however often batches arrive', async () => {

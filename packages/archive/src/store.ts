@@ -101,6 +101,95 @@ export interface ReplayCursor {
 const BUCKET_SECONDS = [60, 300, 900, 3600, 6 * 3600, 86_400, 7 * 86_400] as const;
 const MAX_BUCKETS = 360;
 
+/**
+ * An event's status from its last attempt (a skipped run says less than the run that did it)
+ * and its last requeue: put back after its last attempt, it is `received` again.
+ */
+function statusSql(outcome: string, endedAt: string, requeuedAt: string): string {
+  return `case when ${outcome} is null then 'received'
+    when ${requeuedAt} is not null and ${requeuedAt} > ${endedAt} then 'received'
+    else ${outcome} end`;
+}
+
+/** The batch's candidate for the event's own facts beats the row's: a payload, then earliest. */
+const BETTER_FACTS =
+  '(excluded.payload is null, excluded.received_at) < (e.payload is null, e.received_at)';
+/** The batch's last attempt beats the row's (same order as `la` below). */
+const LATER_ATTEMPT = `(excluded.last_outcome is not null and (e.last_outcome is null or
+  (excluded.last_outcome = 'skipped', e.last_attempt_at, e.last_attempt, e.last_entry_id)
+  < (e.last_outcome = 'skipped', excluded.last_attempt_at, excluded.last_attempt, excluded.last_entry_id)))`;
+const ifBetter = (column: string) =>
+  `case when ${BETTER_FACTS} then excluded.${column} else e.${column} end`;
+const ifLater = (column: string) =>
+  `case when ${LATER_ATTEMPT} then excluded.${column} else e.${column} end`;
+const REQUEUED = 'greatest(e.last_requeue_at, excluded.last_requeue_at)';
+
+/**
+ * One batch in one statement: the deliveries and attempts inserted (a conflict means the entry
+ * was archived before: it is not counted again), then each event upserted once with what the
+ * inserted rows add. Parameters: $1–$6 deliveries, $7–$17 attempts, $18–$23 the events'
+ * candidate facts (see {@link eventCandidates}). Rows are upserted in event-id order, so two
+ * batches touching the same events lock them in the same order.
+ */
+const WRITE_EVENTS = `
+with d as (
+  insert into groq_deliveries (stream, entry_id, event_id, received_at, outcome, key_index)
+  select s, e, id, to_timestamp(at / 1000.0), o, k
+  from unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::int[])
+    as u(s, e, id, at, o, k)
+  on conflict do nothing
+  returning event_id, received_at, outcome
+), a as (
+  insert into groq_attempts (stream, entry_id, event_id, attempt, started_at, ended_at, worker,
+    outcome, error, error_type, replay_id)
+  select s, e, id, n, to_timestamp(st / 1000.0), to_timestamp(en / 1000.0), w, o, er, et, r
+  from unnest($7::text[], $8::text[], $9::text[], $10::int[], $11::float8[], $12::float8[],
+    $13::text[], $14::text[], $15::text[], $16::text[], $17::text[])
+    as u(s, e, id, n, st, en, w, o, er, et, r)
+  on conflict do nothing
+  returning event_id, attempt, ended_at, outcome, error, entry_id
+), dn as (
+  select event_id, count(*)::int as n, (count(*) filter (where outcome = 'duplicate'))::int as dup,
+         max(received_at) filter (where outcome = 'requeued') as requeued
+  from d group by event_id
+), an as (
+  select event_id, count(*)::int as n from a group by event_id
+), la as (
+  select distinct on (event_id) event_id, outcome, error, ended_at, attempt, entry_id from a
+  order by event_id, (outcome = 'skipped'), ended_at desc, attempt desc, entry_id desc
+)
+insert into groq_events as e (event_id, type, created, received_at, key_index, payload,
+  deliveries, duplicates, attempts, last_outcome, last_error, last_attempt_at, last_attempt,
+  last_entry_id, last_requeue_at, status)
+select c.id, c.t, c.cr, to_timestamp(c.at / 1000.0), c.k, c.p,
+  coalesce(dn.n, 0), coalesce(dn.dup, 0), coalesce(an.n, 0),
+  la.outcome, la.error, la.ended_at, la.attempt, la.entry_id, dn.requeued,
+  ${statusSql('la.outcome', 'la.ended_at', 'dn.requeued')}
+from unnest($18::text[], $19::text[], $20::text[], $21::float8[], $22::int[], $23::text[])
+  as c(id, t, cr, at, k, p)
+left join dn on dn.event_id = c.id
+left join an on an.event_id = c.id
+left join la on la.event_id = c.id
+order by c.id
+on conflict (event_id) do update set
+  type = ${ifBetter('type')},
+  created = ${ifBetter('created')},
+  received_at = ${ifBetter('received_at')},
+  key_index = ${ifBetter('key_index')},
+  payload = ${ifBetter('payload')},
+  deliveries = e.deliveries + excluded.deliveries,
+  duplicates = e.duplicates + excluded.duplicates,
+  attempts = e.attempts + excluded.attempts,
+  last_outcome = ${ifLater('last_outcome')},
+  last_error = ${ifLater('last_error')},
+  last_attempt_at = ${ifLater('last_attempt_at')},
+  last_attempt = ${ifLater('last_attempt')},
+  last_entry_id = ${ifLater('last_entry_id')},
+  last_requeue_at = ${REQUEUED},
+  status = ${statusSql(ifLater('last_outcome'), ifLater('last_attempt_at'), REQUEUED)},
+  updated_at = now()
+where excluded.deliveries + excluded.attempts > 0 or ${BETTER_FACTS}`;
+
 /** Arbitrary constant naming the pruner's advisory lock. */
 const PRUNE_LOCK = 7_172_017_002;
 
@@ -117,8 +206,11 @@ export class HistoryStore {
 
   /**
    * Writes a batch of stream entries in one transaction. Idempotent: each entry is inserted at
-   * most once (keyed by stream and entry id), and every event it touches is recomputed from its
-   * rows, so writing the same batch again, or batches out of order, ends in the same state.
+   * most once (keyed by stream and entry id), and an event's counts and last attempt move by the
+   * entries actually inserted, so writing the same batch again, or batches out of order, ends in
+   * the same state. The entries and their events go in one statement: each event's row is
+   * written once per batch (a second pass recomputing it from its rows cost three times the
+   * inserts: docs/history.md).
    */
   async writeBatch(entries: readonly StreamEntry[]): Promise<void> {
     const deliveries: (StreamEntry & { record: DeliveryRecord })[] = [];
@@ -132,47 +224,6 @@ export class HistoryStore {
     }
     const events = eventCandidates(deliveries, attempts);
     await this.#transaction(async (client) => {
-      if (deliveries.length > 0) {
-        await client.query(
-          `insert into groq_deliveries (stream, entry_id, event_id, received_at, outcome, key_index)
-           select s, e, id, to_timestamp(at / 1000.0), o, k
-           from unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::int[])
-             as u(s, e, id, at, o, k)
-           on conflict do nothing`,
-          [
-            deliveries.map((d) => d.stream),
-            deliveries.map((d) => d.entryId),
-            deliveries.map((d) => d.record.eventId),
-            deliveries.map((d) => d.record.receivedAt),
-            deliveries.map((d) => d.record.outcome),
-            deliveries.map((d) => d.record.keyIndex),
-          ],
-        );
-      }
-      if (attempts.length > 0) {
-        await client.query(
-          `insert into groq_attempts (stream, entry_id, event_id, attempt, started_at, ended_at,
-             worker, outcome, error, error_type, replay_id)
-           select s, e, id, n, to_timestamp(st / 1000.0), to_timestamp(en / 1000.0), w, o, er, et, r
-           from unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::float8[], $6::float8[],
-             $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
-             as u(s, e, id, n, st, en, w, o, er, et, r)
-           on conflict do nothing`,
-          [
-            attempts.map((a) => a.stream),
-            attempts.map((a) => a.entryId),
-            attempts.map((a) => a.record.eventId),
-            attempts.map((a) => a.record.attempt),
-            attempts.map((a) => a.record.startedAt),
-            attempts.map((a) => a.record.endedAt),
-            attempts.map((a) => a.record.worker),
-            attempts.map((a) => a.record.outcome),
-            attempts.map((a) => a.record.error ?? null),
-            attempts.map((a) => a.record.errorType ?? null),
-            attempts.map((a) => a.record.replayId ?? null),
-          ],
-        );
-      }
       for (const replay of replays) {
         await client.query(
           `insert into groq_replays (replay_id, filters, count, requested_at)
@@ -182,56 +233,31 @@ export class HistoryStore {
         );
       }
       if (events.length === 0) return;
-      // The event's own facts come from its earliest delivery that carries the payload (a stub
-      // from an attempt or duplicate stands in until that delivery is archived): the row is
-      // replaced only by a better candidate, so any order of batches converges.
-      await client.query(
-        `insert into groq_events as e (event_id, type, created, received_at, key_index, payload)
-         select id, t, c, to_timestamp(at / 1000.0), k, p
-         from unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::int[], $6::text[])
-           as u(id, t, c, at, k, p)
-         on conflict (event_id) do update set
-           type = excluded.type, created = excluded.created, received_at = excluded.received_at,
-           key_index = excluded.key_index, payload = excluded.payload
-         where (excluded.payload is null, excluded.received_at)
-             < (e.payload is null, e.received_at)`,
-        [
-          events.map((c) => c.eventId),
-          events.map((c) => c.type),
-          events.map((c) => c.created),
-          events.map((c) => c.at),
-          events.map((c) => c.keyIndex),
-          events.map((c) => c.payload),
-        ],
-      );
-      await client.query(
-        `update groq_events e set
-           deliveries = d.n,
-           duplicates = d.dup,
-           attempts = a.n,
-           status = case
-             when la.outcome is null then 'received'
-             when d.last_requeue is not null and d.last_requeue > la.ended_at then 'received'
-             else la.outcome end,
-           last_error = la.error,
-           last_attempt_at = la.ended_at,
-           updated_at = now()
-         from unnest($1::text[]) as ids(event_id)
-         cross join lateral (
-           select count(*)::int as n,
-                  (count(*) filter (where outcome = 'duplicate'))::int as dup,
-                  max(received_at) filter (where outcome = 'requeued') as last_requeue
-           from groq_deliveries where event_id = ids.event_id) d
-         cross join lateral (
-           select count(*)::int as n from groq_attempts where event_id = ids.event_id) a
-         left join lateral (
-           -- A skipped run (already done) says less than the run that did it.
-           select outcome, error, ended_at from groq_attempts where event_id = ids.event_id
-           order by (outcome = 'skipped'), ended_at desc, attempt desc, entry_id desc
-           limit 1) la on true
-         where e.event_id = ids.event_id`,
-        [events.map((c) => c.eventId)],
-      );
+      await client.query(WRITE_EVENTS, [
+        deliveries.map((d) => d.stream),
+        deliveries.map((d) => d.entryId),
+        deliveries.map((d) => d.record.eventId),
+        deliveries.map((d) => d.record.receivedAt),
+        deliveries.map((d) => d.record.outcome),
+        deliveries.map((d) => d.record.keyIndex),
+        attempts.map((a) => a.stream),
+        attempts.map((a) => a.entryId),
+        attempts.map((a) => a.record.eventId),
+        attempts.map((a) => a.record.attempt),
+        attempts.map((a) => a.record.startedAt),
+        attempts.map((a) => a.record.endedAt),
+        attempts.map((a) => a.record.worker),
+        attempts.map((a) => a.record.outcome),
+        attempts.map((a) => a.record.error ?? null),
+        attempts.map((a) => a.record.errorType ?? null),
+        attempts.map((a) => a.record.replayId ?? null),
+        events.map((c) => c.eventId),
+        events.map((c) => c.type),
+        events.map((c) => c.created),
+        events.map((c) => c.at),
+        events.map((c) => c.keyIndex),
+        events.map((c) => c.payload),
+      ]);
     });
   }
 
