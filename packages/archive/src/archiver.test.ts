@@ -3,7 +3,9 @@ import {
   createRedis,
   type HistoryRecord,
   HistoryWriter,
+  historyShardOf,
   historyStreamKeys,
+  queueShards,
   type RedisClient,
   waitForRedis,
 } from '@groq-webhooks/queue';
@@ -12,7 +14,7 @@ import { startRedis, type TestRedis, waitFor } from '@groq-webhooks/testing';
 import type { Pool } from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { attempt, BACKENDS, received, T0, type TestDatabase } from './__support__/backends.js';
-import { ARCHIVER_GROUP, Archiver } from './archiver.js';
+import { ARCHIVER_GROUP, type ArchiveDeferral, Archiver } from './archiver.js';
 import { migrate } from './migrations.js';
 import { openHistoryPool } from './service.js';
 import { HistoryStore } from './store.js';
@@ -36,7 +38,11 @@ describe.each(BACKENDS)('Archiver: Redis history streams into $name', (backend) 
     return created;
   }
 
-  function archiver(consumer: string, claimIdleMs = 60_000): Archiver {
+  function archiver(
+    consumer: string,
+    claimIdleMs = 60_000,
+    deferral: ArchiveDeferral | false = false,
+  ): Archiver {
     const created = new Archiver({
       client: client(),
       store,
@@ -44,6 +50,8 @@ describe.each(BACKENDS)('Archiver: Redis history streams into $name', (backend) 
       logger,
       consumer,
       batchSize: 50,
+      lingerMs: 20,
+      deferral,
       blockMs: 200,
       claimIdleMs,
       backoffMs: 50,
@@ -84,6 +92,65 @@ describe.each(BACKENDS)('Archiver: Redis history streams into $name', (backend) 
     archivers = [];
     await Promise.all(clients.map((c) => closeRedis(c)));
     clients = [];
+  });
+
+  it('lets a queue backlog be handled first, then archives what gathered', async () => {
+    const deferral = { backlogJobs: 5, maxLagMs: 60_000, maxEntries: 1000, checkMs: 20 };
+    const [shard] = queueShards(settings);
+    const wait = `${shard?.prefix}:${shard?.name}:wait`;
+    const admin = client();
+    await admin.rpush(wait, ...Array.from({ length: 10 }, (_, i) => `job-${i}`));
+    await writer.append([received('evt_later'), attempt('evt_later', 1, 'completed')]);
+    const deferring = archiver('proc-a', 60_000, deferral);
+    deferring.start();
+    await waitFor(() => deferring.stats.deferrals === 1, { timeoutMs: 5000 });
+    // While 10 jobs wait, nothing is read (checked over 20 looks).
+    const until = Date.now() + 20 * deferral.checkMs;
+    await waitFor(
+      async () => {
+        expect((await deferring.backlog()).entries).toBe(2);
+        return Date.now() >= until;
+      },
+      { timeoutMs: 5000, intervalMs: deferral.checkMs },
+    );
+    expect(await count('select count(*)::int as n from groq_events')).toBe(0);
+    await admin.del(wait);
+    await waitFor(async () => (await store.show('evt_later'))?.status === 'completed', {
+      timeoutMs: 5000,
+    });
+    expect(deferring.stats.deferrals).toBe(1);
+  });
+
+  it('waits no longer than the oldest record may lag, nor past a stream length', async () => {
+    const [shard] = queueShards(settings);
+    const admin = client();
+    await admin.rpush(
+      `${shard?.prefix}:${shard?.name}:wait`,
+      ...Array.from({ length: 10 }, String),
+    );
+    // Lag: records older than 300 ms are archived although the backlog stays.
+    await writer.append([received('evt_lag')]);
+    archiver('proc-a', 60_000, {
+      backlogJobs: 5,
+      maxLagMs: 300,
+      maxEntries: 1000,
+      checkMs: 20,
+    }).start();
+    await waitFor(async () => (await store.show('evt_lag')) !== undefined, { timeoutMs: 5000 });
+    // Length: a stream holding 5 records is archived at once, whatever their age.
+    const [first] = archivers.splice(0);
+    await first?.stop();
+    const full = archiver('proc-b', 60_000, {
+      backlogJobs: 5,
+      maxLagMs: 60_000,
+      maxEntries: 5,
+      checkMs: 20,
+    });
+    const ids = Array.from({ length: 40 }, (_, i) => `evt_s${i}`);
+    const sameShard = ids.filter((id) => historyShardOf(received(id), 2) === 0).slice(0, 5);
+    await writer.append(sameShard.map((id) => received(id)));
+    full.start();
+    await waitFor(async () => (await full.backlog()).entries === 0, { timeoutMs: 5000 });
   });
 
   it('turns every record into rows once, through two archivers sharing the group, and empties the streams', async () => {

@@ -1,8 +1,9 @@
 import {
   decodeHistoryRecord,
-  historyStreamKeys,
+  historyStreamKey,
   MalformedHistoryRecord,
   type QueueSettings,
+  queueShards,
   type RedisClient,
 } from '@groq-webhooks/queue';
 import type { Logger } from '@groq-webhooks/telemetry';
@@ -24,8 +25,14 @@ export interface ArchiverDeps {
   logger: Logger;
   /** This process's consumer name in the group, unique per process (e.g. host and pid). */
   consumer: string;
-  /** Entries read per stream and batch. Default 500. */
+  /** Entries read per stream and batch. Default 1000. */
   batchSize?: number;
+  /**
+   * After a batch smaller than `batchSize` (the archiver caught up), how long to let records
+   * gather before reading again: a batch's fixed costs (the transaction, the statement, the
+   * round trips) are then shared by many records. Default 500 ms.
+   */
+  lingerMs?: number;
   /** How long a read waits for new entries (single shard: blocking read). Default 1000 ms. */
   blockMs?: number;
   /**
@@ -33,11 +40,37 @@ export interface ArchiverDeps {
    * process died, or its database writes keep failing). Default 60 s.
    */
   claimIdleMs?: number;
+  /** When archiving gives way to handling; default {@link DEFAULT_DEFERRAL}. `false`: never. */
+  deferral?: ArchiveDeferral | false;
   /** First wait after a failure, doubled up to `maxBackoffMs`. Default 250 ms. */
   backoffMs?: number;
   /** Default 30 s. */
   maxBackoffMs?: number;
 }
+
+/**
+ * Handling first: while the queue has a backlog (the workers are behind), the archiver waits, so
+ * that its reads, its writes and PostgreSQL's work do not take CPU and Redis time from handling
+ * the backlog; it archives what gathered once the backlog is gone. So that the history never
+ * falls far behind, nor the streams grow without bound, it waits at most while the oldest record
+ * waiting is younger than `maxLagMs` and its stream holds fewer than `maxEntries`.
+ */
+export interface ArchiveDeferral {
+  /** Waiting jobs (all shards) from which the queue counts as behind. */
+  backlogJobs: number;
+  maxLagMs: number;
+  maxEntries: number;
+  /** How often a waiting archiver looks again. */
+  checkMs: number;
+}
+
+/** Behind: 100 jobs waiting (workers that keep up leave next to none). Waits up to 30 s of records, 50,000 per stream. */
+export const DEFAULT_DEFERRAL: ArchiveDeferral = {
+  backlogJobs: 100,
+  maxLagMs: 30_000,
+  maxEntries: 50_000,
+  checkMs: 250,
+};
 
 /** Counters of one archiver since it started. */
 export interface ArchiverStats {
@@ -45,6 +78,8 @@ export interface ArchiverStats {
   archived: number;
   /** Stream entries that were not history records: dropped, counted here. */
   malformed: number;
+  /** Times it began to let a queue backlog be handled first (see {@link ArchiveDeferral}). */
+  deferrals: number;
   /** Batches that could not be written (PostgreSQL or Redis unavailable); retried. */
   failures: number;
 }
@@ -73,19 +108,30 @@ interface Batch {
 export class Archiver {
   readonly #deps: ArchiverDeps;
   readonly #streams: string[];
+  /** Per shard: its history stream and its queue's wait list (one hash tag: one node). */
+  readonly #shards: { stream: string; wait: string }[];
+  readonly #deferral: ArchiveDeferral | undefined;
   readonly #batchSize: number;
   readonly #blockMs: number;
   readonly #claimIdleMs: number;
+  readonly #lingerMs: number;
   readonly #stop = new AbortController();
-  readonly #stats: ArchiverStats = { archived: 0, malformed: 0, failures: 0 };
+  readonly #stats: ArchiverStats = { archived: 0, malformed: 0, failures: 0, deferrals: 0 };
   #loop: Promise<void> | undefined;
   #lastClaim = 0;
+  #deferring = false;
   #lastFailureLog = 0;
 
   constructor(deps: ArchiverDeps) {
     this.#deps = deps;
-    this.#streams = historyStreamKeys(deps.settings);
-    this.#batchSize = deps.batchSize ?? 500;
+    this.#shards = queueShards(deps.settings).map((shard) => ({
+      stream: historyStreamKey(shard),
+      wait: `${shard.prefix}:${shard.name}:wait`,
+    }));
+    this.#streams = this.#shards.map((shard) => shard.stream);
+    this.#deferral = deps.deferral === false ? undefined : (deps.deferral ?? DEFAULT_DEFERRAL);
+    this.#batchSize = deps.batchSize ?? 1000;
+    this.#lingerMs = deps.lingerMs ?? 500;
     this.#blockMs = deps.blockMs ?? 1000;
     this.#claimIdleMs = deps.claimIdleMs ?? 60_000;
   }
@@ -133,6 +179,10 @@ export class Archiver {
           groupsReady = true;
         }
         if (held === undefined) {
+          if (await this.#handlingFirst()) {
+            await sleep(this.#deferral?.checkMs ?? 0, this.#stop.signal);
+            continue;
+          }
           held = await this.#read();
           written = false;
           if (held === undefined) continue;
@@ -144,8 +194,10 @@ export class Archiver {
           this.#stats.malformed += held.malformed;
         }
         await this.#acknowledge(held);
+        const full = held.entries.length + held.malformed >= this.#batchSize;
         held = undefined;
         backoff = this.#deps.backoffMs ?? 250;
+        if (!full && this.#lingerMs > 0) await sleep(this.#lingerMs, this.#stop.signal);
       } catch (error) {
         if (isNoGroup(error)) groupsReady = false;
         this.#stats.failures += 1;
@@ -154,6 +206,36 @@ export class Archiver {
         backoff = Math.min(backoff * 2, this.#deps.maxBackoffMs ?? 30_000);
       }
     }
+  }
+
+  /** True while the queue's backlog goes first ({@link ArchiveDeferral}). */
+  async #handlingFirst(): Promise<boolean> {
+    const deferral = this.#deferral;
+    if (deferral === undefined) return false;
+    let waiting = 0;
+    for (const shard of this.#shards) {
+      const replies = (await this.#deps.client
+        .pipeline()
+        .llen(shard.wait)
+        .xlen(shard.stream)
+        .xrange(shard.stream, '-', '+', 'COUNT', 1)
+        .exec()) as [Error | null, unknown][] | null;
+      const [wait, length, oldest] = (replies ?? []).map(([error, value]) => {
+        if (error) throw error;
+        return value;
+      });
+      const first = (oldest as [string, unknown][] | undefined)?.[0]?.[0];
+      const lag = first === undefined ? 0 : Date.now() - Number(first.split('-')[0]);
+      if (Number(length) >= deferral.maxEntries || lag >= deferral.maxLagMs) {
+        this.#deferring = false;
+        return false;
+      }
+      waiting += Number(wait);
+    }
+    const behind = waiting >= deferral.backlogJobs;
+    if (behind && !this.#deferring) this.#stats.deferrals += 1;
+    this.#deferring = behind;
+    return behind;
   }
 
   async #createGroups(): Promise<void> {

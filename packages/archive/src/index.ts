@@ -1,8 +1,10 @@
 export {
   ARCHIVER_GROUP,
+  type ArchiveDeferral,
   Archiver,
   type ArchiverDeps,
   type ArchiverStats,
+  DEFAULT_DEFERRAL,
   type HistoryBacklog,
 } from './archiver.js';
 export {
@@ -24,6 +26,8 @@ export {
   replayEvents,
 } from './replay.js';
 export {
+  type ArchiverSnapshot,
+  archiverSnapshot,
   createHistoryService,
   type HistoryPoolOptions,
   type HistoryService,

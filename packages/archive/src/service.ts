@@ -2,7 +2,12 @@ import { databaseLocation } from '@groq-webhooks/config';
 import type { QueueSettings, RedisClient } from '@groq-webhooks/queue';
 import { Counter, Gauge, type Logger, type Registry } from '@groq-webhooks/telemetry';
 import pg from 'pg';
-import { Archiver, type ArchiverDeps } from './archiver.js';
+import {
+  Archiver,
+  type ArchiverDeps,
+  type ArchiverStats,
+  type HistoryBacklog,
+} from './archiver.js';
 import { migrate } from './migrations.js';
 import { sleep } from './sleep.js';
 import { HistoryStore } from './store.js';
@@ -54,7 +59,9 @@ export interface HistoryServiceDeps {
   /** Time between retention runs. Default 1 h (the first runs a minute after start). */
   pruneIntervalMs?: number;
   /** Passed to the archiver (tests shorten its timings). */
-  archiver?: Partial<Pick<ArchiverDeps, 'batchSize' | 'blockMs' | 'claimIdleMs' | 'backoffMs'>>;
+  archiver?: Partial<
+    Pick<ArchiverDeps, 'batchSize' | 'lingerMs' | 'blockMs' | 'claimIdleMs' | 'backoffMs'>
+  >;
   /** Closing the Redis client, injectable. */
   closeRedis: (client: RedisClient) => Promise<void>;
 }
@@ -87,7 +94,9 @@ export function createHistoryService(deps: HistoryServiceDeps): HistoryService {
     logger: deps.logger,
     consumer: deps.consumer,
   });
-  if (deps.registry !== undefined) registerHistoryMetrics(deps.registry, archiver);
+  if (deps.registry !== undefined) {
+    registerHistoryMetrics(deps.registry, () => archiverSnapshot(archiver));
+  }
   const stopping = new AbortController();
   let running: Promise<void> | undefined;
   const where = databaseLocation(deps.databaseUrl);
@@ -161,61 +170,95 @@ export function createHistoryService(deps: HistoryServiceDeps): HistoryService {
   };
 }
 
-/** Backlog gauges and archiver counters, on the given registry. */
-export function registerHistoryMetrics(registry: Registry, archiver: Archiver): void {
+/** What an archiver reports: its counters, and the backlog (undefined when Redis did not answer). */
+export interface ArchiverSnapshot {
+  stats: ArchiverStats;
+  backlog: HistoryBacklog | undefined;
+}
+
+/** An archiver's counters and backlog; the backlog is left out past `timeoutMs` (Redis down). */
+export async function archiverSnapshot(
+  archiver: Archiver,
+  timeoutMs = 1000,
+): Promise<ArchiverSnapshot> {
+  const timeout = new AbortController();
+  try {
+    const backlog = await Promise.race([archiver.backlog(), sleep(timeoutMs, timeout.signal)]);
+    return { stats: { ...archiver.stats }, backlog: backlog ?? undefined };
+  } catch {
+    return { stats: { ...archiver.stats }, backlog: undefined };
+  } finally {
+    timeout.abort();
+  }
+}
+
+/**
+ * Backlog gauges and archiver counters, on the given registry, read from `snapshot` at each
+ * scrape (once per scrape: the figures of one moment). A snapshot that is undefined (the
+ * archiver does not answer) leaves the figures out.
+ */
+export function registerHistoryMetrics(
+  registry: Registry,
+  snapshot: () => Promise<ArchiverSnapshot | undefined>,
+): void {
   const registers = [registry];
-  // A scrape must not hang on a Redis that does not answer: no figure rather than a late one.
-  const backlog = async () => {
-    const timeout = new AbortController();
-    try {
-      return await Promise.race([archiver.backlog(), sleep(1000, timeout.signal)]);
-    } catch {
-      return undefined;
-    } finally {
-      timeout.abort();
+  let last: { at: number; value: Promise<ArchiverSnapshot | undefined> } | undefined;
+  const read = () => {
+    if (last === undefined || Date.now() - last.at > 250) {
+      last = { at: Date.now(), value: snapshot().catch(() => undefined) };
     }
+    return last.value;
   };
-  new Gauge({
-    name: 'groq_history_backlog_entries',
-    help: 'History records in Redis not yet archived to PostgreSQL (all shards)',
-    registers,
-    async collect() {
-      const value = await backlog();
-      if (value) this.set(value.entries);
-    },
-  });
-  new Gauge({
-    name: 'groq_history_pending_entries',
-    help: 'History records read by an archiver and not yet acknowledged (all shards)',
-    registers,
-    async collect() {
-      const value = await backlog();
-      if (value) this.set(value.pending);
-    },
-  });
-  const counter = (name: string, help: string, read: () => number) =>
+  const gauge = (name: string, help: string, pick: (backlog: HistoryBacklog) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      async collect() {
+        const backlog = (await read())?.backlog;
+        if (backlog !== undefined) this.set(pick(backlog));
+      },
+    });
+  gauge(
+    'groq_history_backlog_entries',
+    'History records in Redis not yet archived to PostgreSQL (all shards)',
+    (backlog) => backlog.entries,
+  );
+  gauge(
+    'groq_history_pending_entries',
+    'History records read by an archiver and not yet acknowledged (all shards)',
+    (backlog) => backlog.pending,
+  );
+  const counter = (name: string, help: string, pick: (stats: ArchiverStats) => number) =>
     new Counter({
       name,
       help,
       registers,
-      collect() {
+      async collect() {
+        const stats = (await read())?.stats;
+        if (stats === undefined) return;
         this.reset();
-        this.inc(read());
+        this.inc(pick(stats));
       },
     });
   counter(
     'groq_history_archived_total',
     'History records this process archived',
-    () => archiver.stats.archived,
+    (stats) => stats.archived,
   );
   counter(
     'groq_history_archive_failures_total',
     'Archive batches that failed (database or Redis unavailable) and were retried',
-    () => archiver.stats.failures,
+    (stats) => stats.failures,
+  );
+  counter(
+    'groq_history_deferrals_total',
+    'Times the archiver let a queue backlog be handled first (the history lags meanwhile)',
+    (stats) => stats.deferrals,
   );
   counter(
     'groq_history_malformed_total',
     'History stream entries dropped as malformed',
-    () => archiver.stats.malformed,
+    (stats) => stats.malformed,
   );
 }
