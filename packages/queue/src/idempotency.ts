@@ -8,6 +8,7 @@ import {
   type MarkerSettings,
   markDoneScript,
 } from './done-markers.js';
+import type { EncodedHistoryRecord } from './history.js';
 import { doneGroupKey, idempotencyKey } from './naming.js';
 import { noteTurnWait, type ResourceTurn, ResourceTurns, type TurnResult } from './ordering.js';
 
@@ -258,6 +259,18 @@ export interface EventLedger {
    * are marked done now. Resolves with how many could not be marked.
    */
   markUnfinishedDone(): Promise<number>;
+  /**
+   * The event history's record of the attempt at `jobId`, whose job is about to complete:
+   * written by the job's completion itself where the ledger can (true; the fast path's finish),
+   * else false and the caller appends it.
+   */
+  recordAtFinish(
+    jobId: string,
+    record: EncodedHistoryRecord,
+    unwritten: (record: EncodedHistoryRecord) => void,
+  ): boolean;
+  /** Closing: the records {@link recordAtFinish} took whose job completion never came. */
+  takeUnfinishedRecords(): EncodedHistoryRecord[];
   /** The `backendFactory` the worker's BullMQ `Worker`s use. */
   readonly backendFactory: BackendFactory<RedisQueueBackend>;
 }
@@ -351,5 +364,14 @@ export class StockLedger extends RedisLedger implements EventLedger {
   async markUnfinishedDone(): Promise<number> {
     // Every handled event was marked before its job was completed.
     return 0;
+  }
+
+  recordAtFinish(): boolean {
+    // BullMQ's own finish writes nothing of ours.
+    return false;
+  }
+
+  takeUnfinishedRecords(): EncodedHistoryRecord[] {
+    return [];
   }
 }

@@ -54,6 +54,7 @@ export {
   type DeliveryOutcome,
   type DeliveryRecord,
   decodeHistoryRecord,
+  type EncodedHistoryRecord,
   encodeHistoryRecord,
   HISTORY_FORMAT_VERSION,
   HISTORY_STREAM_SUFFIX,

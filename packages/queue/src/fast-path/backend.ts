@@ -10,6 +10,7 @@ import {
   RedisConnection,
   RedisQueueBackend,
 } from 'bullmq';
+import type { EncodedHistoryRecord } from '../history.js';
 import { type EndedTurn, retryDoneMark } from '../idempotency.js';
 import { idempotencyKey, resourceStateKey } from '../naming.js';
 import { createdArg, type TurnResult, turnResult } from '../ordering.js';
@@ -40,6 +41,17 @@ export interface FinishBook {
   turnAtFetch(jobId: string, token: string, turn: FetchedTurn): void;
   /** `jobId`'s attempt is over (its job completes or fails): a fetch turn it never used goes. */
   attemptOver(jobId: string): void;
+  /**
+   * The event history's record of this job's attempt, for its finish to append (taken once),
+   * and what to do with it when the finish fails (append it by other means: not lose it).
+   */
+  takeRecord(jobId: string): FinishRecord | undefined;
+}
+
+/** A history record the job's finish appends. */
+export interface FinishRecord {
+  readonly record: EncodedHistoryRecord;
+  readonly unwritten: (record: EncodedHistoryRecord) => void;
 }
 
 /** A turn the fused finish took for the job it fetched. */
@@ -116,6 +128,8 @@ class FusedFinishBackend extends RedisQueueBackend {
     const options = full[OPTIONS_ARG];
     if (options !== undefined) full[OPTIONS_ARG] = this.#encodeOptions(options as Buffer);
     const ended = mark?.ended;
+    const taken = this.#book.takeRecord(jobId);
+    const record = taken?.record;
     full.push(
       args[FIELDS_ARG] ?? '',
       mark === undefined ? '' : idempotencyKey(mark.eventId),
@@ -128,12 +142,21 @@ class FusedFinishBackend extends RedisQueueBackend {
       this.#book.shadowUntil,
       this.#book.turnsAtFetch ? '1' : '',
       this.#turnPrefix,
+      record === undefined ? '' : record.stream,
     );
+    if (record !== undefined) full.push(...record.fields);
     const run = (): Promise<unknown> =>
       client.runCommand(FUSED_FINISH, full).then((result: unknown) => this.#noteClaim(result));
     // Without a marker to write, BullMQ handles its own errors as it always does; with one, a
     // refusal (maxmemory, failover) is tried again, since giving up runs the handler twice.
-    return mark === undefined ? run() : retryDoneMark(run, isRefusal);
+    const finished = mark === undefined ? run() : retryDoneMark(run, isRefusal);
+    if (taken === undefined) return finished;
+    // A finish that failed may not have appended the record: it goes by the other way (a
+    // record twice in the history rather than none).
+    return finished.catch((error: unknown) => {
+      taken.unwritten(taken.record);
+      throw error;
+    });
   }
 
   /**

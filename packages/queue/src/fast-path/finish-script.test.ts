@@ -186,6 +186,57 @@ describe('the fused finish backend', { timeout: 30_000 }, () => {
     }
   });
 
+  it('appends the attempt’s history record with the job’s finish, and hands it back when the finish fails', async () => {
+    const stream = '{groq}:finish-record:history';
+    const record = (id: string) => ({ stream, fields: ['v', '1', 'kind', 'attempt', 'id', id] });
+    const handedBack: string[] = [];
+    await fill('finish-record', ['evt_rec_0', 'evt_rec_1', 'evt_rec_2']);
+    const { worker } = await run('finish-record', async (job, _token, ledger) => {
+      const id = job.data.event.id;
+      expect(
+        ledger.recordAtFinish(job.id ?? '', record(id), (r) =>
+          handedBack.push(r.fields[5] as string),
+        ),
+      ).toBe(true);
+      // The third job's lock is gone before it finishes: BullMQ's part refuses the finish.
+      if (id === 'evt_rec_2') await client.del(`{groq}:finish-record:${job.id}:lock`);
+    });
+    worker.on('error', () => {});
+    const queue = openQueue(
+      client,
+      { index: 0, name: 'finish-record', prefix: '{groq}' },
+      settings,
+    );
+    cleanups.push(() => queue.close());
+    await waitFor(async () => (await client.xlen(stream)) === 3, { timeoutMs: 15_000 });
+    const entries = await client.xrange(stream, '-', '+');
+    expect(entries.map(([, fields]) => fields)).toEqual(
+      ['evt_rec_0', 'evt_rec_1', 'evt_rec_2'].map((id) => record(id).fields),
+    );
+    expect(await queue.getCompletedCount()).toBe(2);
+    // The script ran although BullMQ's part refused the finish: the record is in, none handed back.
+    expect(handedBack).toEqual([]);
+
+    // A finish Redis refuses (maxmemory) hands its record back, to be appended another way.
+    await fill('finish-record-oom', ['evt_rec_3']);
+    const maxmemory = (await client.config('GET', 'maxmemory')) as string[];
+    try {
+      const refused = await run('finish-record-oom', async (job, _token, ledger) => {
+        ledger.recordAtFinish(job.id ?? '', record(job.data.event.id), (r) =>
+          handedBack.push(r.fields[5] as string),
+        );
+        await client.config('SET', 'maxmemory', '1');
+      });
+      refused.worker.on('error', () => {});
+      await waitFor(() => handedBack.length === 1, { timeoutMs: 15_000 });
+      expect(handedBack).toEqual(['evt_rec_3']);
+    } finally {
+      await client.config('SET', 'maxmemory', maxmemory[1] ?? '0');
+    }
+    expect(await client.xlen(stream)).toBe(3);
+    await worker.close();
+  });
+
   it('claims the next job’s event for the slot’s lock token when it fetches it', async () => {
     // Ids that need escaping in job ids, one done (in each layout), one claimed by another worker.
     const ids = [

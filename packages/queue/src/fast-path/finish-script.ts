@@ -32,6 +32,9 @@ const BULLMQ_OPTS = 'local opts = cmsgpack.unpack(ARGV[8])';
  *   seconds). The key, the created and the turn's reply follow the token in the reply (sixth to
  *   ninth elements), for the worker to use instead of taking the turn itself. A job without the
  *   field gets no turn here: the worker takes it.
+ * - with the event history on, the attempt's record appended to the history stream ARGV[20]
+ *   (ARGV[21] on: its fields and values, `history.ts`), whatever BullMQ's part answers (the
+ *   attempt ran), so that it costs the worker no command of its own.
  *
  * KEYS and ARGV[1..9]: BullMQ's own; ARGV[8], its options, may be JSON instead of MessagePack
  * ({@link optionsAsJson}).
@@ -58,6 +61,9 @@ if ARGV[10] ~= '' then
 end
 if ARGV[13] ~= '' then
   endTurn(ARGV[13], ARGV[16], ARGV[14], ARGV[15], ARGV[11])
+end
+if ARGV[20] ~= nil and ARGV[20] ~= '' then
+  redis.call('XADD', ARGV[20], '*', unpack(ARGV, 21))
 end
 local result = bullmqMoveToFinished(KEYS,
   {ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]})

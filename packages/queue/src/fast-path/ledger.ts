@@ -1,6 +1,7 @@
 import type { BackendFactory, RedisQueueBackend } from 'bullmq';
 import type { RedisClient } from '../connection.js';
 import { CLAIM_FRESH, DEFAULT_MARKER_SETTINGS } from '../done-markers.js';
+import type { EncodedHistoryRecord } from '../history.js';
 import {
   type ClaimResult,
   type EndedTurn,
@@ -17,7 +18,13 @@ import {
   type TurnResult,
   turnResult,
 } from '../ordering.js';
-import { type DoneMark, type FetchedTurn, type FinishBook, fusedFinishBackend } from './backend.js';
+import {
+  type DoneMark,
+  type FetchedTurn,
+  type FinishBook,
+  type FinishRecord,
+  fusedFinishBackend,
+} from './backend.js';
 
 // The turns of many events at once (per-resource ordering, see `ordering.ts`): one command for
 // every turn the worker's jobs take in the same turn of the event loop. ARGV: the seconds to
@@ -66,6 +73,8 @@ export class FastLedger extends RedisLedger implements EventLedger, FinishBook {
   readonly turnsAtFetch: boolean;
   /** By job id: turns the job's fetch took, and for which lock token, until the job uses them. */
   readonly #fetchTurns = new Map<string, { token: string; turn: FetchedTurn }>();
+  /** By job id: the event history's records of attempts whose job completion writes them. */
+  readonly #records = new Map<string, FinishRecord>();
 
   constructor(client: RedisClient, options: LedgerOptions & { finishScript: string }) {
     super(client, options);
@@ -151,7 +160,28 @@ export class FastLedger extends RedisLedger implements EventLedger, FinishBook {
     return results.filter((result) => result.status === 'rejected').length;
   }
 
+  recordAtFinish(
+    jobId: string,
+    record: EncodedHistoryRecord,
+    unwritten: (record: EncodedHistoryRecord) => void,
+  ): boolean {
+    this.#records.set(jobId, { record, unwritten });
+    return true;
+  }
+
+  takeUnfinishedRecords(): EncodedHistoryRecord[] {
+    const records = [...this.#records.values()].map((taken) => taken.record);
+    this.#records.clear();
+    return records;
+  }
+
   // FinishBook: what the fused finish asks and tells.
+
+  takeRecord(jobId: string): FinishRecord | undefined {
+    const record = this.#records.get(jobId);
+    if (record !== undefined) this.#records.delete(jobId);
+    return record;
+  }
 
   takeDoneMark(jobId: string): DoneMark | undefined {
     const mark = this.#doneMarks.get(jobId);
