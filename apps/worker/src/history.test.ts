@@ -1,6 +1,7 @@
 // A worker process with ARCHIVE_DATABASE_URL runs the archiver: its migrations, the history
 // streams drained into PostgreSQL, the backlog metric. (Recording deliveries and attempts from the
 // ingest and the worker themselves is issue 17's phase 2.)
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { HistoryStore, openHistoryPool } from '@groq-webhooks/archive';
 import {
@@ -92,10 +93,94 @@ describe('worker process with the event history on', () => {
       const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       expect(metrics).toMatch(/^groq_history_backlog_entries\{[^}]*\} 0$/m);
       expect(metrics).toMatch(/^groq_history_archived_total\{[^}]*\} 2$/m);
+
+      // The archiver is a process of its own, at a lower CPU priority than the worker.
+      const [archiver] = archiverProcesses(worker.pid);
+      expect(archiver).toBeDefined();
+      expect(niceness(archiver as number) - niceness(worker.pid)).toBe(10);
+      // Killed, it is started again, and what was appended meanwhile is archived.
+      process.kill(archiver as number, 'SIGKILL');
+      await worker.waitForOutput('History archiver process exited');
+      await writer.append([
+        {
+          kind: 'attempt',
+          eventId: 'evt_w1',
+          type: 'resource.created',
+          attempt: 2,
+          startedAt: Date.now(),
+          endedAt: Date.now() + 3,
+          worker: 'groq-worker-1',
+          outcome: 'skipped',
+        },
+      ]);
+      await waitFor(async () => (await store.show('evt_w1'))?.attempts === 2, {
+        timeoutMs: 20_000,
+      });
+      const again = archiverProcesses(worker.pid);
+      expect(again).toHaveLength(1);
+      expect(again[0]).not.toBe(archiver);
+      await waitFor(
+        async () => {
+          const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+          return /^groq_history_archived_total\{[^}]*\} 3$/m.test(text);
+        },
+        { timeoutMs: 10_000, description: 'archived total counted over the restart' },
+      );
     } finally {
       await pool.end();
     }
+    const [archiver] = archiverProcesses(worker.pid);
     await worker.stop('SIGTERM', 15_000);
     expect(await worker.exited).toBe(0);
+    expect(alive(archiver as number)).toBe(false);
+  }, 60_000);
+
+  it('the archiver process ends when its worker is SIGKILLed', async () => {
+    const url = await postgres.createDatabase('groq_worker_kill');
+    const worker = startProcess('node', [MAIN], {
+      env: { REDIS_URL: redis.url, ARCHIVE_DATABASE_URL: url, WORKER_METRICS_PORT: '0' },
+    });
+    await worker.waitForOutput('"history":"on"');
+    const [archiver] = archiverProcesses(worker.pid);
+    expect(archiver).toBeDefined();
+    await worker.kill();
+    await waitFor(() => !alive(archiver as number), {
+      timeoutMs: 10_000,
+      description: 'archiver gone with its worker',
+    });
   }, 60_000);
 });
+
+/** Live child processes of `parent` running the archiver. */
+function archiverProcesses(parent: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) !== parent || fields[0] === 'Z') continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('archiver-main')) {
+        found.push(Number(entry));
+      }
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found;
+}
+
+/** A process's nice value (field 19 of /proc/<pid>/stat). */
+function niceness(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+}
+
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}

@@ -1,13 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
-import { createHistoryService, type HistoryService } from '@groq-webhooks/archive';
+import { registerHistoryMetrics } from '@groq-webhooks/archive';
 import {
   loadWorkerSettings,
   type WorkerConfig,
   type WorkerEnvSettings,
 } from '@groq-webhooks/config';
 import type { HandlerMap } from '@groq-webhooks/core';
-import { closeRedis, createRedis, type QueuePath, queuePathFor } from '@groq-webhooks/queue';
+import { createRedis, type QueuePath, queuePathFor } from '@groq-webhooks/queue';
 import {
   createLogger,
   createRegistry,
@@ -16,6 +16,7 @@ import {
   startTracing,
   type Tracing,
 } from '@groq-webhooks/telemetry';
+import { ArchiverProcess } from './archiver-process.js';
 import { handlerMapProblem } from './handlers-module.js';
 import { metricsListener } from './metrics.js';
 import { createWorker } from './worker.js';
@@ -116,25 +117,32 @@ export async function openWorker(deps: OpenWorkerDeps): Promise<OpenedWorker> {
     history: config.archiveDatabaseUrl !== undefined,
     tracer: tracing?.tracer,
   });
-  // The event history: this process's archiver drains the shards' history streams into
-  // PostgreSQL, off the handling path (a database that is down only grows the streams).
-  const history: HistoryService | undefined =
+  // The event history: this worker's archiver, a process of its own at a lower CPU priority,
+  // drains the shards' history streams into PostgreSQL, off the handling path (a database that
+  // is down only grows the streams; a busy machine makes the history lag, not the handling).
+  const history: ArchiverProcess | undefined =
     config.archiveDatabaseUrl === undefined
       ? undefined
-      : createHistoryService({
-          databaseUrl: config.archiveDatabaseUrl,
-          retentionDays: config.archiveRetentionDays,
-          redis: createRedis(config, 'worker', 'groq-webhooks-archiver'),
-          settings: config,
+      : new ArchiverProcess({
+          start: {
+            redis: { redisUrl: config.redisUrl, redisClusterNodes: config.redisClusterNodes },
+            queue: {
+              queueName: config.queueName,
+              queuePrefix: config.queuePrefix,
+              queueShards: config.queueShards,
+            },
+            databaseUrl: config.archiveDatabaseUrl,
+            retentionDays: config.archiveRetentionDays,
+            consumer: `${hostname()}-${process.pid}`,
+            logLevel: config.logLevel,
+          },
           logger,
-          consumer: `${hostname()}-${process.pid}`,
-          registry,
-          closeRedis,
         });
+  if (history !== undefined) registerHistoryMetrics(registry, () => history.snapshot());
+  // Started beside the worker, not after it: the archiver waits for Redis and PostgreSQL itself.
+  history?.start();
   let closing: Promise<void> | undefined;
-  const ready = worker.start().then(() => {
-    if (closing === undefined) history?.start();
-  });
+  const ready = worker.start();
   return {
     registry,
     ready,

@@ -141,14 +141,18 @@ export function createWorker(deps: WorkerDeps): EventWorker {
     sweeper.start();
     history =
       deps.history === true
-        ? attemptHistory(new HistoryWriter({ client: storeClient, settings }), (error, count) => {
-            if (Date.now() - lastHistoryWarning < 5000) return;
-            lastHistoryWarning = Date.now();
-            logger.warn(
-              { err: error, records: count },
-              'Attempt records of the event history not written',
-            );
-          })
+        ? attemptHistory(
+            new HistoryWriter({ client: storeClient, settings }),
+            events,
+            (error, count) => {
+              if (Date.now() - lastHistoryWarning < 5000) return;
+              lastHistoryWarning = Date.now();
+              logger.warn(
+                { err: error, records: count },
+                'Attempt records of the event history not written',
+              );
+            },
+          )
         : undefined;
     const processor = createProcessor({
       handlers: deps.handlers,

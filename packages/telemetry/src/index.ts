@@ -22,3 +22,4 @@ export {
   type Tracing,
   tracingRequested,
 } from './tracing.js';
+export { TurnBufferedStdout } from './turn-buffered-stdout.js';

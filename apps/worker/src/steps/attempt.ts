@@ -89,7 +89,8 @@ export interface StepDeps {
 
 /** Takes the worker's attempt records for the event history (written off the hot path). */
 export interface AttemptHistory {
-  record(record: AttemptRecord): void;
+  /** Records an attempt at job `jobId`. */
+  record(record: AttemptRecord, jobId: string): void;
 }
 
 /** One attempt at one job: what every step reads, and its log line's fields. */
@@ -247,7 +248,7 @@ export function recordAttempt(
   }
   const replay = attempt.job.data?.replay;
   if (typeof replay === 'string') record.replayId = replay;
-  deps.history.record(record);
+  deps.history.record(record, attempt.jobId);
 }
 
 /** Gives back a claim the job's fetch took, logging (not throwing) when Redis refuses. */
