@@ -20,7 +20,7 @@ import {
 import autocannon from 'autocannon';
 import { benchJob } from './jobs.js';
 import { runMemory } from './memory.js';
-import { cpuMillis } from './proc-stat.js';
+import { cpuMillis, descendantsCpuMillis } from './proc-stat.js';
 import { ENTRY, machine, ROOT, SECRET, spawnNode, stop } from './processes.js';
 import { runScale } from './scale.js';
 import { chooseVariants, DEFAULT_VARIANT, previousVariants, type Variant } from './variants.js';
@@ -155,6 +155,15 @@ interface WorkerResult {
   /** CPU of the worker process and of redis-server per job, over the measured 80 %. */
   cpuMicrosPerJob?: number | undefined;
   redisCpuMicrosPerJob?: number | undefined;
+  /** History on: its archiver process's CPU per job over the measured 80 % (not in the above). */
+  archiverCpuMicrosPerJob?: number | undefined;
+  /**
+   * History on: the archiver's and PostgreSQL's CPU per job over the whole run, from the
+   * worker's start until every record was archived.
+   */
+  archiveCpuMicrosPerJob?: number | undefined;
+  /** History on: seconds from the last job handled until the last record was archived. */
+  archiveLagSeconds?: number | undefined;
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -354,6 +363,12 @@ async function workerRound(
     HANDLERS_MODULE: ENTRY.trivialHandlers,
     ...(variant === undefined ? {} : variantEnv(variant)),
   };
+  const archiving = variant?.needsPostgres === true;
+  const pgCpu = () =>
+    postgres?.pid === undefined
+      ? undefined
+      : (cpuMillis(postgres.pid) ?? 0) + descendantsCpuMillis(postgres.pid);
+  const pgCpuBefore = archiving ? pgCpu() : undefined;
   const child = startServer(
     variant === undefined ? ENTRY.bareWorker : (variant.entries?.worker ?? ENTRY.worker),
     env,
@@ -371,6 +386,7 @@ async function workerRound(
     const started = performance.now();
     const cpuBefore = cpuMillis(child.pid ?? -1);
     const redisCpuBefore = cpuMillis(redis.process.pid);
+    const archiverCpuBefore = archiving ? descendantsCpuMillis(child.pid ?? -1) : undefined;
     await waitFor(async () => (await remaining()) <= jobs * 0.1, {
       timeoutMs: 300_000,
       intervalMs: 10,
@@ -382,7 +398,29 @@ async function workerRound(
         : undefined;
     const cpuMicrosPerJob = perJob(cpuBefore, cpuMillis(child.pid ?? -1));
     const redisCpuMicrosPerJob = perJob(redisCpuBefore, cpuMillis(redis.process.pid));
+    const archiverCpuMicrosPerJob = archiving
+      ? perJob(archiverCpuBefore, descendantsCpuMillis(child.pid ?? -1))
+      : undefined;
     await waitFor(async () => (await remaining()) === 0, { timeoutMs: 120_000, intervalMs: 20 });
+    let archiveCpuMicrosPerJob: number | undefined;
+    let archiveLagSeconds: number | undefined;
+    if (archiving) {
+      // The history may lag behind at full load (its archiver runs at a lower CPU priority):
+      // how long until it caught up, and what archiving every job cost in all.
+      const drained = performance.now();
+      const stream = `{groq}:${queueName}:history`;
+      await waitFor(async () => (await admin.xlen(stream)) === 0, {
+        timeoutMs: 600_000,
+        intervalMs: 20,
+        description: 'history archived',
+      });
+      archiveLagSeconds = Math.round((performance.now() - drained) / 100) / 10;
+      const pgCpuAfter = pgCpu();
+      if (pgCpuBefore !== undefined && pgCpuAfter !== undefined) {
+        const total = descendantsCpuMillis(child.pid ?? -1) + pgCpuAfter - pgCpuBefore;
+        archiveCpuMicrosPerJob = Math.round((total * 1000) / jobs);
+      }
+    }
     const failed = await queue.getFailedCount();
     const result = {
       kind,
@@ -393,6 +431,9 @@ async function workerRound(
       failed,
       cpuMicrosPerJob,
       redisCpuMicrosPerJob,
+      archiverCpuMicrosPerJob,
+      archiveCpuMicrosPerJob,
+      archiveLagSeconds,
     };
     log(`${kind} worker c=${concurrency} round ${round}: ${result.jobsPerSecond} jobs/s`);
     return result;
@@ -592,6 +633,22 @@ function markdown(report: {
       }
     }
     lines.push('', `Ratio worker / bare, median and spread over rounds: ${spreads.join('; ')}`, '');
+    const archived = report.workers.filter((w) => w.archiveCpuMicrosPerJob !== undefined);
+    if (archived.length > 0) {
+      lines.push(
+        "### The history's archiving (history on)",
+        '',
+        "The archiver is a process of its own at a lower CPU priority: its CPU is not in the worker's above. At full load it lags; this is when it caught up, and what archiving cost in all (archiver and PostgreSQL, from the worker's start until the last record was archived, per job).",
+        '',
+        '| variant | concurrency | round | archiver CPU µs/job in the window | archiver + PostgreSQL CPU µs/job, all | caught up, s after the last job |',
+        '|---|---|---|---|---|---|',
+        ...archived.map(
+          (w) =>
+            `| ${w.kind} | ${w.concurrency} | ${w.round} | ${w.archiverCpuMicrosPerJob ?? 'n/a'} | ${w.archiveCpuMicrosPerJob} | ${w.archiveLagSeconds} |`,
+        ),
+        '',
+      );
+    }
   }
   const one = report.oneResource;
   if (one !== undefined) {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** CPU time (user + system) a process has used, in milliseconds, from /proc (Linux). */
 export function cpuMillis(pid: number): number | undefined {
@@ -13,4 +13,33 @@ export function cpuMillis(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * CPU time of every live descendant of a process (children, their children…), not the process
+ * itself, in milliseconds: a worker's archiver, a PostgreSQL server's backends.
+ */
+export function descendantsCpuMillis(pid: number): number {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(parent) ?? [];
+      list.push(Number(entry));
+      children.set(parent, list);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  let total = 0;
+  const walk = (parent: number) => {
+    for (const child of children.get(parent) ?? []) {
+      total += cpuMillis(child) ?? 0;
+      walk(child);
+    }
+  };
+  walk(pid);
+  return total;
 }

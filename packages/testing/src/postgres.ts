@@ -20,6 +20,8 @@ export interface TestPostgres {
   readonly adminUrl: string;
   /** True when the server is a throwaway one this helper started (it can be stopped). */
   readonly owned: boolean;
+  /** The postmaster's pid of a throwaway server while it runs (its backends are its children). */
+  readonly pid: number | undefined;
   /**
    * Creates a new, uniquely named database and returns its URL. Databases made here are dropped
    * by `cleanup` (on a server the test did not start, only those).
@@ -169,6 +171,9 @@ function useServer(
   return {
     adminUrl,
     owned: own !== undefined,
+    get pid() {
+      return own?.server.process?.pid;
+    },
     async createDatabase(prefix = 'groq_test') {
       databaseCounter += 1;
       const name = `${prefix}_${process.pid}_${Date.now().toString(36)}_${databaseCounter}`;
