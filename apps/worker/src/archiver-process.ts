@@ -99,7 +99,10 @@ export class ArchiverProcess {
       this.#waiting.get(reply.id)?.(reply.snapshot);
     });
     this.#exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
+      let ended = false;
+      const onEnd = (code: number | null, signal: NodeJS.Signals | null) => {
+        if (ended) return;
+        ended = true;
         this.#child = undefined;
         for (const answer of this.#waiting.values()) answer(undefined);
         this.#waiting.clear();
@@ -116,10 +119,13 @@ export class ArchiverProcess {
         this.#restartTimer = setTimeout(() => this.start(), this.#restartMs);
         this.#restartTimer.unref();
         this.#restartMs = Math.min(this.#restartMs * 2, LAST_RESTART_MS);
+      };
+      child.once('exit', onEnd);
+      // A process that could not be started reports only 'error'.
+      child.on('error', () => {
+        if (child.pid === undefined) onEnd(null, null);
       });
     });
-    // A fork that cannot start reports 'error' and then 'exit'; nothing more to do here.
-    child.on('error', () => {});
     child.send({
       type: 'start',
       ...this.#options.start,
