@@ -7,6 +7,7 @@ import {
   openHistoryPool,
   parseFilters,
   replayEvents,
+  type StreamEntry,
 } from '@groq-webhooks/archive';
 import {
   closeRedis,
@@ -17,11 +18,14 @@ import {
 } from '@groq-webhooks/queue';
 import { startPostgres, startRedis } from '@groq-webhooks/testing';
 import type { Pool } from 'pg';
+import { cpuMillis, descendantsCpuMillis } from './proc-stat.js';
 import { machine, ROOT } from './processes.js';
 
 // The event history at scale (issue 17): a generated archive of N events (default 1,000,000,
 // with one delivery and one attempt each), the search queries timed with their plans, and the
-// replay of M events (default 100,000) into a real Redis queue.
+// replay of M events (default 100,000) into a real Redis queue. First, what archiving costs: W
+// events (default 50,000) written as the archiver writes them, in batches, with the CPU of this
+// process and of PostgreSQL per event.
 //
 //   node bench/dist/history.js                     # 1,000,000 events, replay 100,000
 //   node bench/dist/history.js --events 100000 --replay 20000
@@ -30,6 +34,7 @@ const { values: args } = parseArgs({
   args: process.argv.slice(2).filter((arg) => arg !== '--'),
   options: {
     events: { type: 'string', default: '1000000' },
+    writes: { type: 'string', default: '50000' },
     replay: { type: 'string', default: '100000' },
     runs: { type: 'string', default: '7' },
     out: { type: 'string', default: join(ROOT, 'reports') },
@@ -38,6 +43,9 @@ const { values: args } = parseArgs({
 const EVENTS = Number(args.events);
 const REPLAY = Number(args.replay);
 const RUNS = Number(args.runs);
+const WRITES = Number(args.writes);
+/** Records per archive batch, as the archiver reads them at most. */
+const WRITE_BATCH = 1000;
 /** The generated archive spans 30 days up to this time. */
 const END = Date.parse('2026-11-28T00:00:00Z');
 const SPAN_MS = 30 * 86_400_000;
@@ -92,6 +100,87 @@ async function generate(pool: Pool): Promise<void> {
   await pool.query('analyze groq_attempts');
 }
 
+/**
+ * What writing `events` events into a fresh archive costs, in batches of {@link WRITE_BATCH}
+ * stream entries as the archiver writes them: its own CPU (building the statement) and
+ * PostgreSQL's, per event. `attempts`: one attempt record each (a queue filled without the
+ * ingest, as the worker bench does); `deliveries+attempts`: a delivery with its payload, and its
+ * attempt in the next batch.
+ */
+async function archiveWrites(
+  store: HistoryStore,
+  shape: 'attempts' | 'deliveries+attempts',
+  events: number,
+): Promise<string> {
+  const stream = '{groq}:groq-events:history';
+  const now = Date.now();
+  const created = new Date(now).toISOString();
+  const id = (i: number) => `evt_w_${shape.length}_${now}_${i}`;
+  const attempt = (i: number): StreamEntry => ({
+    stream,
+    entryId: `${now}-${2 * i + 1}`,
+    record: {
+      kind: 'attempt',
+      eventId: id(i),
+      type: 'resource.updated',
+      attempt: 1,
+      startedAt: now + i,
+      endedAt: now + i + 3,
+      worker: 'groq-worker-1',
+      outcome: 'completed',
+    },
+  });
+  const delivery = (i: number): StreamEntry => ({
+    stream,
+    entryId: `${now}-${2 * i}`,
+    record: {
+      kind: 'delivery',
+      eventId: id(i),
+      type: 'resource.updated',
+      created,
+      receivedAt: now + i,
+      keyIndex: 0,
+      outcome: 'received',
+      payload: JSON.stringify({
+        id: id(i),
+        type: 'resource.updated',
+        data: { id: `res_${i % 1000}`, name: `resource ${i}`, attributes: { size: i % 977 } },
+        created,
+      }),
+    },
+  });
+  const batches: StreamEntry[][] = [];
+  if (shape === 'attempts') {
+    for (let i = 0; i < events; i += WRITE_BATCH) {
+      batches.push(
+        Array.from({ length: Math.min(WRITE_BATCH, events - i) }, (_, j) => attempt(i + j)),
+      );
+    }
+  } else {
+    // Each batch: half of it new deliveries, half the attempts of the previous batch's.
+    const half = WRITE_BATCH / 2;
+    for (let i = 0; i <= events; i += half) {
+      const batch: StreamEntry[] = [];
+      for (let j = i; j < Math.min(i + half, events); j++) batch.push(delivery(j));
+      for (let j = Math.max(0, i - half); j < Math.min(i, events); j++) batch.push(attempt(j));
+      batches.push(batch);
+    }
+  }
+  const postgresCpu = () =>
+    postgres.pid === undefined
+      ? 0
+      : (cpuMillis(postgres.pid) ?? 0) + descendantsCpuMillis(postgres.pid);
+  const cpuBefore = process.cpuUsage();
+  const postgresBefore = postgresCpu();
+  const started = performance.now();
+  for (const batch of batches) await store.writeBatch(batch);
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const postgresMs = postgresCpu() - postgresBefore;
+  const per = (micros: number) => (micros / events).toFixed(1);
+  return `| ${shape} | ${events.toLocaleString('en-US')} | ${Math.round(events / seconds).toLocaleString('en-US')} | ${per(cpu.user + cpu.system)} | ${per(postgresMs * 1000)} |`;
+}
+
 interface Timed {
   name: string;
   medianMs: number;
@@ -142,6 +231,19 @@ try {
     `machine: ${info.cpu}, ${info.memoryGiB} GiB, Node ${info.node}; PostgreSQL ${version} (throwaway server, fsync off, default shared_buffers); ${info.redis}`,
   );
   say();
+  const store = new HistoryStore(pool);
+  if (WRITES > 0) {
+    say(`## Archive writes (batches of ${WRITE_BATCH} records, as the archiver writes them)`);
+    say();
+    say('| records | events | events/s | writer CPU µs/event | PostgreSQL CPU µs/event |');
+    say('|---|---|---|---|---|');
+    // A batch first, so that the measured ones find their statements planned.
+    await archiveWrites(store, 'attempts', WRITE_BATCH);
+    say(await archiveWrites(store, 'attempts', WRITES));
+    say(await archiveWrites(store, 'deliveries+attempts', WRITES));
+    say();
+    await pool.query('truncate groq_events, groq_deliveries, groq_attempts, groq_replays');
+  }
   const generated = performance.now();
   await generate(pool);
   const size = (
@@ -154,7 +256,6 @@ try {
   );
   say();
 
-  const store = new HistoryStore(pool);
   // One hour in the middle of the range, and the id of an event in it.
   const hourStart = new Date(END - SPAN_MS / 2);
   const hour = {
