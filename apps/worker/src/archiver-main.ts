@@ -43,9 +43,17 @@ function start(message: ArchiverStart): void {
   service.start();
 }
 
+/**
+ * The longest a stop waits for the batch in hand and for Redis and PostgreSQL to close: when its
+ * worker is gone, they may be gone too, and their clients would keep trying to reconnect. A batch
+ * cut short is archived again (idempotently) by the archiver that takes its entries over.
+ */
+const STOP_DEADLINE_MS = 5000;
+
 async function stop(): Promise<void> {
   if (stopping) return;
   stopping = true;
+  setTimeout(() => process.exit(0), STOP_DEADLINE_MS).unref();
   await service?.close();
   process.disconnect?.();
   if (logger === undefined) process.exit(0);

@@ -149,6 +149,30 @@ describe('worker process with the event history on', () => {
       description: 'archiver gone with its worker',
     });
   }, 60_000);
+
+  it('the archiver process ends when its worker is SIGKILLed while Redis is gone', async () => {
+    const url = await postgres.createDatabase('groq_worker_gone');
+    const own = await startRedis();
+    let archiver: number | undefined;
+    try {
+      const worker = startProcess('node', [MAIN], {
+        env: { REDIS_URL: own.url, ARCHIVE_DATABASE_URL: url, WORKER_METRICS_PORT: '0' },
+      });
+      await worker.waitForOutput('Event history on');
+      [archiver] = archiverProcesses(worker.pid);
+      expect(archiver).toBeDefined();
+      await own.cleanup();
+      await worker.kill();
+      // Its clients would reconnect forever; the stop's deadline (5 s) ends it.
+      await waitFor(() => !alive(archiver as number), {
+        timeoutMs: 15_000,
+        description: 'archiver gone with its worker, Redis down',
+      });
+    } finally {
+      if (archiver !== undefined && alive(archiver)) process.kill(archiver, 'SIGKILL');
+      await own.cleanup();
+    }
+  }, 60_000);
 });
 
 /** Live child processes of `parent` running the archiver. */
