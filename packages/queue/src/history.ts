@@ -284,37 +284,8 @@ export class HistoryWriter {
   }
 
   /** Appends the records, each to its shard's stream; resolves once Redis holds them all. */
-  async append(records: readonly HistoryRecord[]): Promise<void> {
-    if (this.#shards.length === 1) {
-      await this.#appendTo(0, records);
-      return;
-    }
-    const byShard = new Map<number, HistoryRecord[]>();
-    for (const record of records) {
-      const index = historyShardOf(record, this.#shards.length);
-      let list = byShard.get(index);
-      if (list === undefined) {
-        list = [];
-        byShard.set(index, list);
-      }
-      list.push(record);
-    }
-    await Promise.all([...byShard].map(([index, list]) => this.#appendTo(index, list)));
-  }
-
-  async #appendTo(index: number, records: readonly HistoryRecord[]): Promise<void> {
-    const shard = this.#shards[index];
-    if (shard === undefined) throw new Error(`no queue shard ${index}`);
-    const args: string[] = [];
-    for (const record of records) {
-      const fields = encodeHistoryRecord(record);
-      args.push(String(fields.length), ...fields);
-    }
-    try {
-      await this.#client.groqAppendHistory(historyStreamKey(shard), ...args);
-    } catch (error) {
-      throw new Error('could not append history records', { cause: error });
-    }
+  append(records: readonly HistoryRecord[]): Promise<void> {
+    return this.appendEncoded(records.map((record) => this.encode(record)));
   }
 }
 
