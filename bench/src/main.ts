@@ -23,7 +23,13 @@ import { runMemory } from './memory.js';
 import { cpuMillis, descendantsCpuMillis } from './proc-stat.js';
 import { ENTRY, machine, ROOT, SECRET, spawnNode, stop } from './processes.js';
 import { runScale } from './scale.js';
-import { chooseVariants, DEFAULT_VARIANT, previousVariants, type Variant } from './variants.js';
+import {
+  chooseVariants,
+  DEFAULT_VARIANT,
+  previousVariants,
+  rotated,
+  type Variant,
+} from './variants.js';
 
 // pnpm bench: the real ingest vs a bare Hono server, and the real worker vs a bare BullMQ
 // worker, alternating on the same machine in one run, reported as ratios.
@@ -299,7 +305,16 @@ async function loadRound(
     return outcome;
   } finally {
     await stop(child);
+    await emptied(admin);
   }
+}
+
+/**
+ * Every run starts on an empty Redis (the bench's own): what earlier runs left (their jobs, the
+ * events they remembered) would make the later runs of a round slower than the first.
+ */
+async function emptied(admin: RedisClient): Promise<void> {
+  await admin.flushall();
 }
 
 /** Every acknowledged id must have its job in Redis. */
@@ -439,8 +454,8 @@ async function workerRound(
     return result;
   } finally {
     await stop(child);
-    await queue.obliterate({ force: true });
     await queue.close();
+    await emptied(admin);
   }
 }
 
@@ -506,8 +521,8 @@ async function oneResourceRun(
     return result;
   } finally {
     await stop(child);
-    await queue.obliterate({ force: true });
     await queue.close();
+    await emptied(admin);
   }
 }
 
@@ -771,8 +786,7 @@ try {
   }
   if (!args['skip-ingest']) {
     for (let round = 1; round <= rounds; round++) {
-      load.push(await loadRound(undefined, round, redis, admin));
-      for (const variant of sideVariants('ingest')) {
+      for (const variant of rotated([undefined, ...sideVariants('ingest')], round - 1)) {
         load.push(await loadRound(variant, round, redis, admin));
       }
     }
@@ -780,8 +794,7 @@ try {
   if (!args['skip-worker']) {
     for (const concurrency of workerConcurrencies) {
       for (let round = 1; round <= rounds; round++) {
-        workers.push(await workerRound(undefined, concurrency, round, redis, admin));
-        for (const variant of sideVariants('worker')) {
+        for (const variant of rotated([undefined, ...sideVariants('worker')], round - 1)) {
           workers.push(await workerRound(variant, concurrency, round, redis, admin));
         }
       }

@@ -118,3 +118,14 @@ export function chooseVariants(names: string | undefined): Variant[] {
   }
   return VARIANTS.filter((variant) => wanted.has(variant.name));
 }
+
+/**
+ * `runs` from its `by`-th on, then the ones before it: each round starts with another variant,
+ * so that no variant always runs last (a machine that slows down within a round, as a shared
+ * one does, would then charge it alone).
+ */
+export function rotated<T>(runs: readonly T[], by: number): T[] {
+  if (runs.length === 0) return [];
+  const start = by % runs.length;
+  return [...runs.slice(start), ...runs.slice(0, start)];
+}
