@@ -234,7 +234,7 @@ describe('groq-webhooks events against a real PostgreSQL and Redis', () => {
     const first = await cli(['events', 'replay', ...filters, '--yes']);
     expect(first.code).toBe(0);
     expect(first.out).toMatch(
-      /^replayed 4 of 4 events as rpl_[0-9a-z]+ in [0-9.]+ s \([0-9,]+ events\/s\)\n$/,
+      /^replayed 4 of 4 events as rpl_[0-9a-z]+ in ([0-9]+ ms|[0-9]+\.[0-9] s) \([0-9,]+ events\/s\)\n$/,
     );
     expect(await jobCount()).toBe(4);
     const second = await cli(['events', 'replay', ...filters, '--yes', '--limit', '2']);

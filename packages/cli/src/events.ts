@@ -228,12 +228,17 @@ export async function runReplay(
           },
         );
         bar.stop();
-        const seconds = Math.max(result.durationMs, 1) / 1000;
-        const rate = Math.round(result.enqueued / seconds).toLocaleString('en-US');
+        const durationMs = Math.max(result.durationMs, 1);
+        const rate = Math.round((result.enqueued * 1000) / durationMs).toLocaleString('en-US');
+        // A short replay in seconds would read "0.0 s".
+        const took =
+          durationMs < 1000
+            ? `${Math.round(durationMs)} ms`
+            : `${(durationMs / 1000).toFixed(1)} s`;
         const skipped =
           result.skipped > 0 ? `; ${result.skipped} skipped (no payload archived)` : '';
         io.stdout.write(
-          `replayed ${result.enqueued} of ${result.matched} events as ${result.replayId} in ${seconds.toFixed(1)} s (${rate} events/s)${skipped}\n`,
+          `replayed ${result.enqueued} of ${result.matched} events as ${result.replayId} in ${took} (${rate} events/s)${skipped}\n`,
         );
         return result;
       } finally {
