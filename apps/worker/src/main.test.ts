@@ -269,6 +269,29 @@ describe('worker processes', () => {
     expect((await effectsOf([event]))[0]).toBe(1);
     expect(await starts(event)).toEqual([String(a.pid), String(b.pid)]);
   });
+
+  it('SIGTERM while Redis is gone: exits 0 within its bounds, saying what it could not write', async () => {
+    const own = await startRedis();
+    try {
+      const a = startWorker({
+        REDIS_URL: own.url,
+        EFFECTS_REDIS_URL: own.url,
+        SHUTDOWN_GRACE_MS: '300',
+      });
+      await ready(a);
+      await own.kill();
+      await a.waitForOutput('Queue connection error', 10_000);
+      const stoppedAt = Date.now();
+      // The grace period, 5 s for BullMQ's workers to close, 5 s for the rest (its commands wait
+      // for Redis while the clients reconnect), then the clients are disconnected.
+      expect(await a.stop('SIGTERM', 20_000)).toBe(0);
+      expect(Date.now() - stoppedAt).toBeLessThan(15_000);
+      expect(a.output()).toContain('Redis did not answer the close in time; disconnecting');
+      expect(a.output()).toContain('"Worker stopped"');
+    } finally {
+      await own.cleanup();
+    }
+  });
 });
 
 describe('handler modules and endpoints', () => {

@@ -257,10 +257,26 @@ export function createWorker(deps: WorkerDeps): EventWorker {
         () => false,
       );
       if (!closed) logger.warn('Workers did not close in time; cutting connections');
-      await markUnfinishedDone();
-      await sweeper?.stop();
-      await history?.flush();
-      await Promise.allSettled(queues.map((queue) => queue.close()));
+      // With Redis gone these would wait for it forever (commands wait while the clients
+      // reconnect): past the bound the clients are disconnected, which fails what still waits
+      // (each failure is logged: marks and records not written).
+      const finished = await withTimeout(
+        (async () => {
+          await markUnfinishedDone();
+          await sweeper?.stop();
+          await history?.flush();
+          await Promise.allSettled(queues.map((queue) => queue.close()));
+        })(),
+        FORCE_CLOSE_AFTER_MS,
+      ).then(
+        () => true,
+        () => false,
+      );
+      if (!finished) {
+        logger.warn(
+          'Redis did not answer the close in time; disconnecting (done-marks and history records not written by now are lost)',
+        );
+      }
     } finally {
       clearTimeout(graceTimer);
       clearInterval(watchdog);

@@ -154,12 +154,26 @@ export async function isRedisReady(client: RedisClient, timeoutMs = 1000): Promi
   }
 }
 
-/** Closes a client: QUIT when connected, otherwise just disconnect. Never throws. */
+/** How long a close waits for Redis to answer QUIT before it just disconnects. */
+const QUIT_TIMEOUT_MS = 2000;
+
+/**
+ * Closes a client: QUIT when connected (its replies come first), otherwise, or when Redis does
+ * not answer it within {@link QUIT_TIMEOUT_MS}, just disconnect. Never throws.
+ */
 export async function closeRedis(client: RedisClient): Promise<void> {
-  try {
-    if (client.status === 'ready') await client.quit();
-    else client.disconnect();
-  } catch {
+  if (client.status !== 'ready') {
     client.disconnect();
+    return;
   }
+  let timer: NodeJS.Timeout | undefined;
+  const quit = client.quit().then(
+    () => true,
+    () => false,
+  );
+  const timedOut = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), QUIT_TIMEOUT_MS);
+  });
+  const quitted = await Promise.race([quit, timedOut]).finally(() => clearTimeout(timer));
+  if (!quitted) client.disconnect();
 }
