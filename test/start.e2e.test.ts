@@ -213,6 +213,47 @@ describe('pnpm start', () => {
     }
   }, 150_000);
 
+  it('SIGKILLed, its ingest, worker and dashboard stop by themselves', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'groq-start-kill-'));
+    dirs.push(state);
+    const env = bareEnv({
+      GROQ_LOCAL_DIR: state,
+      PORT: String(await freePort()),
+      DASHBOARD_PORT: String(await freePort()),
+      WORKER_METRICS_PORT: String(await freePort()),
+      START_REDIS_PORT: String(await freePort()),
+      START_POSTGRES_PORT: String(await freePort()),
+    });
+    const local = startProcess(process.execPath, [LOCAL], { env, cwd: ROOT });
+    starts.push(local);
+    await local.waitForOutput('groq-webhooks is running', 90_000);
+    const redisLine = await local.waitForOutput(/Redis: redis:\/\/127\.0\.0\.1:[0-9]+ \(throwaway/);
+    const redisPort = Number(/127\.0\.0\.1:([0-9]+)/.exec(redisLine)?.[1]);
+    const pids = await waitFor(() => {
+      const found = new Set(
+        local
+          .logLines()
+          .filter((line) => typeof line.pid === 'number' && typeof line.service === 'string')
+          .map((line) => line.pid as number),
+      );
+      return found.size >= 3 ? [...found] : undefined;
+    });
+    try {
+      await local.kill();
+      await waitFor(() => pids.every((pid) => !isAlive(pid)), {
+        timeoutMs: 30_000,
+        description: 'ingest, worker and dashboard to exit without their runner',
+      });
+    } finally {
+      for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+      // The throwaway redis-server is no Node process: it outlives a SIGKILLed runner.
+      const dir = await rawCommand(redisPort, ['CONFIG', 'GET', 'dir'], 500).catch(() => '');
+      await rawCommand(redisPort, ['SHUTDOWN', 'NOSAVE'], 500).catch(() => {});
+      const path = /(\/[^\r\n]*groq-local-redis-[^\r\n]*)/.exec(dir)?.[1];
+      if (path !== undefined) rmSync(path, { recursive: true, force: true });
+    }
+  }, 150_000);
+
   it('says how to get Redis, and exits non-zero, when there is none and no redis-server', async () => {
     const emptyPath = mkdtempSync(join(tmpdir(), 'groq-nopath-'));
     dirs.push(emptyPath);

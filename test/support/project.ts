@@ -60,9 +60,15 @@ export function mergedEnv(env: Record<string, string | undefined>): Record<strin
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  // An orphan that exited stays a zombie until whoever adopted it reaps it: not running.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return true;
   }
 }
 

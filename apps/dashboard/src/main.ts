@@ -1,6 +1,12 @@
 #!/usr/bin/env node
 import type { Server } from 'node:http';
-import { httpServerOptions, loadDashboardConfig, loadOrExit } from '@groq-webhooks/config';
+import {
+  httpServerOptions,
+  loadDashboardConfig,
+  loadOrExit,
+  supervisorPid,
+  whenParentGone,
+} from '@groq-webhooks/config';
 import { closeRedis, createRedis, FailedEvents, waitForRedis } from '@groq-webhooks/queue';
 import { createLogger, flushAndExit } from '@groq-webhooks/telemetry';
 import { serve } from '@hono/node-server';
@@ -82,3 +88,6 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
 
 process.on('SIGTERM', (signal) => void shutdown(signal));
 process.on('SIGINT', (signal) => void shutdown(signal));
+// Started by `pnpm start`: stops with its runner, however the runner ended.
+const supervisor = supervisorPid(process.env);
+if (supervisor !== undefined) whenParentGone(supervisor, () => void shutdown('SIGTERM'));

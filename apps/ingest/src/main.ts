@@ -6,6 +6,8 @@ import {
   ingestConfigWarnings,
   loadIngestConfig,
   loadOrExit,
+  supervisorPid,
+  whenParentGone,
 } from '@groq-webhooks/config';
 import { queuePathOrExit } from '@groq-webhooks/queue';
 import {
@@ -154,3 +156,6 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
 
 process.on('SIGTERM', (signal) => void shutdown(signal));
 process.on('SIGINT', (signal) => void shutdown(signal));
+// Started by `pnpm start`: stops with its runner, however the runner ended.
+const supervisor = supervisorPid(process.env);
+if (supervisor !== undefined) whenParentGone(supervisor, () => void shutdown('SIGTERM'));

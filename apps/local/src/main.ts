@@ -6,6 +6,7 @@ import {
   databaseLocation,
   findRepoRoot,
   localStateDir,
+  whenParentGone,
 } from '@groq-webhooks/config';
 import { prettyFactory } from 'pino-pretty';
 import { type ArchiveSource, resolveArchive } from './archive-source.js';
@@ -114,12 +115,7 @@ process.once('SIGTERM', () => void shutdown(0));
 
 // Run by `pnpm start`, a SIGTERM usually reaches pnpm, which exits without passing it on; the
 // runner would be left orphaned with its children. So it stops when its launcher goes away.
-if (env.npm_lifecycle_event === 'start') {
-  const launcher = process.ppid;
-  setInterval(() => {
-    if (process.ppid !== launcher) void shutdown(0);
-  }, 500).unref();
-}
+if (env.npm_lifecycle_event === 'start') whenParentGone(process.ppid, () => void shutdown(0));
 
 const app = (name: string) => join(root, 'apps', name, 'dist', 'main.js');
 const handlersModule = checkoutHandlersModule(env, root);

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { SUPERVISOR_PID_VARIABLE } from '@groq-webhooks/config';
 
 /** One process the supervisor runs. */
 export interface ChildSpec {
@@ -46,7 +47,8 @@ export class Supervisor {
   /** Starts a child. */
   start(spec: ChildSpec): void {
     const child = spawn(process.execPath, [spec.entry], {
-      env: spec.env,
+      // Its own process group: a SIGKILLed supervisor could not stop it, so it watches for that.
+      env: { ...spec.env, [SUPERVISOR_PID_VARIABLE]: String(process.pid) },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });

@@ -33,6 +33,7 @@ export {
   localStateDir,
 } from './local-state.js';
 export { databaseLocation } from './location.js';
+export { SUPERVISOR_PID_VARIABLE, supervisorPid, whenParentGone } from './parent.js';
 export { httpServerOptions } from './server-options.js';
 export {
   type CommonSettings,
