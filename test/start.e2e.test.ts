@@ -28,6 +28,38 @@ function bareEnv(extra: Record<string, string>): Record<string, string | undefin
   };
 }
 
+/** A fresh state directory and free ports: everything a run needs to be its own. */
+async function freshEnv(state: string): Promise<Record<string, string | undefined>> {
+  return bareEnv({
+    GROQ_LOCAL_DIR: state,
+    PORT: String(await freePort()),
+    DASHBOARD_PORT: String(await freePort()),
+    WORKER_METRICS_PORT: String(await freePort()),
+    START_REDIS_PORT: String(await freePort()),
+    START_POSTGRES_PORT: String(await freePort()),
+  });
+}
+
+/**
+ * Waits until the runner says it is running; the port of its throwaway Redis and the pids of
+ * the processes it started (every pid its JSON lines name).
+ */
+async function running(runner: RunningProcess): Promise<{ redisPort: number; pids: number[] }> {
+  await runner.waitForOutput('groq-webhooks is running', 90_000);
+  const redisLine = await runner.waitForOutput(/Redis: redis:\/\/127\.0\.0\.1:[0-9]+ \(throwaway/);
+  const redisPort = Number(/127\.0\.0\.1:([0-9]+)/.exec(redisLine)?.[1]);
+  const pids = await waitFor(() => {
+    const found = new Set(
+      runner
+        .logLines()
+        .filter((line) => typeof line.pid === 'number' && typeof line.service === 'string')
+        .map((line) => line.pid as number),
+    );
+    return found.size >= 3 ? [...found] : undefined;
+  });
+  return { redisPort, pids };
+}
+
 describe('pnpm start', () => {
   const dirs: string[] = [];
   /** `pnpm start`s, stopped as a user would when a test fails early: they remove their Redis. */
@@ -170,28 +202,9 @@ describe('pnpm start', () => {
   it('run as pnpm start, stops everything when pnpm itself gets SIGTERM', async () => {
     const state = mkdtempSync(join(tmpdir(), 'groq-start-pnpm-'));
     dirs.push(state);
-    const env = bareEnv({
-      GROQ_LOCAL_DIR: state,
-      PORT: String(await freePort()),
-      DASHBOARD_PORT: String(await freePort()),
-      WORKER_METRICS_PORT: String(await freePort()),
-      START_REDIS_PORT: String(await freePort()),
-      START_POSTGRES_PORT: String(await freePort()),
-    });
-    const pnpm = startProcess('pnpm', ['start'], { env, cwd: ROOT });
+    const pnpm = startProcess('pnpm', ['start'], { env: await freshEnv(state), cwd: ROOT });
     starts.push(pnpm);
-    await pnpm.waitForOutput('groq-webhooks is running', 90_000);
-    const redisLine = await pnpm.waitForOutput(/Redis: redis:\/\/127\.0\.0\.1:[0-9]+ \(throwaway/);
-    const redisPort = Number(/127\.0\.0\.1:([0-9]+)/.exec(redisLine)?.[1]);
-    const pids = await waitFor(() => {
-      const found = new Set(
-        pnpm
-          .logLines()
-          .filter((line) => typeof line.pid === 'number' && typeof line.service === 'string')
-          .map((line) => line.pid as number),
-      );
-      return found.size >= 3 ? [...found] : undefined;
-    });
+    const { redisPort, pids } = await running(pnpm);
     try {
       await pnpm.stop('SIGTERM', 30_000);
       await waitFor(() => pids.every((pid) => !isAlive(pid)), {
@@ -216,28 +229,12 @@ describe('pnpm start', () => {
   it('SIGKILLed, its ingest, worker and dashboard stop by themselves', async () => {
     const state = mkdtempSync(join(tmpdir(), 'groq-start-kill-'));
     dirs.push(state);
-    const env = bareEnv({
-      GROQ_LOCAL_DIR: state,
-      PORT: String(await freePort()),
-      DASHBOARD_PORT: String(await freePort()),
-      WORKER_METRICS_PORT: String(await freePort()),
-      START_REDIS_PORT: String(await freePort()),
-      START_POSTGRES_PORT: String(await freePort()),
+    const local = startProcess(process.execPath, [LOCAL], {
+      env: await freshEnv(state),
+      cwd: ROOT,
     });
-    const local = startProcess(process.execPath, [LOCAL], { env, cwd: ROOT });
     starts.push(local);
-    await local.waitForOutput('groq-webhooks is running', 90_000);
-    const redisLine = await local.waitForOutput(/Redis: redis:\/\/127\.0\.0\.1:[0-9]+ \(throwaway/);
-    const redisPort = Number(/127\.0\.0\.1:([0-9]+)/.exec(redisLine)?.[1]);
-    const pids = await waitFor(() => {
-      const found = new Set(
-        local
-          .logLines()
-          .filter((line) => typeof line.pid === 'number' && typeof line.service === 'string')
-          .map((line) => line.pid as number),
-      );
-      return found.size >= 3 ? [...found] : undefined;
-    });
+    const { redisPort, pids } = await running(local);
     try {
       await local.kill();
       await waitFor(() => pids.every((pid) => !isAlive(pid)), {
