@@ -258,8 +258,8 @@ export function createWorker(deps: WorkerDeps): EventWorker {
       );
       if (!closed) logger.warn('Workers did not close in time; cutting connections');
       // With Redis gone these would wait for it forever (commands wait while the clients
-      // reconnect): past the bound the clients are disconnected, which fails what still waits
-      // (each failure is logged: marks and records not written).
+      // reconnect): past the bound the clients are disconnected, and what was not written by
+      // then is lost, as the warning says.
       const finished = await withTimeout(
         (async () => {
           await markUnfinishedDone();
