@@ -1,6 +1,6 @@
 import { DelayedError, type EventJobData, type Job } from '@groq-webhooks/queue';
+import { OnDemandContextManager } from '@groq-webhooks/telemetry/on-demand-context';
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
   AlwaysOffSampler,
@@ -36,9 +36,9 @@ describe('inAttemptSpan', () => {
   const exporter = new InMemorySpanExporter();
   const sampled = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
   const tracer = sampled.getTracer('worker');
-  const contextManager = new AsyncLocalStorageContextManager();
+  const contextManager = new OnDemandContextManager();
   beforeAll(() => {
-    // What the worker's SDK registers: W3C propagation, an async context across awaits.
+    // What the worker's SDK registers: W3C propagation, an async context (on demand) across awaits.
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());
     context.setGlobalContextManager(contextManager.enable());
   });
@@ -56,9 +56,14 @@ describe('inAttemptSpan', () => {
     );
     await inAttemptSpan(tracer, attempt, async () => {
       attempt.resourceKey = 'res_1';
-      await new Promise((resolve) => setTimeout(resolve, 1));
-      // A span the handler makes after an await still finds the attempt's.
-      tracer.startSpan('handler work').end();
+      // The steps before the handler: the span is not active there.
+      await Promise.resolve();
+      expect(trace.getActiveSpan()).toBeUndefined();
+      await attempt.inTrace(async () => {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        // A span the handler makes after an await still finds the attempt's.
+        tracer.startSpan('handler work').end();
+      });
       attempt.line('completed');
     });
     const spans = exporter.getFinishedSpans();
@@ -132,14 +137,16 @@ describe('inAttemptSpan', () => {
       'evt_1',
     );
     let inner: string | undefined;
-    await inAttemptSpan(unsampled, attempt, async () => {
-      await Promise.resolve();
-      const span = unsampled.startSpan('handler work');
-      inner = span.spanContext().traceId;
-      expect(span.isRecording()).toBe(false);
-      expect(trace.getActiveSpan()?.spanContext().traceId).toBe(TRACE_ID);
-      span.end();
-    });
+    await inAttemptSpan(unsampled, attempt, () =>
+      attempt.inTrace(async () => {
+        await Promise.resolve();
+        const span = unsampled.startSpan('handler work');
+        inner = span.spanContext().traceId;
+        expect(span.isRecording()).toBe(false);
+        expect(trace.getActiveSpan()?.spanContext().traceId).toBe(TRACE_ID);
+        span.end();
+      }),
+    );
     expect(inner).toBe(TRACE_ID);
     expect(exporter.getFinishedSpans()).toEqual([]);
   });

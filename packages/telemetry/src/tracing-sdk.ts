@@ -1,6 +1,7 @@
 import { trace } from '@opentelemetry/api';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { StackContextManager } from '@opentelemetry/sdk-trace';
+import { OnDemandContextManager } from './on-demand-context.js';
 import type { StartTracingOptions, Tracing } from './tracing.js';
 
 /** The instrumentation scope of the project's own spans. */
@@ -17,7 +18,7 @@ const SHUTDOWN_FLUSH_MS = 3000;
  * `groq-webhooks-<service>` when none is set; no metrics or logs pipeline unless asked for by
  * name (`OTEL_METRICS_EXPORTER`, `OTEL_LOGS_EXPORTER`): the processes' metrics are Prometheus
  * and their logs pino lines, so the SDK's default OTLP ones would send nothing but empty
- * requests; and an async context only where {@link StartTracingOptions.asyncContext} asks.
+ * requests; and an async context (on demand) only where {@link StartTracingOptions.asyncContext} asks.
  * Loaded by `startTracing` only.
  */
 export function startSdk(options: StartTracingOptions): Tracing {
@@ -29,8 +30,10 @@ export function startSdk(options: StartTracingOptions): Tracing {
     ...(named ? {} : { serviceName: `groq-webhooks-${options.service}` }),
     ...((env.OTEL_METRICS_EXPORTER ?? '').trim() === '' ? { metricReaders: [] } : {}),
     ...((env.OTEL_LOGS_EXPORTER ?? '').trim() === '' ? { logRecordProcessors: [] } : {}),
-    // The SDK's default is its AsyncLocalStorage one; the synchronous one costs nothing per await.
-    ...(options.asyncContext ? {} : { contextManager: new StackContextManager() }),
+    // Not the SDK's default AsyncLocalStorage manager, whose async hooks, once entered, run for
+    // every promise of the process: the on-demand one keeps them on only while a context is in
+    // use (the worker: while a handler runs); the synchronous one costs nothing per await.
+    contextManager: options.asyncContext ? new OnDemandContextManager() : new StackContextManager(),
   });
   sdk.start();
   return {

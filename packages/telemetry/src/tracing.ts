@@ -1,4 +1,5 @@
 import type { Tracer } from '@opentelemetry/api';
+import type { OnDemandContextManager } from './on-demand-context.js';
 
 /** A process's tracing, once the OpenTelemetry environment asked for it. */
 export interface Tracing {
@@ -17,7 +18,8 @@ export interface StartTracingOptions {
   /**
    * Whether a span made active must stay active across `await`s (the worker: what its handlers
    * trace nests under the attempt). On Node 20 that is `AsyncLocalStorage`, whose async hooks
-   * then run for every promise of the process, sampled or not; a process that passes its spans'
+   * run for every promise of the process while it is entered: here only while some
+   * `context.with` runs ({@link OnDemandContextManager}). A process that passes its spans'
    * parents explicitly (the ingest) says false and pays none of it.
    */
   asyncContext: boolean;

@@ -8,6 +8,7 @@ import type {
   ResourceTurn,
 } from '@groq-webhooks/queue';
 import type { Logger, TraceLogFields } from '@groq-webhooks/telemetry';
+import { type Context, context } from '@opentelemetry/api';
 import type { WorkerMetrics } from '../metrics.js';
 
 /** How an attempt ended, as written in its log line. */
@@ -118,6 +119,8 @@ export class Attempt {
   outcome: AttemptOutcome | undefined = undefined;
   /** The ids of the attempt's span, when tracing: on its log lines and its handler's logger. */
   traced: TraceLogFields | undefined = undefined;
+  /** The context holding the attempt's span, when tracing: active while the handler runs. */
+  traceContext: Context | undefined = undefined;
   readonly #started = performance.now();
 
   constructor(job: Job<EventJobData, void, string>, token: string, eventId: string) {
@@ -128,6 +131,16 @@ export class Attempt {
     this.eventId = eventId;
     this.claimId = eventId;
     this.type = job.name;
+  }
+
+  /**
+   * Runs `handler` with the attempt's span active across its awaits, so that what it traces
+   * nests under the attempt; only the handler: the steps around it pass no context on, and the
+   * async context is on only while some handler runs (`OnDemandContextManager`).
+   */
+  inTrace(handler: () => Promise<void>): Promise<void> {
+    if (this.traceContext === undefined) return handler();
+    return context.with(this.traceContext, handler);
   }
 
   /**

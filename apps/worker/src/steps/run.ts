@@ -59,14 +59,14 @@ export async function runHandler(
   const handler = handlers[valid.type] as unknown as AnyHandler;
   let settled = false;
   let succeeded = false;
-  const run = (async () => {
+  const run = attempt.inTrace(async () => {
     try {
       await handler(valid.event, ctx);
       succeeded = true;
     } finally {
       settled = true;
     }
-  })();
+  });
   const started = performance.now();
   let error: Error | undefined;
   try {
