@@ -18,7 +18,8 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
  * which runs the bound code through this `with`.
  *
  * `attach` (a context entered for the rest of an async chain, no end to wait for) keeps the
- * async context on from then on.
+ * async context on from then on. On Node 24, whose `AsyncLocalStorage` runs on async context
+ * frames without hooks, the switch saves nothing.
  */
 export class OnDemandContextManager extends AsyncLocalStorageContextManager {
   readonly #storage = new AsyncLocalStorage<Context>();
