@@ -342,6 +342,7 @@ async function filledQueue(
   queueName: string,
   jobs: number,
   resources?: number,
+  tracesSampled?: number,
 ): Promise<ReturnType<typeof openQueue>> {
   const queue = openQueue(
     admin,
@@ -352,7 +353,13 @@ async function filledQueue(
   for (let i = 0; i < jobs; i += 1000) {
     await queue.addBulk(
       Array.from({ length: Math.min(1000, jobs - i) }, (_, j) =>
-        benchJob(`evt_${queueName}_${Date.now()}_${i + j}`, i + j, created, resources),
+        benchJob(
+          `evt_${queueName}_${Date.now()}_${i + j}`,
+          i + j,
+          created,
+          resources,
+          tracesSampled,
+        ),
       ),
     );
   }
@@ -369,7 +376,7 @@ async function workerRound(
   const kind = variant?.name ?? 'bare';
   const queueName = `bench-${kind}-c${concurrency}-r${round}`;
   const jobs = workerJobs(concurrency);
-  const queue = await filledQueue(admin, queueName, jobs);
+  const queue = await filledQueue(admin, queueName, jobs, undefined, variant?.jobTracesSampled);
   const env = {
     REDIS_URL: redis.url,
     QUEUE_NAME: queueName,

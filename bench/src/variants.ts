@@ -21,6 +21,11 @@ export interface Variant {
    * and points the variant's `OTEL_EXPORTER_OTLP_ENDPOINT` at it.
    */
   readonly traceSink?: true;
+  /**
+   * The worker's queued jobs carry a trace context, as the ingest with the same sampler writes
+   * it: this share of them sampled (`-01`), the rest not (`-00`). Without it jobs carry none.
+   */
+  readonly jobTracesSampled?: number;
 }
 
 import { basename, join } from 'node:path';
@@ -67,6 +72,7 @@ export const VARIANTS: readonly Variant[] = [
     env: { QUEUE_FAST_PATH: 'on', OTEL_TRACES_SAMPLER: 'parentbased_always_on' },
     sides: ['ingest', 'worker'],
     traceSink: true,
+    jobTracesSampled: 1,
   },
   {
     name: 'trace1',
@@ -79,6 +85,7 @@ export const VARIANTS: readonly Variant[] = [
     },
     sides: ['ingest', 'worker'],
     traceSink: true,
+    jobTracesSampled: 0.01,
   },
 ];
 
