@@ -4,8 +4,7 @@ import {
   httpServerOptions,
   loadDashboardConfig,
   loadOrExit,
-  supervisorPid,
-  whenParentGone,
+  whenSupervisorGone,
 } from '@groq-webhooks/config';
 import { closeRedis, createRedis, FailedEvents, waitForRedis } from '@groq-webhooks/queue';
 import { createLogger, flushAndExit } from '@groq-webhooks/telemetry';
@@ -89,5 +88,4 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
 process.on('SIGTERM', (signal) => void shutdown(signal));
 process.on('SIGINT', (signal) => void shutdown(signal));
 // Started by `pnpm start`: stops with its runner, however the runner ended.
-const supervisor = supervisorPid(process.env);
-if (supervisor !== undefined) whenParentGone(supervisor, () => void shutdown('SIGTERM'));
+whenSupervisorGone(process.env, () => void shutdown('SIGTERM'));

@@ -6,8 +6,7 @@ import {
   ingestConfigWarnings,
   loadIngestConfig,
   loadOrExit,
-  supervisorPid,
-  whenParentGone,
+  whenSupervisorGone,
 } from '@groq-webhooks/config';
 import { queuePathOrExit } from '@groq-webhooks/queue';
 import {
@@ -157,5 +156,4 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
 process.on('SIGTERM', (signal) => void shutdown(signal));
 process.on('SIGINT', (signal) => void shutdown(signal));
 // Started by `pnpm start`: stops with its runner, however the runner ended.
-const supervisor = supervisorPid(process.env);
-if (supervisor !== undefined) whenParentGone(supervisor, () => void shutdown('SIGTERM'));
+whenSupervisorGone(process.env, () => void shutdown('SIGTERM'));

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { loadOrExit, loadWorkerConfig, supervisorPid, whenParentGone } from '@groq-webhooks/config';
+import { loadOrExit, loadWorkerConfig, whenSupervisorGone } from '@groq-webhooks/config';
 import type { HandlerMap } from '@groq-webhooks/core';
 import { queuePathOrExit } from '@groq-webhooks/queue';
 import { createLogger, flushAndExit, startTracing } from '@groq-webhooks/telemetry';
@@ -60,8 +60,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
 process.on('SIGTERM', (signal) => void shutdown(signal));
 process.on('SIGINT', (signal) => void shutdown(signal));
 // Started by `pnpm start`: stops with its runner, however the runner ended.
-const supervisor = supervisorPid(process.env);
-if (supervisor !== undefined) whenParentGone(supervisor, () => void shutdown('SIGTERM'));
+whenSupervisorGone(process.env, () => void shutdown('SIGTERM'));
 
 await worker.ready;
 worker.logReady(config.handlersModule ?? 'built-in examples');

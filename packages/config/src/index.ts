@@ -33,7 +33,12 @@ export {
   localStateDir,
 } from './local-state.js';
 export { databaseLocation } from './location.js';
-export { SUPERVISOR_PID_VARIABLE, supervisorPid, whenParentGone } from './parent.js';
+export {
+  SUPERVISOR_PID_VARIABLE,
+  supervisorPid,
+  whenParentGone,
+  whenSupervisorGone,
+} from './parent.js';
 export { httpServerOptions } from './server-options.js';
 export {
   type CommonSettings,

@@ -26,3 +26,15 @@ export function whenParentGone(parent: number, gone: () => void, intervalMs = 50
   }, intervalMs);
   watch.unref();
 }
+
+/**
+ * Calls `gone` once when the `pnpm start` runner that started this process
+ * ({@link SUPERVISOR_PID_VARIABLE}) has ended, however it ended; nothing when no runner did.
+ */
+export function whenSupervisorGone(
+  env: Readonly<Record<string, string | undefined>>,
+  gone: () => void,
+): void {
+  const supervisor = supervisorPid(env);
+  if (supervisor !== undefined) whenParentGone(supervisor, gone);
+}
