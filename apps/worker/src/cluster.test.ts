@@ -17,7 +17,7 @@ import { recordingHandlers } from './__fixtures__/recording-handlers.js';
 import { createWorker, type EventWorker } from './worker.js';
 
 describe('createWorker on a Redis Cluster', () => {
-  let cluster: TestCluster;
+  let cluster: TestCluster | undefined;
   let redis: RedisSettings;
   const clients: RedisClient[] = [];
   const workers: EventWorker[] = [];
@@ -35,7 +35,7 @@ describe('createWorker on a Redis Cluster', () => {
   afterAll(async () => {
     await Promise.all(workers.map((worker) => worker.close(500)));
     await Promise.all(clients.map((client) => closeRedis(client)));
-    await cluster.cleanup();
+    await cluster?.cleanup();
   });
 
   it('runs every event of every shard exactly once, with two workers', async () => {

@@ -2,8 +2,14 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './ports.js';
-import { rawCommand, startRedis, type TestRedis } from './redis.js';
+import { freePorts } from './ports.js';
+import {
+  PORT_TRIES,
+  RedisPortTakenError,
+  rawCommand,
+  startRedis,
+  type TestRedis,
+} from './redis.js';
 import { waitFor } from './wait.js';
 
 /** A throwaway Redis Cluster of masters on loopback, owned by a test. */
@@ -20,7 +26,7 @@ export interface TestCluster {
   cleanup(): Promise<void>;
 }
 
-async function clusterArgs(): Promise<string[]> {
+function clusterArgs(busPort: number): string[] {
   // The bus port must be explicit: port + 10000 can overflow past 65535.
   return [
     '--cluster-enabled',
@@ -28,10 +34,31 @@ async function clusterArgs(): Promise<string[]> {
     '--cluster-config-file',
     'nodes.conf',
     '--cluster-port',
-    String(await freePort()),
+    String(busPort),
     '--cluster-node-timeout',
     '5000',
   ];
+}
+
+/**
+ * One cluster-enabled node on two distinct free ports (client and bus), in a new directory;
+ * when another process takes either port before the node binds it, again on two others.
+ */
+async function startNode(
+  extraArgs: readonly string[],
+): Promise<{ node: TestRedis; args: string[] }> {
+  for (let attempt = 1; ; attempt++) {
+    const [port, busPort] = await freePorts(2);
+    if (port === undefined || busPort === undefined) throw new Error('no two free ports');
+    const args = [...clusterArgs(busPort), ...extraArgs];
+    const dir = mkdtempSync(join(tmpdir(), 'groq-cluster-'));
+    try {
+      return { node: await startRedis({ port, dir, appendOnly: true, args }), args };
+    } catch (error) {
+      rmSync(dir, { recursive: true, force: true });
+      if (!(error instanceof RedisPortTakenError) || attempt >= PORT_TRIES) throw error;
+    }
+  }
 }
 
 /** Options for {@link startRedisCluster}. */
@@ -50,11 +77,10 @@ export async function startRedisCluster(
   const dirs: string[] = [];
   try {
     for (let i = 0; i < masters; i++) {
-      const dir = mkdtempSync(join(tmpdir(), 'groq-cluster-'));
-      dirs.push(dir);
-      const nodeArgs = [...(await clusterArgs()), ...(options.args ?? [])];
-      args.push(nodeArgs);
-      nodes.push(await startRedis({ dir, appendOnly: true, args: nodeArgs }));
+      const started = await startNode(options.args ?? []);
+      nodes.push(started.node);
+      dirs.push(started.node.dir);
+      args.push(started.args);
     }
     await new Promise<void>((resolve, reject) => {
       const create = spawn(

@@ -1,8 +1,26 @@
 import { createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 
-/** A TCP port that was free on 127.0.0.1 a moment ago. */
+/** Ports this process handed out lately, oldest first: the kernel may offer one again. */
+const handedOut: number[] = [];
+const REMEMBERED = 256;
+
+/**
+ * A TCP port that was free on 127.0.0.1 a moment ago and that this process has not handed out
+ * lately: a port is free again once its probe closes, so two calls in a row (a server's port and
+ * its Cluster bus port, say) could otherwise get the same one before either binds it.
+ */
 export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await probePort();
+    if (handedOut.includes(port)) continue;
+    handedOut.push(port);
+    if (handedOut.length > REMEMBERED) handedOut.shift();
+    return port;
+  }
+}
+
+function probePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
@@ -15,10 +33,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/**
- * A port whose `port + 10000` (Redis Cluster bus) is also free and below 65536, or an explicit
- * pair when the caller passes its own `--cluster-port`.
- */
+/** `count` distinct ports, each free on 127.0.0.1 a moment ago. */
 export async function freePorts(count: number): Promise<number[]> {
   const ports = new Set<number>();
   while (ports.size < count) ports.add(await freePort());

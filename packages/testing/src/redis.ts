@@ -36,9 +36,26 @@ export interface TestRedis {
   cleanup(): Promise<void>;
 }
 
-/** Starts a `redis-server` from PATH on a free port and waits until it answers PING. */
-export function startRedis(options: StartRedisOptions = {}): Promise<TestRedis> {
-  return launch(options, options.dir === undefined);
+/** Thrown when `redis-server` exits at start because a port it was given is taken. */
+export class RedisPortTakenError extends Error {}
+
+/** Tries at choosing free ports before a clash is reported. */
+export const PORT_TRIES = 5;
+
+/**
+ * Starts a `redis-server` from PATH on a free port and waits until it answers PING. A free port
+ * is only free until something binds it: when another process takes it first, it starts again
+ * on another (unless the caller chose the port).
+ */
+export async function startRedis(options: StartRedisOptions = {}): Promise<TestRedis> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launch(options, options.dir === undefined);
+    } catch (error) {
+      if (!(error instanceof RedisPortTakenError) || options.port !== undefined) throw error;
+      if (attempt >= PORT_TRIES) throw error;
+    }
+  }
 }
 
 /**
@@ -71,12 +88,27 @@ async function launch(options: StartRedisOptions, ownDir: boolean): Promise<Test
   ];
   const child = startProcess('redis-server', args, { echo: false });
   const url = `redis://127.0.0.1:${port}`;
-  await waitFor(async () => (await rawCommand(port, ['PING'])).startsWith('+PONG'), {
-    timeoutMs: 10_000,
-    description: `redis-server on port ${port}`,
-  }).catch((error: Error) => {
+  let exit: number | string | undefined;
+  void child.exited.then((code) => {
+    exit = code;
+  });
+  const state = await waitFor(
+    async () => {
+      if (exit !== undefined) return 'exited';
+      return (await rawCommand(port, ['PING'])).startsWith('+PONG') ? 'ready' : undefined;
+    },
+    { timeoutMs: 10_000, description: `redis-server on port ${port}` },
+  ).catch(async (error: Error) => {
+    await child.kill();
+    if (options.dir === undefined) rmSync(dir, { recursive: true, force: true });
     throw new Error(`${error.message}\n${child.output()}`, { cause: error });
   });
+  if (state === 'exited') {
+    if (options.dir === undefined) rmSync(dir, { recursive: true, force: true });
+    const message = `redis-server on port ${port} exited (${exit}) at start:\n${child.output()}`;
+    if (child.output().includes('Address already in use')) throw new RedisPortTakenError(message);
+    throw new Error(message);
+  }
   const redis: TestRedis = {
     port,
     url,
@@ -118,6 +150,10 @@ export function rawCommand(
       clearTimeout(timer);
       socket.destroy();
       resolve(data.toString('utf8'));
+    });
+    socket.once('close', () => {
+      clearTimeout(timer);
+      reject(new Error(`redis on ${port} closed the connection before answering ${args[0]}`));
     });
     const payload = [`*${args.length}`];
     for (const arg of args) payload.push(`$${Buffer.byteLength(arg)}`, arg);
