@@ -197,6 +197,8 @@ describe('pnpm start', () => {
     await expect(rawCommand(redisPort, ['PING'], 500)).rejects.toThrow();
     // The embedded database's port died with it: the CLI is not pointed at it any more.
     expect(existsSync(join(state, 'archive-url'))).toBe(false);
+    // Nor is its Redis recorded as left behind.
+    expect(existsSync(join(state, 'redis-server.json'))).toBe(false);
   }, 120_000);
 
   it('run as pnpm start, stops everything when pnpm itself gets SIGTERM', async () => {
@@ -226,7 +228,7 @@ describe('pnpm start', () => {
     }
   }, 150_000);
 
-  it('SIGKILLed, its ingest, worker and dashboard stop by themselves', async () => {
+  it('SIGKILLed, its ingest, worker and dashboard stop by themselves; the next start adopts its Redis and stops it', async () => {
     const state = mkdtempSync(join(tmpdir(), 'groq-start-kill-'));
     dirs.push(state);
     const local = startProcess(process.execPath, [LOCAL], {
@@ -236,20 +238,35 @@ describe('pnpm start', () => {
     starts.push(local);
     const { redisPort, pids } = await running(local);
     try {
+      await rawCommand(redisPort, ['SET', 'groq:start-e2e', 'kept']);
       await local.kill();
       await waitFor(() => pids.every((pid) => !isAlive(pid)), {
         timeoutMs: 30_000,
         description: 'ingest, worker and dashboard to exit without their runner',
       });
+      // The throwaway redis-server is no Node process: it outlives a SIGKILLed runner, with
+      // whatever it holds. The next start, on other ports, takes it over.
+      expect(existsSync(join(state, 'redis-server.json'))).toBe(true);
+      const next = startProcess(process.execPath, [LOCAL], {
+        env: await freshEnv(state),
+        cwd: ROOT,
+      });
+      starts.push(next);
+      const again = await running(next);
+      expect(again.redisPort).toBe(redisPort);
+      expect(next.output()).toContain('left running by a start that was killed');
+      expect(await rawCommand(redisPort, ['GET', 'groq:start-e2e'])).toBe('$4\r\nkept\r\n');
+      expect(await next.stop('SIGTERM', 30_000)).toBe(0);
+      await expect(rawCommand(redisPort, ['PING'], 500)).rejects.toThrow();
+      expect(existsSync(join(state, 'redis-server.json'))).toBe(false);
     } finally {
       for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-      // The throwaway redis-server is no Node process: it outlives a SIGKILLed runner.
       const dir = await rawCommand(redisPort, ['CONFIG', 'GET', 'dir'], 500).catch(() => '');
       await rawCommand(redisPort, ['SHUTDOWN', 'NOSAVE'], 500).catch(() => {});
       const path = /(\/[^\r\n]*groq-local-redis-[^\r\n]*)/.exec(dir)?.[1];
       if (path !== undefined) rmSync(path, { recursive: true, force: true });
     }
-  }, 150_000);
+  }, 200_000);
 
   it('says how to get Redis, and exits non-zero, when there is none and no redis-server', async () => {
     const emptyPath = mkdtempSync(join(tmpdir(), 'groq-nopath-'));

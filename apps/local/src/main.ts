@@ -44,7 +44,7 @@ const stateDir = localStateDir(env, root) ?? join(root, '.local');
 
 let redis: RedisSource;
 try {
-  redis = await resolveRedis({ redisUrl: env.REDIS_URL, probePort, path: env.PATH });
+  redis = await resolveRedis({ redisUrl: env.REDIS_URL, probePort, path: env.PATH, stateDir });
 } catch (error) {
   if (error instanceof NoRedisError) {
     say(error.message);
@@ -167,7 +167,10 @@ for (;;) {
 const redisLine = {
   configured: `Redis: ${redis.url} (REDIS_URL)`,
   existing: `Redis: ${redis.url} (already running)`,
-  spawned: `Redis: ${redis.url} (throwaway redis-server, stopped on exit)`,
+  spawned:
+    redis.kind === 'spawned' && redis.adopted
+      ? `Redis: ${redis.url} (throwaway redis-server left running by a start that was killed: its events are kept; stopped on exit)`
+      : `Redis: ${redis.url} (throwaway redis-server, stopped on exit)`,
 }[redis.kind];
 const archiveLine = {
   configured: `History: ${databaseLocation(archive.url)} (ARCHIVE_DATABASE_URL)`,
