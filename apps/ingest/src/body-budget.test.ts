@@ -5,7 +5,9 @@ describe('BodyBudget', () => {
   it('reserves up to its limit and refuses what does not fit, taking nothing then', () => {
     const budget = new BodyBudget(1000);
     expect(budget.take(600, 600)).toBe(true);
+    expect(budget.fits(500, 500)).toBe(false);
     expect(budget.take(500, 500)).toBe(false);
+    expect(budget.fits(400, 400)).toBe(true);
     expect(budget.held).toBe(600);
     expect(budget.take(400, 400)).toBe(true);
     expect(budget.held).toBe(1000);

@@ -31,11 +31,16 @@ export class BodyBudget {
    * or what it has sent so far); false, with nothing reserved, when they do not fit.
    */
   take(bytes: number, total: number): boolean {
+    if (!this.fits(bytes, total)) return false;
+    this.#held += bytes;
+    return true;
+  }
+
+  /** Whether {@link take} would reserve these bytes now (reserving nothing). */
+  fits(bytes: number, total: number): boolean {
     const after = this.#held + bytes;
     if (after > this.limit) return false;
-    if (total > SMALL_BODY_BYTES && after > this.#largeLimit && this.#held > 0) return false;
-    this.#held = after;
-    return true;
+    return !(total > SMALL_BODY_BYTES && after > this.#largeLimit && this.#held > 0);
   }
 
   /** Gives back bytes reserved with {@link take}. */

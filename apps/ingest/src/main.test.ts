@@ -406,6 +406,65 @@ describe('ingest process (node dist/main.js) with a real redis-server', () => {
     expect(codes).not.toContain('internal_error');
   });
 
+  it('Expect: 100-continue is answered 503 without the body while the in-flight body budget is full, and continued once it frees', async () => {
+    const redis = await redisServer();
+    const ingest = await startIngest(redis.url, { MAX_INFLIGHT_BODY_BYTES: '65536' });
+    // A slow upload declaring the whole budget holds it.
+    const hold = request(`${ingest.url}/webhooks/groq`, {
+      method: 'POST',
+      headers: { 'content-length': '65536', 'content-type': 'application/json' },
+    });
+    hold.on('error', () => {});
+    hold.write('{');
+    const payload = event();
+    const body = Buffer.from(JSON.stringify(payload));
+    const ask = () =>
+      new Promise<{ status: number; continued: boolean }>((resolve, reject) => {
+        let continued = false;
+        const req = request(`${ingest.url}/webhooks/groq`, {
+          method: 'POST',
+          headers: {
+            expect: '100-continue',
+            'content-length': String(body.byteLength),
+            'content-type': 'application/json',
+            ...sign({ secret: SECRET, body }),
+          },
+        });
+        req.on('continue', () => {
+          continued = true;
+          req.end(body);
+        });
+        req.on('response', (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0, continued });
+          if (!continued) req.destroy();
+        });
+        req.on('error', reject);
+        req.flushHeaders();
+      });
+    try {
+      // The hold's reservation is taken once its request reaches the app: ask until it has.
+      const refused = await waitFor(
+        async () => {
+          const answer = await ask();
+          return answer.status === 503 ? answer : undefined;
+        },
+        { timeoutMs: 10_000, description: 'a 503 while the budget is held' },
+      );
+      expect(refused).toEqual({ status: 503, continued: false });
+    } finally {
+      hold.destroy();
+    }
+    const accepted = await waitFor(
+      async () => {
+        const answer = await ask();
+        return answer.status === 200 ? answer : undefined;
+      },
+      { timeoutMs: 10_000, description: 'a 200 once the budget is free' },
+    );
+    expect(accepted).toEqual({ status: 200, continued: true });
+  });
+
   it('over the wire: a chunked body sent in pieces is read whole; a client gone midway is logged, not fatal', async () => {
     const redis = await redisServer();
     const ingest = await startIngest(redis.url);

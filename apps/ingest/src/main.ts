@@ -111,10 +111,14 @@ if (config.metricsPort !== undefined) {
 }
 
 // A client that asks before uploading (Expect: 100-continue) is told to go ahead only when its
-// declared size fits; otherwise it gets the app's 413 without sending the body at all.
+// declared size fits, under MAX_BODY_BYTES and in the in-flight body budget now; otherwise it
+// gets the app's 413 or 503 without sending the body at all. (Should the budget free up in
+// between, the app reads the body anyway: a client sends it after its own wait for the 100.)
+const { bodyBudget } = ingest.deps;
 server.on('checkContinue', (req, res) => {
   const declared = Number(req.headers['content-length']);
-  if (!(declared > config.maxBodyBytes)) res.writeContinue();
+  const full = declared > 0 && bodyBudget !== undefined && !bodyBudget.fits(declared, declared);
+  if (!(declared > config.maxBodyBytes) && !full) res.writeContinue();
   server.emit('request', req, res);
 });
 
