@@ -43,6 +43,9 @@ const USAGE = `Usage: pnpm bench [-- options]   (or: node bench/dist/main.js [op
   --variants <list>           configurations to measure beside the default (default: all)
   --compare-with <dirs>       other built checkouts to run side by side (previous[-<folder>])
   --one-resource <n>          events of the one-resource ordering run (0 skips it)
+  --paired                    each variant at the same time as the default (ingest and worker),
+                              and the default beside itself (the control), instead of one
+                              after another
   --skip-ingest, --skip-worker
   --quick                     a short smoke run
   --memory                    the Redis memory benchmark instead (bytes per remembered event)
@@ -75,6 +78,8 @@ const { values: args } = parseArgsOrExit(() =>
       duration: { type: 'string' },
       connections: { type: 'string', default: '50' },
       'skip-ingest': { type: 'boolean', default: false },
+      // The ingest's variants measured at the same time as the default (pairedRound).
+      paired: { type: 'boolean', default: false },
       'skip-worker': { type: 'boolean', default: false },
       // Worker concurrencies to measure, comma-separated (default 1,10,50; --quick: 10).
       'worker-concurrency': { type: 'string' },
@@ -232,14 +237,29 @@ async function drive(url: string, events: Event[], seconds: number, acked: strin
   return result;
 }
 
-async function loadRound(
+/** A server under load: the baseline or a variant's ingest, with its own queue and events. */
+interface LoadTarget {
+  kind: string;
+  round: number;
+  queueName: string;
+  child: ChildProcess;
+  /** Its webhook URL. */
+  url: string;
+  warmup: Event[];
+  measured: Event[];
+  /** Ids answered 200 (the real ingest only: each must have its job). */
+  acked: string[] | undefined;
+}
+
+/** Starts `variant`'s ingest (the baseline when undefined) and waits until it answers. */
+async function startTarget(
   variant: Variant | undefined,
   round: number,
   redis: TestRedis,
-  admin: RedisClient,
-): Promise<LoadResult> {
+  tag = '',
+): Promise<LoadTarget> {
   const kind = variant?.name ?? 'baseline';
-  const queueName = `bench-ingest-${kind}-r${round}`;
+  const queueName = `bench-ingest-${kind}${tag}-r${round}`;
   const port = await freePort();
   const child =
     variant === undefined
@@ -262,49 +282,136 @@ async function loadRound(
         description: `${kind} to answer`,
       },
     );
-    // Enough distinct events for 45k req/s in each phase: the ingest peaks near 22k here, the
-    // baseline near 44k (it may go past the pool: see drive).
-    const warmupCount = Math.ceil(45_000 * warmupSeconds);
-    const pool = warmupCount + Math.ceil(45_000 * durationSeconds);
-    const events = makeEvents(`${kind}_r${round}_${Date.now()}`, pool);
-    const acked: string[] | undefined = variant === undefined ? undefined : [];
-    await drive(`${base}/webhooks/groq`, events.slice(0, warmupCount), warmupSeconds, acked);
-    const cpuBefore = cpuMillis(child.pid ?? -1);
-    const redisCpuBefore = cpuMillis(redis.process.pid);
-    const result = await drive(
-      `${base}/webhooks/groq`,
-      events.slice(warmupCount),
-      durationSeconds,
-      acked,
-    );
-    const cpuAfter = cpuMillis(child.pid ?? -1);
-    const redisCpuAfter = cpuMillis(redis.process.pid);
-    const requests = result['2xx'] + result.non2xx;
-    const outcome: LoadResult = {
-      kind,
-      round,
-      requestsPerSecond: Math.round(result.requests.average),
-      p50Ms: result.latency.p50,
-      p99Ms: result.latency.p99,
-      maxMs: result.latency.max,
-      requests,
-      non2xx: result.non2xx,
-      errors: result.errors,
-      timeouts: result.timeouts,
-      cpuMicrosPerRequest:
-        cpuBefore !== undefined && cpuAfter !== undefined && requests > 0
-          ? Math.round(((cpuAfter - cpuBefore) * 1000) / requests)
-          : undefined,
-      redisCpuMicrosPerRequest:
-        redisCpuBefore !== undefined && redisCpuAfter !== undefined && requests > 0
-          ? Math.round(((redisCpuAfter - redisCpuBefore) * 1000) / requests)
-          : undefined,
-    };
-    if (acked) outcome.ackedWithoutJob = await missingJobs(admin, queueName, acked);
-    log(`${kind} round ${round}: ${outcome.requestsPerSecond} req/s, p99 ${outcome.p99Ms} ms`);
-    return outcome;
-  } finally {
+  } catch (error) {
     await stop(child);
+    throw error;
+  }
+  // Enough distinct events for 45k req/s in each phase: the ingest peaks near 22k here, the
+  // baseline near 44k (it may go past the pool: see drive).
+  const warmupCount = Math.ceil(45_000 * warmupSeconds);
+  const pool = warmupCount + Math.ceil(45_000 * durationSeconds);
+  const events = makeEvents(`${kind}${tag}_r${round}_${Date.now()}`, pool);
+  return {
+    kind,
+    round,
+    queueName,
+    child,
+    url: `http://127.0.0.1:${port}/webhooks/groq`,
+    warmup: events.slice(0, warmupCount),
+    measured: events.slice(warmupCount),
+    acked: variant === undefined ? undefined : [],
+  };
+}
+
+/**
+ * The target's measured window: its req/s, latency and CPU per request; with `redisCpu`, also
+ * Redis's (only when the target is the one load on it).
+ */
+async function measureTarget(
+  target: LoadTarget,
+  redis: TestRedis,
+  admin: RedisClient,
+  redisCpu: boolean,
+): Promise<LoadResult> {
+  const cpuBefore = cpuMillis(target.child.pid ?? -1);
+  const redisCpuBefore = cpuMillis(redis.process.pid);
+  const result = await drive(target.url, target.measured, durationSeconds, target.acked);
+  const cpuAfter = cpuMillis(target.child.pid ?? -1);
+  const redisCpuAfter = cpuMillis(redis.process.pid);
+  const requests = result['2xx'] + result.non2xx;
+  const perRequest = (before: number | undefined, after: number | undefined) =>
+    before !== undefined && after !== undefined && requests > 0
+      ? Math.round(((after - before) * 1000) / requests)
+      : undefined;
+  const outcome: LoadResult = {
+    kind: target.kind,
+    round: target.round,
+    requestsPerSecond: Math.round(result.requests.average),
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    maxMs: result.latency.max,
+    requests,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    cpuMicrosPerRequest: perRequest(cpuBefore, cpuAfter),
+    redisCpuMicrosPerRequest: redisCpu ? perRequest(redisCpuBefore, redisCpuAfter) : undefined,
+  };
+  if (target.acked) {
+    outcome.ackedWithoutJob = await missingJobs(admin, target.queueName, target.acked);
+  }
+  log(
+    `${target.kind} round ${target.round}: ${outcome.requestsPerSecond} req/s, p99 ${outcome.p99Ms} ms`,
+  );
+  return outcome;
+}
+
+async function loadRound(
+  variant: Variant | undefined,
+  round: number,
+  redis: TestRedis,
+  admin: RedisClient,
+): Promise<LoadResult> {
+  const target = await startTarget(variant, round, redis);
+  try {
+    await drive(target.url, target.warmup, warmupSeconds, target.acked);
+    return await measureTarget(target, redis, admin, true);
+  } finally {
+    await stop(target.child);
+    await emptied(admin);
+  }
+}
+
+/** One round of `--paired`: the default variant's ingest and `variant`'s, at the same time. */
+interface PairedResult {
+  variant: string;
+  round: number;
+  reference: LoadResult;
+  other: LoadResult;
+  /** The reference was started and driven first (odd rounds). */
+  referenceFirst: boolean;
+}
+
+/**
+ * `--paired`: the default ingest and `variant`'s run at the same time, each on its own queue with
+ * its own load, so both see the same machine in the same seconds (a shared VM slows down and
+ * recovers within a round: alternating runs only average that out). They share the cores fairly,
+ * so the ratio of their req/s is the ratio of their cost per request. The default beside itself
+ * is the control: how far from 1 two equal servers land.
+ */
+async function pairedRound(
+  reference: Variant,
+  variant: Variant,
+  round: number,
+  redis: TestRedis,
+  admin: RedisClient,
+): Promise<PairedResult> {
+  const targets: LoadTarget[] = [];
+  // Which of the two is started and driven first alternates with the rounds.
+  const referenceFirst = round % 2 === 1;
+  try {
+    for (const [side, tag] of referenceFirst
+      ? ([
+          [reference, '-a'],
+          [variant, '-b'],
+        ] as const)
+      : ([
+          [variant, '-b'],
+          [reference, '-a'],
+        ] as const)) {
+      targets.push(await startTarget(side, round, redis, tag));
+    }
+    await Promise.all(
+      targets.map((target) => drive(target.url, target.warmup, warmupSeconds, target.acked)),
+    );
+    const results = await Promise.all(
+      targets.map((target) => measureTarget(target, redis, admin, false)),
+    );
+    const [first, second] = referenceFirst ? results : [...results].reverse();
+    if (first === undefined || second === undefined) throw new Error('a paired run is missing');
+    return { variant: variant.name, round, reference: first, other: second, referenceFirst };
+  } finally {
+    await Promise.all(targets.map((target) => stop(target.child)));
     await emptied(admin);
   }
 }
@@ -343,12 +450,14 @@ async function filledQueue(
   jobs: number,
   resources?: number,
   tracesSampled?: number,
+  paused = false,
 ): Promise<ReturnType<typeof openQueue>> {
   const queue = openQueue(
     admin,
     { index: 0, name: queueName, prefix: '{groq}' },
     { jobAttempts: 8, backoffBaseMs: 1000 },
   );
+  if (paused) await queue.pause();
   const created = new Date().toISOString();
   for (let i = 0; i < jobs; i += 1000) {
     await queue.addBulk(
@@ -366,6 +475,156 @@ async function filledQueue(
   return queue;
 }
 
+/** The environment of `variant`'s worker (the bare one when undefined) on `queueName`. */
+function workerEnv(
+  variant: Variant | undefined,
+  queueName: string,
+  concurrency: number,
+  redis: TestRedis,
+): Record<string, string> {
+  return {
+    REDIS_URL: redis.url,
+    QUEUE_NAME: queueName,
+    WORKER_CONCURRENCY: String(concurrency),
+    WORKER_METRICS_PORT: '0',
+    HANDLERS_MODULE: ENTRY.trivialHandlers,
+    ...(variant === undefined ? {} : variantEnv(variant)),
+  };
+}
+
+function workerEntry(variant: Variant | undefined): string {
+  return variant === undefined ? ENTRY.bareWorker : (variant.entries?.worker ?? ENTRY.worker);
+}
+
+/** Jobs of the queue not yet handled. */
+async function jobsLeft(queue: ReturnType<typeof openQueue>): Promise<number> {
+  const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+  return Object.values(counts).reduce((sum, count) => sum + count, 0);
+}
+
+/** One round of `--paired` on the worker side: two workers at once, each on its own queue. */
+interface PairedWorkerResult {
+  variant: string;
+  concurrency: number;
+  round: number;
+  /** Jobs/s of each over the same window: from both past 10 % of their jobs to one past 90 %. */
+  referenceJobsPerSecond: number;
+  otherJobsPerSecond: number;
+  /** CPU per job of each worker process over that window. */
+  referenceCpuMicrosPerJob: number | undefined;
+  otherCpuMicrosPerJob: number | undefined;
+  failed: number;
+  referenceFirst: boolean;
+}
+
+/**
+ * `--paired`, worker side: the default worker and `variant`'s run at the same time on queues
+ * filled alike; their rates are taken over the same seconds (once both have handled 10 % of their
+ * jobs, until one has handled 90 %), so that neither runs alone at the end.
+ */
+async function pairedWorkerRound(
+  reference: Variant,
+  variant: Variant,
+  concurrency: number,
+  round: number,
+  redis: TestRedis,
+  admin: RedisClient,
+): Promise<PairedWorkerResult> {
+  // --quick's 400 jobs are over before a window opens: at least 4,000.
+  const jobs = Math.max(4000, workerJobs(concurrency));
+  const referenceFirst = round % 2 === 1;
+  const sides = referenceFirst
+    ? ([
+        [reference, '-a'],
+        [variant, '-b'],
+      ] as const)
+    : ([
+        [variant, '-b'],
+        [reference, '-a'],
+      ] as const);
+  const running: { queue: ReturnType<typeof openQueue>; child: ChildProcess }[] = [];
+  try {
+    // Both queues are filled while paused, and resumed together once both workers are up: they
+    // start at the same moment, whatever their start-up takes.
+    for (const [side, tag] of sides) {
+      const queueName = `bench-${side.name}${tag}-c${concurrency}-r${round}`;
+      const queue = await filledQueue(
+        admin,
+        queueName,
+        jobs,
+        undefined,
+        side.jobTracesSampled,
+        true,
+      );
+      running.push({
+        queue,
+        child: startServer(workerEntry(side), workerEnv(side, queueName, concurrency, redis)),
+      });
+    }
+    await waitFor(
+      async () =>
+        (await Promise.all(running.map(({ queue }) => queue.getWorkersCount()))).every(
+          (count) => count > 0,
+        ),
+      { timeoutMs: 30_000, intervalMs: 20, description: 'both workers connected' },
+    );
+    await Promise.all(running.map(({ queue }) => queue.resume()));
+    const left = () => Promise.all(running.map(({ queue }) => jobsLeft(queue)));
+    const cpu = () => running.map(({ child }) => cpuMillis(child.pid ?? -1));
+    await waitFor(async () => (await left()).every((n) => n <= jobs * 0.9), {
+      timeoutMs: 120_000,
+      intervalMs: 10,
+    });
+    const started = performance.now();
+    const leftBefore = await left();
+    const cpuBefore = cpu();
+    const leftAfter = await waitFor(
+      async () => {
+        const now = await left();
+        return now.some((n) => n <= jobs * 0.1) ? now : undefined;
+      },
+      { timeoutMs: 300_000, intervalMs: 10 },
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const cpuAfter = cpu();
+    await waitFor(async () => (await left()).every((n) => n === 0), {
+      timeoutMs: 120_000,
+      intervalMs: 20,
+    });
+    const rates = running.map((_, i) => ((leftBefore[i] ?? 0) - (leftAfter[i] ?? 0)) / seconds);
+    const cpuPerJob = running.map((_, i) => {
+      const before = cpuBefore[i];
+      const after = cpuAfter[i];
+      const done = (leftBefore[i] ?? 0) - (leftAfter[i] ?? 0);
+      return before !== undefined && after !== undefined && done > 0
+        ? Math.round(((after - before) * 1000) / done)
+        : undefined;
+    });
+    let failed = 0;
+    for (const { queue } of running) failed += await queue.getFailedCount();
+    const [r, o] = referenceFirst ? [0, 1] : [1, 0];
+    const result: PairedWorkerResult = {
+      variant: variant.name,
+      concurrency,
+      round,
+      referenceJobsPerSecond: Math.round(rates[r] ?? 0),
+      otherJobsPerSecond: Math.round(rates[o] ?? 0),
+      referenceCpuMicrosPerJob: cpuPerJob[r],
+      otherCpuMicrosPerJob: cpuPerJob[o],
+      failed,
+      referenceFirst,
+    };
+    log(
+      `paired worker c=${concurrency} round ${round}: ${reference.name} ${result.referenceJobsPerSecond}, ${variant.name} ${result.otherJobsPerSecond} jobs/s`,
+    );
+    return result;
+  } finally {
+    await Promise.all(running.map(({ child }) => stop(child)));
+    for (const { queue } of running) await queue.close();
+    await emptied(admin);
+  }
+}
+
 async function workerRound(
   variant: Variant | undefined,
   concurrency: number,
@@ -377,29 +636,16 @@ async function workerRound(
   const queueName = `bench-${kind}-c${concurrency}-r${round}`;
   const jobs = workerJobs(concurrency);
   const queue = await filledQueue(admin, queueName, jobs, undefined, variant?.jobTracesSampled);
-  const env = {
-    REDIS_URL: redis.url,
-    QUEUE_NAME: queueName,
-    WORKER_CONCURRENCY: String(concurrency),
-    WORKER_METRICS_PORT: '0',
-    HANDLERS_MODULE: ENTRY.trivialHandlers,
-    ...(variant === undefined ? {} : variantEnv(variant)),
-  };
+  const env = workerEnv(variant, queueName, concurrency, redis);
   const archiving = variant?.needsPostgres === true;
   const pgCpu = () =>
     postgres?.pid === undefined
       ? undefined
       : (cpuMillis(postgres.pid) ?? 0) + descendantsCpuMillis(postgres.pid);
   const pgCpuBefore = archiving ? pgCpu() : undefined;
-  const child = startServer(
-    variant === undefined ? ENTRY.bareWorker : (variant.entries?.worker ?? ENTRY.worker),
-    env,
-  );
+  const child = startServer(workerEntry(variant), env);
   try {
-    const remaining = async () => {
-      const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-      return Object.values(counts).reduce((sum, count) => sum + count, 0);
-    };
+    const remaining = () => jobsLeft(queue);
     // Measure the middle 80 % of the jobs: no process start-up, no tail.
     await waitFor(async () => (await remaining()) <= jobs * 0.9, {
       timeoutMs: 120_000,
@@ -594,6 +840,8 @@ function markdown(report: {
   settings: Record<string, unknown>;
   variants: readonly Variant[];
   load: LoadResult[];
+  paired: PairedResult[];
+  pairedWorkers: PairedWorkerResult[];
   workers: WorkerResult[];
   oneResource: OneResourceResult | undefined;
 }): string {
@@ -629,6 +877,8 @@ function markdown(report: {
       );
     }
   }
+  if (report.paired.length > 0) lines.push(...pairedLines(report.paired));
+  if (report.pairedWorkers.length > 0) lines.push(...pairedWorkerLines(report.pairedWorkers));
   if (report.workers.length > 0) {
     const kinds = kindsOf(report.workers, 'bare');
     lines.push(
@@ -694,6 +944,73 @@ function markdown(report: {
   if (targets.length > 0)
     lines.push('## Targets (median round, default variant)', '', ...targets, '');
   return lines.join('\n');
+}
+
+/** The `--paired` table, and per variant the median of its per-round ratio to the default. */
+function pairedLines(pairs: PairedResult[]): string[] {
+  const lines = [
+    `## Ingest variants at the same time as \`${DEFAULT_VARIANT}\` (--paired)`,
+    '',
+    `Each round runs \`${DEFAULT_VARIANT}\` and the variant at once, each with its own load (${connections} connections) and queue; \`${DEFAULT_VARIANT}\` beside itself is the control.`,
+    '',
+    `| round | variant | ${DEFAULT_VARIANT} req/s | variant req/s | ratio | CPU µs/req ${DEFAULT_VARIANT} / variant | non-2xx | 200 without job |`,
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const { variant, round, reference, other } of pairs) {
+    lines.push(
+      `| ${round} | ${variant} | ${reference.requestsPerSecond} | ${other.requestsPerSecond} | ${(other.requestsPerSecond / reference.requestsPerSecond).toFixed(3)} | ${reference.cpuMicrosPerRequest ?? 'n/a'} / ${other.cpuMicrosPerRequest ?? 'n/a'} | ${reference.non2xx + other.non2xx} | ${(reference.ackedWithoutJob ?? 0) + (other.ackedWithoutJob ?? 0)} |`,
+    );
+  }
+  lines.push('');
+  for (const variant of new Set(pairs.map((pair) => pair.variant))) {
+    const ratios = pairs
+      .filter((pair) => pair.variant === variant)
+      .map((pair) => pair.other.requestsPerSecond / pair.reference.requestsPerSecond);
+    const what =
+      variant === DEFAULT_VARIANT
+        ? `control, \`${DEFAULT_VARIANT}\` beside itself`
+        : `ingest \`${variant}\` beside \`${DEFAULT_VARIANT}\``;
+    lines.push(
+      `- ${what}: median ${median(ratios).toFixed(3)}× (rounds ${ratios.map((r) => r.toFixed(3)).join(', ')})`,
+    );
+  }
+  lines.push('');
+  return lines;
+}
+
+/** The worker side of `--paired`, as {@link pairedLines}. */
+function pairedWorkerLines(pairs: PairedWorkerResult[]): string[] {
+  const lines = [
+    `## Worker variants at the same time as \`${DEFAULT_VARIANT}\` (--paired)`,
+    '',
+    `Each round runs the \`${DEFAULT_VARIANT}\` worker and the variant's at once on queues filled alike; jobs/s over the same window (both past 10 % of their jobs, until one is past 90 %). \`${DEFAULT_VARIANT}\` beside itself is the control.`,
+    '',
+    `| concurrency | round | variant | ${DEFAULT_VARIANT} jobs/s | variant jobs/s | ratio | CPU µs/job ${DEFAULT_VARIANT} / variant | failed |`,
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  const ratio = (pair: PairedWorkerResult) => pair.otherJobsPerSecond / pair.referenceJobsPerSecond;
+  for (const pair of pairs) {
+    lines.push(
+      `| ${pair.concurrency} | ${pair.round} | ${pair.variant} | ${pair.referenceJobsPerSecond} | ${pair.otherJobsPerSecond} | ${ratio(pair).toFixed(3)} | ${pair.referenceCpuMicrosPerJob ?? 'n/a'} / ${pair.otherCpuMicrosPerJob ?? 'n/a'} | ${pair.failed} |`,
+    );
+  }
+  lines.push('');
+  for (const concurrency of new Set(pairs.map((pair) => pair.concurrency))) {
+    for (const variant of new Set(pairs.map((pair) => pair.variant))) {
+      const ratios = pairs
+        .filter((pair) => pair.variant === variant && pair.concurrency === concurrency)
+        .map(ratio);
+      const what =
+        variant === DEFAULT_VARIANT
+          ? `control, \`${DEFAULT_VARIANT}\` beside itself`
+          : `worker \`${variant}\` beside \`${DEFAULT_VARIANT}\``;
+      lines.push(
+        `- ${what}, c=${concurrency}: median ${median(ratios).toFixed(3)}× (rounds ${ratios.map((r) => r.toFixed(3)).join(', ')})`,
+      );
+    }
+  }
+  lines.push('');
+  return lines;
 }
 
 /** The kinds of results besides the reference one, in the order they were measured. */
@@ -774,7 +1091,16 @@ const archiveUrl =
   postgres === undefined ? undefined : await postgres.createDatabase('groq_bench_history');
 const redis = await startRedis();
 const admin = createRedis({ redisUrl: redis.url, redisClusterNodes: undefined }, 'admin');
+/** `--paired`: the default variant, and the others of that side to run beside it. */
+function pairedSides(side: 'ingest' | 'worker') {
+  const reference = sideVariants(side).find((variant) => variant.name === DEFAULT_VARIANT);
+  if (reference === undefined) throw new Error(`--paired needs the ${DEFAULT_VARIANT} ${side}`);
+  return { reference, others: sideVariants(side).filter((variant) => variant !== reference) };
+}
+
 const load: LoadResult[] = [];
+const paired: PairedResult[] = [];
+const pairedWorkers: PairedWorkerResult[] = [];
 const workers: WorkerResult[] = [];
 let oneResource: OneResourceResult | undefined;
 const oneResourceJobs = Number(args['one-resource'] ?? (quick ? 500 : 10_000));
@@ -791,7 +1117,14 @@ try {
       description: 'the trace sink to answer',
     });
   }
-  if (!args['skip-ingest']) {
+  if (!args['skip-ingest'] && args.paired) {
+    const { reference, others } = pairedSides('ingest');
+    for (let round = 1; round <= rounds; round++) {
+      for (const variant of rotated([reference, ...others], round - 1)) {
+        paired.push(await pairedRound(reference, variant, round, redis, admin));
+      }
+    }
+  } else if (!args['skip-ingest']) {
     for (let round = 1; round <= rounds; round++) {
       for (const variant of rotated([undefined, ...sideVariants('ingest')], round - 1)) {
         load.push(await loadRound(variant, round, redis, admin));
@@ -801,6 +1134,15 @@ try {
   if (!args['skip-worker']) {
     for (const concurrency of workerConcurrencies) {
       for (let round = 1; round <= rounds; round++) {
+        if (args.paired) {
+          const { reference, others } = pairedSides('worker');
+          for (const variant of rotated([reference, ...others], round - 1)) {
+            pairedWorkers.push(
+              await pairedWorkerRound(reference, variant, concurrency, round, redis, admin),
+            );
+          }
+          continue;
+        }
         for (const variant of rotated([undefined, ...sideVariants('worker')], round - 1)) {
           workers.push(await workerRound(variant, concurrency, round, redis, admin));
         }
@@ -819,9 +1161,19 @@ const date = new Date().toISOString();
 const report = {
   date,
   machine: machine(),
-  settings: { rounds, durationSeconds, warmupSeconds, connections, workerConcurrencies, quick },
+  settings: {
+    rounds,
+    durationSeconds,
+    warmupSeconds,
+    connections,
+    workerConcurrencies,
+    quick,
+    paired: args.paired === true,
+  },
   variants,
   load,
+  paired,
+  pairedWorkers,
   workers,
   oneResource,
 };
@@ -832,8 +1184,12 @@ writeFileSync(`${stem}.json`, `${JSON.stringify(report, null, 2)}\n`);
 writeFileSync(`${stem}.md`, text);
 process.stdout.write(`${text}\nReport: ${stem}.md and .json\n`);
 const lost =
-  load.reduce((sum, r) => sum + (r.ackedWithoutJob ?? 0), 0) +
+  [...load, ...paired.flatMap((pair) => [pair.reference, pair.other])].reduce(
+    (sum, r) => sum + (r.ackedWithoutJob ?? 0),
+    0,
+  ) +
   workers.reduce((sum, w) => sum + w.failed, 0) +
+  pairedWorkers.reduce((sum, w) => sum + w.failed, 0) +
   (oneResource?.failed ?? 0);
 if (oneResource !== undefined && oneResource.mostRunning !== 1) {
   process.stderr.write(`FAILED: one-resource events ran ${oneResource.mostRunning} at once\n`);

@@ -70,6 +70,76 @@ describe('pnpm bench --quick', () => {
   }, 180_000);
 });
 
+describe('pnpm bench --quick --paired', () => {
+  it('runs each ingest and worker variant at the same time as the default, and the default beside itself', async () => {
+    const pairedOut = mkdtempSync(join(tmpdir(), 'groq-bench-paired-'));
+    try {
+      const result = await new Promise<{ code: number; stdout: string; stderr: string }>(
+        (resolve) => {
+          execFile(
+            process.execPath,
+            [
+              MAIN,
+              '--quick',
+              '--paired',
+              '--variants',
+              'stock',
+              '--one-resource',
+              '0',
+              '--out',
+              pairedOut,
+            ],
+            { timeout: 150_000 },
+            (error, stdout, stderr) =>
+              resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+          );
+        },
+      );
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toMatch(/- control, `fast` beside itself: median [0-9.]+×/);
+      expect(result.stdout).toMatch(/- ingest `stock` beside `fast`: median [0-9.]+×/);
+      expect(result.stdout).toMatch(/- control, `fast` beside itself, c=10: median [0-9.]+×/);
+      expect(result.stdout).toMatch(/- worker `stock` beside `fast`, c=10: median [0-9.]+×/);
+      const json = readdirSync(pairedOut).find((file) => file.endsWith('.json'));
+      const report = JSON.parse(readFileSync(join(pairedOut, json ?? ''), 'utf8')) as {
+        load: unknown[];
+        workers: unknown[];
+        pairedWorkers: {
+          variant: string;
+          referenceJobsPerSecond: number;
+          otherJobsPerSecond: number;
+          failed: number;
+        }[];
+        paired: {
+          variant: string;
+          reference: { kind: string; requests: number; ackedWithoutJob?: number };
+          other: { kind: string; requests: number; ackedWithoutJob?: number };
+        }[];
+      };
+      // Not one after another: only the pairs ran.
+      expect(report.load).toEqual([]);
+      expect(report.workers).toEqual([]);
+      expect(report.pairedWorkers.map((pair) => pair.variant).sort()).toEqual(['fast', 'stock']);
+      for (const pair of report.pairedWorkers) {
+        expect(pair.referenceJobsPerSecond).toBeGreaterThan(0);
+        expect(pair.otherJobsPerSecond).toBeGreaterThan(0);
+        expect(pair.failed).toBe(0);
+      }
+      expect(report.paired.map((pair) => pair.variant).sort()).toEqual(['fast', 'stock']);
+      for (const pair of report.paired) {
+        expect(pair.reference.kind).toBe('fast');
+        expect(pair.other.kind).toBe(pair.variant);
+        for (const side of [pair.reference, pair.other]) {
+          expect(side.requests).toBeGreaterThan(0);
+          expect(side.ackedWithoutJob).toBe(0);
+        }
+      }
+    } finally {
+      rmSync(pairedOut, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
+
 describe('pnpm bench --memory --quick', () => {
   it('measures Redis memory per handled event, with every event handled and marked', async () => {
     const memoryOut = mkdtempSync(join(tmpdir(), 'groq-bench-memory-'));
