@@ -96,10 +96,14 @@ describe('pnpm bench --quick --paired', () => {
         },
       );
       expect(result.code, result.stderr).toBe(0);
-      expect(result.stdout).toMatch(/- control, `fast` beside itself: median [0-9.]+×/);
-      expect(result.stdout).toMatch(/- ingest `stock` beside `fast`: median [0-9.]+×/);
-      expect(result.stdout).toMatch(/- control, `fast` beside itself, c=10: median [0-9.]+×/);
-      expect(result.stdout).toMatch(/- worker `stock` beside `fast`, c=10: median [0-9.]+×/);
+      expect(result.stdout).toMatch(/- control, `fast` beside itself: [0-9.]+× \(geometric mean/);
+      expect(result.stdout).toMatch(/- ingest `stock` beside `fast`: [0-9.]+× \(geometric mean/);
+      expect(result.stdout).toMatch(
+        /- control, `fast` beside itself, c=10: [0-9.]+× \(geometric mean/,
+      );
+      expect(result.stdout).toMatch(
+        /- worker `stock` beside `fast`, c=10: [0-9.]+× \(geometric mean/,
+      );
       const json = readdirSync(pairedOut).find((file) => file.endsWith('.json'));
       const report = JSON.parse(readFileSync(join(pairedOut, json ?? ''), 'utf8')) as {
         load: unknown[];
