@@ -373,6 +373,18 @@ interface PairedResult {
 }
 
 /**
+ * The two sides of a `--paired` round in the order they start (and are driven) in, with their
+ * tags (`-a` the reference): the reference first in odd rounds, the variant first in even ones,
+ * so that the edge of either place cancels over the rounds.
+ */
+function pairOrder(reference: Variant, variant: Variant, round: number) {
+  const referenceFirst = round % 2 === 1;
+  const a = [reference, '-a'] as const;
+  const b = [variant, '-b'] as const;
+  return { referenceFirst, sides: referenceFirst ? [a, b] : [b, a] };
+}
+
+/**
  * `--paired`: the default ingest and `variant`'s run at the same time, each on its own queue with
  * its own load, so both see the same machine in the same seconds (a shared VM slows down and
  * recovers within a round: alternating runs only average that out). They share the cores fairly,
@@ -387,18 +399,9 @@ async function pairedRound(
   admin: RedisClient,
 ): Promise<PairedResult> {
   const targets: LoadTarget[] = [];
-  // Which of the two is started and driven first alternates with the rounds.
-  const referenceFirst = round % 2 === 1;
+  const { referenceFirst, sides } = pairOrder(reference, variant, round);
   try {
-    for (const [side, tag] of referenceFirst
-      ? ([
-          [reference, '-a'],
-          [variant, '-b'],
-        ] as const)
-      : ([
-          [variant, '-b'],
-          [reference, '-a'],
-        ] as const)) {
+    for (const [side, tag] of sides) {
       targets.push(await startTarget(side, round, redis, tag));
     }
     await Promise.all(
@@ -532,16 +535,7 @@ async function pairedWorkerRound(
 ): Promise<PairedWorkerResult> {
   // --quick's 400 jobs are over before a window opens: at least 4,000.
   const jobs = Math.max(4000, workerJobs(concurrency));
-  const referenceFirst = round % 2 === 1;
-  const sides = referenceFirst
-    ? ([
-        [reference, '-a'],
-        [variant, '-b'],
-      ] as const)
-    : ([
-        [variant, '-b'],
-        [reference, '-a'],
-      ] as const);
+  const { referenceFirst, sides } = pairOrder(reference, variant, round);
   const running: { queue: ReturnType<typeof openQueue>; child: ChildProcess }[] = [];
   try {
     // Both queues are filled while paused, and resumed together once both workers are up: they

@@ -44,6 +44,16 @@ function recordRunner(stateDir: string, runnerPid: number): void {
   writeFileSync(file, JSON.stringify({ ...readRecord(stateDir), runnerPid }));
 }
 
+/** What a run finds, or starts, with nothing answering on its (free) probe port. */
+async function throwaway(stateDir: string): Promise<RedisSource> {
+  return resolveRedis({
+    redisUrl: undefined,
+    probePort: await freePort(),
+    path: process.env.PATH,
+    stateDir,
+  });
+}
+
 async function stopSpawned(source: RedisSource): Promise<void> {
   if (source.kind === 'spawned') await source.stop();
 }
@@ -147,12 +157,7 @@ describe('resolveRedis', () => {
 describe('a throwaway redis-server whose run was killed', () => {
   it('is adopted by the next run, with its events, and stopped by it', async () => {
     const stateDir = state();
-    const first = await resolveRedis({
-      redisUrl: undefined,
-      probePort: await freePort(),
-      path: process.env.PATH,
-      stateDir,
-    });
+    const first = await throwaway(stateDir);
     const port = Number(new URL(first.url).port);
     const { pid, dir } = readRecord(stateDir) as { pid: number; dir: string };
     try {
@@ -205,12 +210,7 @@ describe('a throwaway redis-server whose run was killed', () => {
 
   it('is forgotten, with its directory, when its server is gone too; unreadable records likewise', async () => {
     const stateDir = state();
-    const first = await resolveRedis({
-      redisUrl: undefined,
-      probePort: await freePort(),
-      path: process.env.PATH,
-      stateDir,
-    });
+    const first = await throwaway(stateDir);
     const { pid, dir } = readRecord(stateDir) as { pid: number; dir: string };
     // Both gone (a reboot, say), the record and the directory left.
     process.kill(pid, 'SIGKILL');
@@ -218,12 +218,7 @@ describe('a throwaway redis-server whose run was killed', () => {
       .poll(() => redisAnswers('127.0.0.1', Number(new URL(first.url).port), 200))
       .toBe(false);
     recordRunner(stateDir, await deadPid());
-    const second = await resolveRedis({
-      redisUrl: undefined,
-      probePort: await freePort(),
-      path: process.env.PATH,
-      stateDir,
-    });
+    const second = await throwaway(stateDir);
     try {
       expect(second).toMatchObject({ kind: 'spawned', adopted: false });
       expect(existsSync(dir)).toBe(false);
@@ -232,12 +227,7 @@ describe('a throwaway redis-server whose run was killed', () => {
       await stopSpawned(second);
     }
     writeFileSync(join(stateDir, SPAWNED_REDIS_FILE), '{not json');
-    const third = await resolveRedis({
-      redisUrl: undefined,
-      probePort: await freePort(),
-      path: process.env.PATH,
-      stateDir,
-    });
+    const third = await throwaway(stateDir);
     await stopSpawned(third);
     expect(third).toMatchObject({ kind: 'spawned', adopted: false });
     expect(existsSync(join(stateDir, SPAWNED_REDIS_FILE))).toBe(false);
