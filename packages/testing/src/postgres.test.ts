@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPostgres, type TestPostgres } from './postgres.js';
+import { freePort } from './ports.js';
+import { PostgresPortTakenError, startPostgres, type TestPostgres } from './postgres.js';
 
 describe('startPostgres', () => {
   let server: TestPostgres;
@@ -33,4 +35,26 @@ describe('startPostgres', () => {
     await own.cleanup();
     expect(existsSync(dir)).toBe(false);
   }, 60_000);
+});
+
+describe('startPostgres when its port is taken', () => {
+  it.skipIf(process.env.TEST_DATABASE_URL)(
+    "reports the clash at once (PostgresPortTakenError, with the server's own words) when the caller chose the port",
+    async () => {
+      const port = await freePort();
+      const holder = createServer((socket) => socket.destroy());
+      await new Promise<void>((resolve) => holder.listen(port, '127.0.0.1', resolve));
+      try {
+        const started = Date.now();
+        const failure = await startPostgres({ port }).catch((error: unknown) => error);
+        expect(failure).toBeInstanceOf(PostgresPortTakenError);
+        expect(String(failure)).toContain('Address already in use');
+        // It noticed the exit rather than waiting out its 30 s deadline.
+        expect(Date.now() - started).toBeLessThan(25_000);
+      } finally {
+        await new Promise((resolve) => holder.close(resolve));
+      }
+    },
+    60_000,
+  );
 });

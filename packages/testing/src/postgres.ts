@@ -6,6 +6,7 @@ import pg from 'pg';
 import { postgresBinDir as findPostgresBinDir } from '../prerequisites.mjs';
 import { freePort } from './ports.js';
 import { type RunningProcess, startProcess } from './process.js';
+import { PORT_TRIES } from './redis.js';
 import { waitFor } from './wait.js';
 
 /** Options for {@link startPostgres}. */
@@ -76,10 +77,34 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'],
     { stdio: 'pipe', ...owner },
   );
-  const server: ServerProcess = { bin, data, port, owner, process: undefined };
-  await launch(server);
-  return useServer(`postgres://postgres@127.0.0.1:${port}/postgres`, { server, dir });
+  // A free port is only free until something binds it: taken first, the server starts again on
+  // another (unless the caller chose the port).
+  for (let attempt = 1; ; attempt++) {
+    const server: ServerProcess = {
+      bin,
+      data,
+      port: attempt === 1 ? port : await freePort(),
+      owner,
+      process: undefined,
+    };
+    try {
+      await launch(server);
+      return useServer(`postgres://postgres@127.0.0.1:${server.port}/postgres`, { server, dir });
+    } catch (error) {
+      const retry =
+        error instanceof PostgresPortTakenError &&
+        options.port === undefined &&
+        attempt < PORT_TRIES;
+      if (!retry) {
+        rmSync(dir, { recursive: true, force: true });
+        throw error;
+      }
+    }
+  }
 }
+
+/** Thrown when `postgres` exits at start because its port is taken. */
+export class PostgresPortTakenError extends Error {}
 
 interface ServerProcess {
   readonly bin: string;
@@ -114,14 +139,27 @@ async function launch(server: ServerProcess): Promise<void> {
   });
   server.process = child;
   const url = `postgres://postgres@127.0.0.1:${server.port}/postgres`;
-  await waitFor(
+  let exit: number | string | undefined;
+  void child.exited.then((code) => {
+    exit = code;
+  });
+  const state = await waitFor(
     async () => {
-      if (child.child.exitCode !== null) throw new Error(`postgres exited: ${child.output()}`);
+      if (exit !== undefined) return 'exited';
       await runQuery(url, 'select 1');
-      return true;
+      return 'ready';
     },
     { timeoutMs: 30_000, intervalMs: 50, description: `postgres on port ${server.port}` },
-  );
+  ).catch(async (error: Error) => {
+    await child.kill();
+    throw new Error(`${error.message}\n${child.output()}`, { cause: error });
+  });
+  if (state === 'exited') {
+    const message = `postgres on port ${server.port} exited (${exit}) at start:\n${child.output()}`;
+    if (child.output().includes('Address already in use'))
+      throw new PostgresPortTakenError(message);
+    throw new Error(message);
+  }
 }
 
 function postgresUser(): { uid: number; gid: number } {
