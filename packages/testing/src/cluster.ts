@@ -3,13 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePorts } from './ports.js';
-import {
-  PORT_TRIES,
-  RedisPortTakenError,
-  rawCommand,
-  startRedis,
-  type TestRedis,
-} from './redis.js';
+import { PORT_TRIES, PortTakenError } from './process.js';
+import { rawCommand, startRedis, type TestRedis } from './redis.js';
 import { waitFor } from './wait.js';
 
 /** A throwaway Redis Cluster of masters on loopback, owned by a test. */
@@ -56,7 +51,7 @@ async function startNode(
       return { node: await startRedis({ port, dir, appendOnly: true, args }), args };
     } catch (error) {
       rmSync(dir, { recursive: true, force: true });
-      if (!(error instanceof RedisPortTakenError) || attempt >= PORT_TRIES) throw error;
+      if (!(error instanceof PortTakenError) || attempt >= PORT_TRIES) throw error;
     }
   }
 }

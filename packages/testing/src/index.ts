@@ -15,6 +15,7 @@ export {
   type TestPostgres,
 } from './postgres.js';
 export {
+  PortTakenError,
   type RunningProcess,
   type StartProcessOptions,
   startProcess,

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './ports.js';
-import { PostgresPortTakenError, startPostgres, type TestPostgres } from './postgres.js';
+import { startPostgres, type TestPostgres } from './postgres.js';
+import { PortTakenError } from './process.js';
 
 describe('startPostgres', () => {
   let server: TestPostgres;
@@ -39,7 +40,7 @@ describe('startPostgres', () => {
 
 describe('startPostgres when its port is taken', () => {
   it.skipIf(process.env.TEST_DATABASE_URL)(
-    "reports the clash at once (PostgresPortTakenError, with the server's own words) when the caller chose the port",
+    "reports the clash at once (PortTakenError, with the server's own words) when the caller chose the port",
     async () => {
       const port = await freePort();
       const holder = createServer((socket) => socket.destroy());
@@ -47,7 +48,7 @@ describe('startPostgres when its port is taken', () => {
       try {
         const started = Date.now();
         const failure = await startPostgres({ port }).catch((error: unknown) => error);
-        expect(failure).toBeInstanceOf(PostgresPortTakenError);
+        expect(failure).toBeInstanceOf(PortTakenError);
         expect(String(failure)).toContain('Address already in use');
         // It noticed the exit rather than waiting out its 30 s deadline.
         expect(Date.now() - started).toBeLessThan(25_000);

@@ -5,9 +5,13 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { postgresBinDir as findPostgresBinDir } from '../prerequisites.mjs';
 import { freePort } from './ports.js';
-import { type RunningProcess, startProcess } from './process.js';
-import { PORT_TRIES } from './redis.js';
-import { waitFor } from './wait.js';
+import {
+  PORT_TRIES,
+  PortTakenError,
+  type RunningProcess,
+  serverUp,
+  startProcess,
+} from './process.js';
 
 /** Options for {@link startPostgres}. */
 export interface StartPostgresOptions {
@@ -92,9 +96,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       return useServer(`postgres://postgres@127.0.0.1:${server.port}/postgres`, { server, dir });
     } catch (error) {
       const retry =
-        error instanceof PostgresPortTakenError &&
-        options.port === undefined &&
-        attempt < PORT_TRIES;
+        error instanceof PortTakenError && options.port === undefined && attempt < PORT_TRIES;
       if (!retry) {
         rmSync(dir, { recursive: true, force: true });
         throw error;
@@ -102,9 +104,6 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     }
   }
 }
-
-/** Thrown when `postgres` exits at start because its port is taken. */
-export class PostgresPortTakenError extends Error {}
 
 interface ServerProcess {
   readonly bin: string;
@@ -139,27 +138,15 @@ async function launch(server: ServerProcess): Promise<void> {
   });
   server.process = child;
   const url = `postgres://postgres@127.0.0.1:${server.port}/postgres`;
-  let exit: number | string | undefined;
-  void child.exited.then((code) => {
-    exit = code;
-  });
-  const state = await waitFor(
+  await serverUp(
+    child,
+    `postgres on port ${server.port}`,
     async () => {
-      if (exit !== undefined) return 'exited';
       await runQuery(url, 'select 1');
-      return 'ready';
+      return true;
     },
-    { timeoutMs: 30_000, intervalMs: 50, description: `postgres on port ${server.port}` },
-  ).catch(async (error: Error) => {
-    await child.kill();
-    throw new Error(`${error.message}\n${child.output()}`, { cause: error });
-  });
-  if (state === 'exited') {
-    const message = `postgres on port ${server.port} exited (${exit}) at start:\n${child.output()}`;
-    if (child.output().includes('Address already in use'))
-      throw new PostgresPortTakenError(message);
-    throw new Error(message);
-  }
+    { timeoutMs: 30_000, intervalMs: 50 },
+  );
 }
 
 function postgresUser(): { uid: number; gid: number } {

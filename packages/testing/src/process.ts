@@ -130,3 +130,41 @@ export function startProcess(
 export async function stopAllProcesses(): Promise<void> {
   await Promise.all([...running].map((handle) => handle.kill()));
 }
+
+/** Tries at choosing free ports for a server before a clash is reported. */
+export const PORT_TRIES = 5;
+
+/** Thrown when a server exits at start because its port is taken ("Address already in use"). */
+export class PortTakenError extends Error {}
+
+/**
+ * Waits until `ready` says the server `child` answers. When it exits first, fails at once with its
+ * output: a {@link PortTakenError} when its port was taken. Past the deadline it kills it and fails
+ * with its output.
+ */
+export async function serverUp(
+  child: RunningProcess,
+  what: string,
+  ready: () => Promise<boolean>,
+  options: { timeoutMs: number; intervalMs?: number },
+): Promise<void> {
+  let exit: number | string | undefined;
+  void child.exited.then((code) => {
+    exit = code;
+  });
+  const state = await waitFor(
+    async () => {
+      if (exit !== undefined) return 'exited';
+      return (await ready()) ? 'ready' : undefined;
+    },
+    { ...options, description: what },
+  ).catch(async (error: Error) => {
+    await child.kill();
+    throw new Error(`${error.message}\n${child.output()}`, { cause: error });
+  });
+  if (state === 'exited') {
+    const message = `${what} exited (${exit}) at start:\n${child.output()}`;
+    if (child.output().includes('Address already in use')) throw new PortTakenError(message);
+    throw new Error(message);
+  }
+}

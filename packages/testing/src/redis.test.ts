@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from './ports.js';
-import { RedisPortTakenError, startRedis, type TestRedis } from './redis.js';
+import { PortTakenError } from './process.js';
+import { startRedis, type TestRedis } from './redis.js';
 
 describe('startRedis', () => {
   let redis: TestRedis | undefined;
@@ -31,13 +32,13 @@ describe('startRedis when a port is taken', () => {
     () => new Promise<void>((resolve) => (holder ? holder.close(() => resolve()) : resolve())),
   );
 
-  it("reports the clash at once (RedisPortTakenError, with the server's own words) when the caller chose the port", async () => {
+  it("reports the clash at once (PortTakenError, with the server's own words) when the caller chose the port", async () => {
     const port = await freePort();
     holder = createServer((socket) => socket.destroy());
     await new Promise<void>((resolve) => holder?.listen(port, '127.0.0.1', resolve));
     const started = Date.now();
     const failure = await startRedis({ port }).catch((error: unknown) => error);
-    expect(failure).toBeInstanceOf(RedisPortTakenError);
+    expect(failure).toBeInstanceOf(PortTakenError);
     expect(String(failure)).toContain('Address already in use');
     // It noticed the exit rather than waiting out its 10 s PING deadline.
     expect(Date.now() - started).toBeLessThan(9_000);
@@ -48,7 +49,7 @@ describe('startRedis when a port is taken', () => {
       (error: unknown) => error,
     );
     expect(failure).toBeInstanceOf(Error);
-    expect(failure).not.toBeInstanceOf(RedisPortTakenError);
+    expect(failure).not.toBeInstanceOf(PortTakenError);
     expect(String(failure)).toMatch(/exited .* at start/);
   });
 });

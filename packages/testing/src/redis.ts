@@ -3,8 +3,13 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
-import { type RunningProcess, startProcess } from './process.js';
-import { waitFor } from './wait.js';
+import {
+  PORT_TRIES,
+  PortTakenError,
+  type RunningProcess,
+  serverUp,
+  startProcess,
+} from './process.js';
 
 /** Options for {@link startRedis}. */
 export interface StartRedisOptions {
@@ -36,12 +41,6 @@ export interface TestRedis {
   cleanup(): Promise<void>;
 }
 
-/** Thrown when `redis-server` exits at start because a port it was given is taken. */
-export class RedisPortTakenError extends Error {}
-
-/** Tries at choosing free ports before a clash is reported. */
-export const PORT_TRIES = 5;
-
 /**
  * Starts a `redis-server` from PATH on a free port and waits until it answers PING. A free port
  * is only free until something binds it: when another process takes it first, it starts again
@@ -52,7 +51,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
     try {
       return await launch(options, options.dir === undefined);
     } catch (error) {
-      if (!(error instanceof RedisPortTakenError) || options.port !== undefined) throw error;
+      if (!(error instanceof PortTakenError) || options.port !== undefined) throw error;
       if (attempt >= PORT_TRIES) throw error;
     }
   }
@@ -88,27 +87,15 @@ async function launch(options: StartRedisOptions, ownDir: boolean): Promise<Test
   ];
   const child = startProcess('redis-server', args, { echo: false });
   const url = `redis://127.0.0.1:${port}`;
-  let exit: number | string | undefined;
-  void child.exited.then((code) => {
-    exit = code;
-  });
-  const state = await waitFor(
-    async () => {
-      if (exit !== undefined) return 'exited';
-      return (await rawCommand(port, ['PING'])).startsWith('+PONG') ? 'ready' : undefined;
-    },
-    { timeoutMs: 10_000, description: `redis-server on port ${port}` },
-  ).catch(async (error: Error) => {
-    await child.kill();
+  await serverUp(
+    child,
+    `redis-server on port ${port}`,
+    async () => (await rawCommand(port, ['PING'])).startsWith('+PONG'),
+    { timeoutMs: 10_000 },
+  ).catch((error: unknown) => {
     if (options.dir === undefined) rmSync(dir, { recursive: true, force: true });
-    throw new Error(`${error.message}\n${child.output()}`, { cause: error });
+    throw error;
   });
-  if (state === 'exited') {
-    if (options.dir === undefined) rmSync(dir, { recursive: true, force: true });
-    const message = `redis-server on port ${port} exited (${exit}) at start:\n${child.output()}`;
-    if (child.output().includes('Address already in use')) throw new RedisPortTakenError(message);
-    throw new Error(message);
-  }
   const redis: TestRedis = {
     port,
     url,
