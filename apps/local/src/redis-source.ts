@@ -49,18 +49,10 @@ export const NO_REDIS_MESSAGE = [
 
 /** True when something at host:port answers a Redis PING within `timeoutMs`. */
 export function redisAnswers(host: string, port: number, timeoutMs = 500): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, host);
-    const done = (answer: boolean) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(answer);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('*1\r\n$4\r\nPING\r\n'));
-    socket.once('data', (data) => done(data.toString('utf8').startsWith('+PONG')));
-  });
+  return redisCommand(port, ['PING'], timeoutMs, host).then(
+    (reply) => reply.startsWith('+PONG'),
+    () => false,
+  );
 }
 
 /** Finds an executable on a PATH string. */
@@ -249,10 +241,15 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** One command over a fresh connection to 127.0.0.1:`port`; resolves with the whole reply. */
-function redisCommand(port: number, args: readonly string[], timeoutMs = 1000): Promise<string> {
+/** One command over a fresh connection to host:`port`; resolves with the whole reply. */
+function redisCommand(
+  port: number,
+  args: readonly string[],
+  timeoutMs = 1000,
+  host = '127.0.0.1',
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
+    const socket = connect(port, host);
     let reply = '';
     const done = (error?: Error) => {
       clearTimeout(timer);
