@@ -89,7 +89,7 @@ describe('a BullMQ whose scripts differ from the reviewed ones', () => {
     nodeOptions = `--import=${changedBullmq(root)}`;
   });
   afterAll(async () => {
-    await stack.cleanup();
+    await stack?.cleanup();
     rmSync(root, { recursive: true, force: true });
   });
 

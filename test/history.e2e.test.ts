@@ -65,7 +65,7 @@ describe.each(STORES)('the event history on $name, through real processes', (sto
   const stack = new Stack();
   let database: Store;
   afterAll(async () => {
-    await stack.cleanup();
+    await stack?.cleanup();
     await database?.close();
   });
 
@@ -217,7 +217,7 @@ describe('the event history while PostgreSQL is down', () => {
   const stack = new Stack();
   let server: TestPostgres;
   afterAll(async () => {
-    await stack.cleanup();
+    await stack?.cleanup();
     await server?.cleanup();
   });
 

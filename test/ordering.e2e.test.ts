@@ -20,7 +20,7 @@ const T0 = Date.UTC(2026, 10, 28, 10);
 
 describe('per-resource ordering across a fleet', () => {
   const stack = new Stack();
-  afterAll(() => stack.cleanup());
+  afterAll(() => stack?.cleanup());
 
   it('200 resources × 10 updates, shuffled, over four workers, one SIGKILLed: newest state, no overlap, each event applied once or stale', async () => {
     const [redis, effectsRedis] = [await stack.redis({ appendOnly: true }), await stack.redis()];

@@ -39,7 +39,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stopAllProcesses();
-  await closeRedis(admin);
+  if (admin) await closeRedis(admin);
   await receiver?.close();
   await redis?.cleanup();
 });

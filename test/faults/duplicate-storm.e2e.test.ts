@@ -9,7 +9,7 @@ const COPIES = 20;
 
 describe('fault: duplicate storm', () => {
   const stack = new Stack();
-  afterAll(() => stack.cleanup());
+  afterAll(() => stack?.cleanup());
 
   it('handles 100 events once each when every one is sent 20 times, concurrently, across two ingests, twice', async () => {
     const redis = await stack.redis({ appendOnly: true });

@@ -20,7 +20,7 @@ interface Answer {
 
 describe('fault: fuzzing the webhook endpoint', () => {
   const stack = new Stack();
-  afterAll(() => stack.cleanup());
+  afterAll(() => stack?.cleanup());
 
   it('answers 20,000 generated requests with 2xx or a contract 4xx, stays bounded, and enqueues only valid signed envelopes', async () => {
     const redis = await stack.redis();

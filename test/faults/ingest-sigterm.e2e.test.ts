@@ -12,7 +12,7 @@ const MAX_RACE_RESETS = 2;
 
 describe('fault: ingest SIGTERM under load', () => {
   const stack = new Stack();
-  afterAll(() => stack.cleanup());
+  afterAll(() => stack?.cleanup());
 
   it('finishes in-flight requests, exits 0, and every 2xx it gave is handled once', async () => {
     const redis = await stack.redis({ appendOnly: true });

@@ -11,7 +11,7 @@ const MARGIN_MS = 750;
 
 describe('fault: Redis crash (kill -9) with AOF', () => {
   const stack = new Stack();
-  afterAll(() => stack.cleanup());
+  afterAll(() => stack?.cleanup());
 
   // kill -9 is a process crash: what Redis wrote to the AOF before answering is in the OS page
   // cache and survives, under `everysec` as under `always`. Only an OS crash or power loss can

@@ -6,7 +6,7 @@ import { Stack } from './support/stack.js';
 
 describe('fault: Redis outage before start', () => {
   const stack = new Stack();
-  afterAll(() => stack.cleanup());
+  afterAll(() => stack?.cleanup());
 
   it('ingest and worker start without Redis, answer 503 meanwhile and work once it appears, without a restart', async () => {
     const effectsRedis = await stack.redis();

@@ -12,7 +12,7 @@ const MARGIN_MS = 500;
 
 describe('fault: slow Redis', () => {
   const stack = new Stack();
-  afterAll(() => stack.cleanup());
+  afterAll(() => stack?.cleanup());
 
   it('answers 503 within the enqueue deadline while Redis stalls (DEBUG SLEEP, CLIENT PAUSE WRITE), then recovers', async () => {
     const redis = await stack.redis({ appendOnly: true });

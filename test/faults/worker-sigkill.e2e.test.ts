@@ -13,7 +13,7 @@ const WORKER_ENV = {
 
 describe('fault: worker SIGKILL under load', () => {
   const stack = new Stack();
-  afterAll(() => stack.cleanup());
+  afterAll(() => stack?.cleanup());
 
   it('loses nothing and runs nothing twice while workers are SIGKILLed every ~2 s', async () => {
     const [redis, effectsRedis] = [await stack.redis({ appendOnly: true }), await stack.redis()];

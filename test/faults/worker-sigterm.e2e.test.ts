@@ -15,7 +15,7 @@ const WORKER_ENV = {
 
 describe('fault: worker SIGTERM under load (rolling restarts)', () => {
   const stack = new Stack();
-  afterAll(() => stack.cleanup());
+  afterAll(() => stack?.cleanup());
 
   it('exits 0 each time, and every event is handled exactly once', async () => {
     const redis = await stack.redis({ appendOnly: true });

@@ -107,10 +107,10 @@ describe('dashboard app (in-process) over a real redis-server', () => {
   });
   afterAll(async () => {
     await worker?.close();
-    await producer.close();
-    await events.close();
+    await producer?.close();
+    await events?.close();
     await Promise.all(clients.map((c) => closeRedis(c)));
-    await redis.cleanup();
+    await redis?.cleanup();
   });
 
   const guarded: [string, string][] = [

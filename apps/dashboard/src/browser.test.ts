@@ -102,7 +102,7 @@ describe('dashboard in a real browser (Chromium via playwright-core)', () => {
     await events?.close();
     await stopAllProcesses();
     await Promise.all(clients.map((c) => closeRedis(c)));
-    await redis.cleanup();
+    await redis?.cleanup();
     rmSync(profile, { recursive: true, force: true });
   });
 

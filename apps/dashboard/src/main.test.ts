@@ -28,7 +28,7 @@ describe('dashboard process (dist/main.js)', () => {
     // Only the dashboards: stopAllProcesses would take this file's redis-server with them.
     await Promise.all(children.splice(0).map((child) => child.kill()));
   });
-  afterAll(async () => redis.cleanup());
+  afterAll(async () => redis?.cleanup());
 
   it('refuses to start without ADMIN_TOKEN: one line, non-zero exit', async () => {
     const child = dashboard({

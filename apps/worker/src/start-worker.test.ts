@@ -31,8 +31,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(workers.map((worker) => worker.close(100)));
-  await closeRedis(producerClient);
-  await redis.cleanup();
+  if (producerClient) await closeRedis(producerClient);
+  await redis?.cleanup();
 });
 
 async function enqueue(queueName: string, type: string, data: Record<string, unknown>) {

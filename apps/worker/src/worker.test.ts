@@ -58,8 +58,8 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await closeRedis(client);
-  await redis.cleanup();
+  if (client) await closeRedis(client);
+  await redis?.cleanup();
 });
 
 function connectTo(url: string, role: 'worker' | 'producer', name: string): RedisClient {

@@ -100,7 +100,7 @@ describe('FailedEvents against a real redis-server and real BullMQ workers', () 
     clients = [];
     workers = [];
   });
-  afterAll(async () => redis.cleanup());
+  afterAll(async () => redis?.cleanup());
 
   it('lists failed events over all shards with type, attempts, last error and time', async () => {
     const ids = ['evt_a', 'evt_b', 'evt_c', 'evt_d', 'evt:e'];

@@ -104,8 +104,8 @@ beforeAll(async () => {
   await waitFor(() => client.status === 'ready');
 });
 afterAll(async () => {
-  await closeRedis(client);
-  await redis.cleanup();
+  if (client) await closeRedis(client);
+  await redis?.cleanup();
 });
 beforeEach(async () => {
   await client.flushdb();

@@ -116,8 +116,8 @@ describe('HistoryWriter against a real redis-server', () => {
     await waitForRedis(client, 5000);
   });
   afterAll(async () => {
-    await closeRedis(client);
-    await redis.cleanup();
+    if (client) await closeRedis(client);
+    await redis?.cleanup();
   });
 
   it("appends each record to its event's shard stream (replays to shard 0), in order", async () => {

@@ -16,8 +16,8 @@ describe('IdempotencyStore against a real redis-server', () => {
     store = new IdempotencyStore(client);
   });
   afterAll(async () => {
-    await closeRedis(client);
-    await redis.cleanup();
+    if (client) await closeRedis(client);
+    await redis?.cleanup();
   });
 
   it('claims a fresh event for its owner with the given TTL', async () => {

@@ -37,7 +37,7 @@ describe('completed-job retention', () => {
     });
     afterAll(async () => {
       await Promise.all(clients.map((client) => closeRedis(client)));
-      await redis.cleanup();
+      await redis?.cleanup();
     });
 
     it('keeps at most COMPLETED_RETENTION_COUNT completed jobs, set by the producer', async () => {

@@ -48,7 +48,7 @@ describe.each(['stock', 'fast'] as const)(
       await Promise.all(producers.splice(0).map((p) => p.close()));
       await Promise.all(clients.splice(0).map((c) => closeRedis(c)));
     });
-    afterAll(async () => redis.cleanup());
+    afterAll(async () => redis?.cleanup());
 
     it('enqueues a job named after the event type with a derived id, once', async () => {
       const { producer: p, client } = producer();

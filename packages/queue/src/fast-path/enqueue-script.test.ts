@@ -39,8 +39,8 @@ describe('the batch enqueue script writes what Queue.add writes', () => {
     await Promise.all(producers.splice(0).map((p) => p.close()));
   });
   afterAll(async () => {
-    await closeRedis(client);
-    await redis.cleanup();
+    if (client) await closeRedis(client);
+    await redis?.cleanup();
   });
 
   function producerFor(queueName: string, extra: { maxBatch?: number; maxInFlight?: number } = {}) {

@@ -51,8 +51,8 @@ describe('the fused finish backend', { timeout: 30_000 }, () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
   afterAll(async () => {
-    await closeRedis(client);
-    await redis.cleanup();
+    if (client) await closeRedis(client);
+    await redis?.cleanup();
   });
 
   async function fill(queueName: string, ids: string[]): Promise<void> {
