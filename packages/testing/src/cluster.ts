@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePorts } from './ports.js';
-import { PORT_TRIES, PortTakenError } from './process.js';
+import { onFreePorts } from './process.js';
 import { rawCommand, startRedis, type TestRedis } from './redis.js';
 import { waitFor } from './wait.js';
 
@@ -42,7 +42,7 @@ function clusterArgs(busPort: number): string[] {
 async function startNode(
   extraArgs: readonly string[],
 ): Promise<{ node: TestRedis; args: string[] }> {
-  for (let attempt = 1; ; attempt++) {
+  return onFreePorts(async () => {
     const [port, busPort] = await freePorts(2);
     if (port === undefined || busPort === undefined) throw new Error('no two free ports');
     const args = [...clusterArgs(busPort), ...extraArgs];
@@ -51,9 +51,9 @@ async function startNode(
       return { node: await startRedis({ port, dir, appendOnly: true, args }), args };
     } catch (error) {
       rmSync(dir, { recursive: true, force: true });
-      if (!(error instanceof PortTakenError) || attempt >= PORT_TRIES) throw error;
+      throw error;
     }
-  }
+  });
 }
 
 /** Options for {@link startRedisCluster}. */

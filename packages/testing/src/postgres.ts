@@ -5,13 +5,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { postgresBinDir as findPostgresBinDir } from '../prerequisites.mjs';
 import { freePort } from './ports.js';
-import {
-  PORT_TRIES,
-  PortTakenError,
-  type RunningProcess,
-  serverUp,
-  startProcess,
-} from './process.js';
+import { onFreePorts, type RunningProcess, serverUp, startProcess } from './process.js';
 
 /** Options for {@link startPostgres}. */
 export interface StartPostgresOptions {
@@ -81,27 +75,23 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'],
     { stdio: 'pipe', ...owner },
   );
-  // A free port is only free until something binds it: taken first, the server starts again on
-  // another (unless the caller chose the port).
-  for (let attempt = 1; ; attempt++) {
-    const server: ServerProcess = {
-      bin,
-      data,
-      port: attempt === 1 ? port : await freePort(),
-      owner,
-      process: undefined,
-    };
-    try {
+  // Taken first, the port is another on the next attempt (unless the caller chose it); the data
+  // directory from initdb serves every attempt, and goes when none starts.
+  try {
+    return await onFreePorts(async (attempt) => {
+      const server: ServerProcess = {
+        bin,
+        data,
+        port: attempt === 1 ? port : await freePort(),
+        owner,
+        process: undefined,
+      };
       await launch(server);
       return useServer(`postgres://postgres@127.0.0.1:${server.port}/postgres`, { server, dir });
-    } catch (error) {
-      const retry =
-        error instanceof PortTakenError && options.port === undefined && attempt < PORT_TRIES;
-      if (!retry) {
-        rmSync(dir, { recursive: true, force: true });
-        throw error;
-      }
-    }
+    }, options.port === undefined);
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
   }
 }
 

@@ -132,10 +132,29 @@ export async function stopAllProcesses(): Promise<void> {
 }
 
 /** Tries at choosing free ports for a server before a clash is reported. */
-export const PORT_TRIES = 5;
+const PORT_TRIES = 5;
 
 /** Thrown when a server exits at start because its port is taken ("Address already in use"). */
 export class PortTakenError extends Error {}
+
+/**
+ * Starts a server with `start` and, while it fails with a {@link PortTakenError}, again (the
+ * attempt's number tells `start` to choose other ports), {@link PORT_TRIES} times at most. A free
+ * port is only free until something binds it. With `retry` false (the caller chose the port) the
+ * first clash is the answer.
+ */
+export async function onFreePorts<T>(
+  start: (attempt: number) => Promise<T>,
+  retry = true,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(attempt);
+    } catch (error) {
+      if (!(error instanceof PortTakenError) || !retry || attempt >= PORT_TRIES) throw error;
+    }
+  }
+}
 
 /**
  * Waits until `ready` says the server `child` answers. When it exits first, fails at once with its

@@ -3,13 +3,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
-import {
-  PORT_TRIES,
-  PortTakenError,
-  type RunningProcess,
-  serverUp,
-  startProcess,
-} from './process.js';
+import { onFreePorts, type RunningProcess, serverUp, startProcess } from './process.js';
 
 /** Options for {@link startRedis}. */
 export interface StartRedisOptions {
@@ -46,15 +40,8 @@ export interface TestRedis {
  * is only free until something binds it: when another process takes it first, it starts again
  * on another (unless the caller chose the port).
  */
-export async function startRedis(options: StartRedisOptions = {}): Promise<TestRedis> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await launch(options, options.dir === undefined);
-    } catch (error) {
-      if (!(error instanceof PortTakenError) || options.port !== undefined) throw error;
-      if (attempt >= PORT_TRIES) throw error;
-    }
-  }
+export function startRedis(options: StartRedisOptions = {}): Promise<TestRedis> {
+  return onFreePorts(() => launch(options, options.dir === undefined), options.port === undefined);
 }
 
 /**
