@@ -20,7 +20,7 @@ import {
 import autocannon from 'autocannon';
 import { benchJob } from './jobs.js';
 import { runMemory } from './memory.js';
-import { cpuMillis, descendantsCpuMillis } from './proc-stat.js';
+import { cpuMicrosPer, cpuMillis, descendantsCpuMillis } from './proc-stat.js';
 import { ENTRY, machine, ROOT, SECRET, spawnNode, stop } from './processes.js';
 import { runScale } from './scale.js';
 import {
@@ -319,10 +319,6 @@ async function measureTarget(
   const cpuAfter = cpuMillis(target.child.pid ?? -1);
   const redisCpuAfter = cpuMillis(redis.process.pid);
   const requests = result['2xx'] + result.non2xx;
-  const perRequest = (before: number | undefined, after: number | undefined) =>
-    before !== undefined && after !== undefined && requests > 0
-      ? Math.round(((after - before) * 1000) / requests)
-      : undefined;
   const outcome: LoadResult = {
     kind: target.kind,
     round: target.round,
@@ -334,8 +330,10 @@ async function measureTarget(
     non2xx: result.non2xx,
     errors: result.errors,
     timeouts: result.timeouts,
-    cpuMicrosPerRequest: perRequest(cpuBefore, cpuAfter),
-    redisCpuMicrosPerRequest: redisCpu ? perRequest(redisCpuBefore, redisCpuAfter) : undefined,
+    cpuMicrosPerRequest: cpuMicrosPer(cpuBefore, cpuAfter, requests),
+    redisCpuMicrosPerRequest: redisCpu
+      ? cpuMicrosPer(redisCpuBefore, redisCpuAfter, requests)
+      : undefined,
   };
   if (target.acked) {
     outcome.ackedWithoutJob = await missingJobs(admin, target.queueName, target.acked);
@@ -586,14 +584,9 @@ async function pairedWorkerRound(
       intervalMs: 20,
     });
     const rates = running.map((_, i) => ((leftBefore[i] ?? 0) - (leftAfter[i] ?? 0)) / seconds);
-    const cpuPerJob = running.map((_, i) => {
-      const before = cpuBefore[i];
-      const after = cpuAfter[i];
-      const done = (leftBefore[i] ?? 0) - (leftAfter[i] ?? 0);
-      return before !== undefined && after !== undefined && done > 0
-        ? Math.round(((after - before) * 1000) / done)
-        : undefined;
-    });
+    const cpuPerJob = running.map((_, i) =>
+      cpuMicrosPer(cpuBefore[i], cpuAfter[i], (leftBefore[i] ?? 0) - (leftAfter[i] ?? 0)),
+    );
     let failed = 0;
     for (const { queue } of running) failed += await queue.getFailedCount();
     const [r, o] = referenceFirst ? [0, 1] : [1, 0];
@@ -655,9 +648,7 @@ async function workerRound(
     });
     const seconds = (performance.now() - started) / 1000;
     const perJob = (before: number | undefined, after: number | undefined) =>
-      before !== undefined && after !== undefined
-        ? Math.round(((after - before) * 1000) / (jobs * 0.8))
-        : undefined;
+      cpuMicrosPer(before, after, jobs * 0.8);
     const cpuMicrosPerJob = perJob(cpuBefore, cpuMillis(child.pid ?? -1));
     const redisCpuMicrosPerJob = perJob(redisCpuBefore, cpuMillis(redis.process.pid));
     const archiverCpuMicrosPerJob = archiving
@@ -940,7 +931,7 @@ function markdown(report: {
   return lines.join('\n');
 }
 
-/** The `--paired` table, and per variant the median of its per-round ratio to the default. */
+/** The `--paired` table, and per variant its per-round ratios to the default summed up. */
 function pairedLines(pairs: PairedResult[]): string[] {
   const lines = [
     `## Ingest variants at the same time as \`${DEFAULT_VARIANT}\` (--paired)`,
@@ -960,13 +951,7 @@ function pairedLines(pairs: PairedResult[]): string[] {
     const ratios = pairs
       .filter((pair) => pair.variant === variant)
       .map((pair) => pair.other.requestsPerSecond / pair.reference.requestsPerSecond);
-    const what =
-      variant === DEFAULT_VARIANT
-        ? `control, \`${DEFAULT_VARIANT}\` beside itself`
-        : `ingest \`${variant}\` beside \`${DEFAULT_VARIANT}\``;
-    lines.push(
-      `- ${what}: ${pairedSummary(ratios)} (rounds ${ratios.map((r) => r.toFixed(3)).join(', ')})`,
-    );
+    lines.push(pairedLine('ingest', variant, '', ratios));
   }
   lines.push('');
   return lines;
@@ -981,6 +966,23 @@ function pairedSummary(ratios: number[]): string {
   const mean = Math.exp(ratios.reduce((sum, r) => sum + Math.log(r), 0) / ratios.length);
   const note = ratios.length % 2 === 1 ? ', odd round count: the order does not quite cancel' : '';
   return `${mean.toFixed(3)}× (geometric mean${note}; median ${median(ratios).toFixed(3)}×)`;
+}
+
+/**
+ * One variant's summary line under a `--paired` table (`where`: the worker's concurrency): the
+ * control's when it is the default variant.
+ */
+function pairedLine(
+  side: 'ingest' | 'worker',
+  variant: string,
+  where: string,
+  ratios: number[],
+): string {
+  const what =
+    variant === DEFAULT_VARIANT
+      ? `control, \`${DEFAULT_VARIANT}\` beside itself`
+      : `${side} \`${variant}\` beside \`${DEFAULT_VARIANT}\``;
+  return `- ${what}${where}: ${pairedSummary(ratios)} (rounds ${ratios.map((r) => r.toFixed(3)).join(', ')})`;
 }
 
 /** The worker side of `--paired`, as {@link pairedLines}. */
@@ -1005,13 +1007,7 @@ function pairedWorkerLines(pairs: PairedWorkerResult[]): string[] {
       const ratios = pairs
         .filter((pair) => pair.variant === variant && pair.concurrency === concurrency)
         .map(ratio);
-      const what =
-        variant === DEFAULT_VARIANT
-          ? `control, \`${DEFAULT_VARIANT}\` beside itself`
-          : `worker \`${variant}\` beside \`${DEFAULT_VARIANT}\``;
-      lines.push(
-        `- ${what}, c=${concurrency}: ${pairedSummary(ratios)} (rounds ${ratios.map((r) => r.toFixed(3)).join(', ')})`,
-      );
+      lines.push(pairedLine('worker', variant, `, c=${concurrency}`, ratios));
     }
   }
   lines.push('');

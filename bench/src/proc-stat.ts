@@ -16,6 +16,20 @@ export function cpuMillis(pid: number): number | undefined {
 }
 
 /**
+ * CPU microseconds per unit (request, job) between two {@link cpuMillis} readings of `count`
+ * units; undefined when a reading is missing or nothing was counted.
+ */
+export function cpuMicrosPer(
+  before: number | undefined,
+  after: number | undefined,
+  count: number,
+): number | undefined {
+  return before !== undefined && after !== undefined && count > 0
+    ? Math.round(((after - before) * 1000) / count)
+    : undefined;
+}
+
+/**
  * CPU time of every live descendant of a process (children, their children…), not the process
  * itself, in milliseconds: a worker's archiver, a PostgreSQL server's backends.
  */
